@@ -1,0 +1,30 @@
+# The verbs a user types. `make study` and `make test` set up .venv first when needed.
+SHELL := /bin/bash
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export MPLBACKEND ?= Agg
+
+.PHONY: setup study test bench clean-results
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@py=$$(sh scripts/find_python.sh) || exit 1; \
+	echo "creating $(VENV) with $$py ($$($$py --version))"; \
+	"$$py" -m venv $(VENV) && \
+	$(BIN)/python -m pip install --quiet --upgrade pip && \
+	$(BIN)/python -m pip install --quiet -e . && \
+	touch $(STAMP)
+
+study: setup
+	$(BIN)/partclust study
+
+test: setup
+	$(BIN)/python -m pytest
+
+bench: setup
+	$(BIN)/python bench/bench_fit.py
+
+clean-results:
+	rm -rf results

@@ -1,0 +1,151 @@
+"""Stage 2 — the two PyMC models of the partially clustered trial, with SAS-matched priors.
+
+    y_i = b0 + b1·Tx_i + u_{j(i)}·Tx_i + e_i,   u_j ~ N(0, s2u),   e_i ~ N(0, s2e[arm])
+
+SAS PROC MCMC ↔ PyMC translation (the priors of the original SAS program; see STUDY.md):
+
+================================================  =============================================
+SAS PROC MCMC                                     PyMC (this module)
+================================================  =============================================
+``parms b0 0 b1 0 s2u 1 s2e 1;``                  free random variables ``b0 b1 s2u s2e``
+``prior b0 b1 ~ normal(0, var=10000);``           ``pm.Normal("b0", mu=0, sigma=100)`` (SAS
+                                                  ``var=`` is a variance; PyMC ``sigma`` an SD;
+                                                  PyMC 2 took a precision ``tau=1e-4``)
+``prior s2u ~ gamma(shape=1, iscale=1);``         ``pm.Gamma("s2u", alpha=1, beta=1)`` (SAS
+                                                  ``iscale=`` is PyMC's rate ``beta``; SAS
+                                                  ``scale=`` would be ``1/beta``)
+``prior s2e ~ uniform(0, 100);``                  ``pm.Uniform("s2e", 0, 100)`` on the variance
+``prior s2e_c s2e_t ~ uniform(0, 100);``          ``s2e_control``, ``s2e_treated`` likewise
+``random u ~ normal(0, var=s2u) subject=j;``      ``pm.Normal("u", 0, sigma=sqrt(s2u),
+                                                  dims="cluster")``; PROC MCMC makes one effect
+                                                  per value of ``j`` (110), see ``sas_singletons``
+``mu = b0 + b1*treat + u*treat;``                 ``mu = b0 + b1*treat + u[cluster]*treat``
+``model y ~ normal(mu, var=s2e);``                ``pm.Normal("y", mu, sigma=sqrt(s2e))``
+================================================  =============================================
+
+Parameterizations of the cluster effects (the marginal posterior of b0, b1 and the variances is the
+same for all three; what differs is how hard the geometry is for a sampler):
+
+- ``noncentered``: ``z_j ~ N(0, 1)``, ``u_j = sqrt(s2u)·z_j`` for the treated clusters only;
+- ``centered``: ``u_j ~ N(0, s2u)`` for the treated clusters only;
+- ``sas_singletons``: centered, with one effect per distinct ``j`` including every control's
+  singleton (multiplied by Tx = 0, so touched by no data), exactly as PROC MCMC's RANDOM statement.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import pymc as pm
+import pytensor.tensor as pt
+
+from partclust.data import Design
+
+Residual = Literal["single", "per_condition"]
+Parameterization = Literal["noncentered", "centered", "sas_singletons"]
+RESIDUALS: tuple[str, ...] = ("single", "per_condition")
+PARAMETERIZATIONS: tuple[str, ...] = ("noncentered", "centered", "sas_singletons")
+S2U_PRIORS: tuple[str, ...] = ("gamma", "gamma_on_sd", "gamma_on_precision", "inverse_gamma")
+
+
+@dataclass(frozen=True)
+class Priors:
+    """Prior settings. The defaults reproduce the SAS program and are fixed in the main analysis.
+
+    The alternatives exist only to measure the translation traps of STUDY.md:
+    ``s2u_prior`` puts the Gamma(alpha, beta-rate) prior on the variance (``gamma``, correct), on the
+    SD (``gamma_on_sd``), on the precision (``gamma_on_precision``), or uses an inverse-gamma on the
+    variance (``inverse_gamma``).
+    """
+
+    b_sd: float = 100.0
+    s2u_prior: str = "gamma"
+    s2u_alpha: float = 1.0
+    s2u_beta: float = 1.0
+    s2e_upper: float = 100.0
+
+    def __post_init__(self) -> None:
+        if self.s2u_prior not in S2U_PRIORS:
+            raise ValueError(f"s2u_prior must be one of {S2U_PRIORS}, got {self.s2u_prior!r}")
+        for name in ("b_sd", "s2u_alpha", "s2u_beta", "s2e_upper"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)!r}")
+
+
+SAS_PRIORS = Priors()
+
+
+def residual_names(residual: str) -> tuple[str, ...]:
+    """Names of the residual-variance parameters of a model."""
+    _check_choice("residual", residual, RESIDUALS)
+    return ("s2e",) if residual == "single" else ("s2e_control", "s2e_treated")
+
+
+def scalar_names(residual: str) -> tuple[str, ...]:
+    """Names of the scalar parameters, in the order tables show them."""
+    return ("b0", "b1", "s2u") + residual_names(residual)
+
+
+def _check_choice(what: str, value: str, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise ValueError(f"{what} must be one of {', '.join(allowed)}; got {value!r}")
+
+
+def _s2u(priors: Priors) -> pt.TensorVariable:
+    a, b = priors.s2u_alpha, priors.s2u_beta
+    if priors.s2u_prior == "gamma":
+        return pm.Gamma("s2u", alpha=a, beta=b)
+    if priors.s2u_prior == "inverse_gamma":
+        return pm.InverseGamma("s2u", alpha=a, beta=b)
+    if priors.s2u_prior == "gamma_on_sd":
+        sd_u = pm.Gamma("sd_u", alpha=a, beta=b)
+        return pm.Deterministic("s2u", sd_u**2)
+    tau_u = pm.Gamma("tau_u", alpha=a, beta=b)
+    return pm.Deterministic("s2u", 1.0 / tau_u)
+
+
+def build_model(
+    design: Design,
+    residual: str = "single",
+    parameterization: str = "noncentered",
+    priors: Priors = SAS_PRIORS,
+) -> pm.Model:
+    """The PyMC model for ``design`` with named dims ``cluster`` (treated clusters, data labels)."""
+    _check_choice("residual", residual, RESIDUALS)
+    _check_choice("parameterization", parameterization, PARAMETERIZATIONS)
+    coords = {"cluster": list(design.clusters), "obs": list(design.subject)}
+    if parameterization == "sas_singletons":
+        coords["sas_cluster"] = list(design.sas_clusters)
+    treat = design.treat.astype(float)
+
+    with pm.Model(coords=coords) as model:
+        tx = pm.Data("treat", treat, dims="obs")
+        b0 = pm.Normal("b0", mu=0.0, sigma=priors.b_sd)
+        b1 = pm.Normal("b1", mu=0.0, sigma=priors.b_sd)
+        s2u = _s2u(priors)
+        sd_u = pt.sqrt(s2u)
+        if parameterization == "noncentered":
+            z = pm.Normal("z", 0.0, 1.0, dims="cluster")
+            u = pm.Deterministic("u", sd_u * z, dims="cluster")
+            effect = u[np.maximum(design.cluster_of_row, 0)]
+        elif parameterization == "centered":
+            u = pm.Normal("u", 0.0, sigma=sd_u, dims="cluster")
+            effect = u[np.maximum(design.cluster_of_row, 0)]
+        else:
+            u_all = pm.Normal("u_sas", 0.0, sigma=sd_u, dims="sas_cluster")
+            pm.Deterministic("u", u_all[: design.n_clusters], dims="cluster")
+            effect = u_all[design.sas_cluster_of_row]
+
+        if residual == "single":
+            s2e = pm.Uniform("s2e", 0.0, priors.s2e_upper)
+            sd_e = pt.sqrt(s2e)
+        else:
+            s2e_c = pm.Uniform("s2e_control", 0.0, priors.s2e_upper)
+            s2e_t = pm.Uniform("s2e_treated", 0.0, priors.s2e_upper)
+            sd_e = pt.sqrt(pt.switch(pt.eq(tx, 1.0), s2e_t, s2e_c))
+
+        mu = b0 + b1 * tx + effect * tx
+        pm.Normal("y", mu=mu, sigma=sd_e, observed=design.y, dims="obs")
+    return model
