@@ -3,7 +3,7 @@ SHELL := /bin/bash
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-export MPLBACKEND ?= Agg
+
 
 .PHONY: setup study test bench clean-results
 

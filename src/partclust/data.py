@@ -102,8 +102,11 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def download(dest: Path = DEFAULT_DATA_PATH, url: str = DATA_URL, sha256: str = DATA_SHA256) -> Path:
+def download(dest: Path | None = None, url: str | None = None, sha256: str | None = None) -> Path:
     """Download the pinned dataset to ``dest`` and verify its checksum (a mismatch deletes it)."""
+    dest = DEFAULT_DATA_PATH if dest is None else dest
+    url = DATA_URL if url is None else url
+    sha256 = DATA_SHA256 if sha256 is None else sha256
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_suffix(dest.suffix + ".part")
     try:

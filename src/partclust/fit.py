@@ -22,6 +22,7 @@ import pymc as pm
 import xarray as xr
 
 from partclust.data import Design
+from partclust.paths import RESULTS
 from partclust.model import PARAMETERIZATIONS, RESIDUALS, SAS_PRIORS, Priors, build_model, scalar_names
 
 SAMPLERS: tuple[str, ...] = ("nutpie", "pymc", "metropolis")
@@ -262,6 +263,12 @@ def _json_default(obj: Any) -> Any:
     if isinstance(obj, Path):
         return str(obj)
     raise TypeError(f"not JSON serializable: {type(obj).__name__}")
+
+
+def default_run_dir(settings: FitSettings) -> Path:
+    """Where an interactive fit writes when no ``output_dir`` is given."""
+    name = f"{settings.model}-{settings.parameterization}-{settings.sampler}-seed-{settings.seed}"
+    return RESULTS / "runs" / "interactive" / name
 
 
 def read_run(run_dir: str | Path) -> tuple[dict[str, Any], pd.DataFrame]:
