@@ -36,7 +36,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
 
     settings = FitSettings(
         model=args.model, parameterization=args.parameterization, seed=args.seed, draws=args.draws,
-        tune=args.tune, chains=args.chains, sampler=args.sampler,
+        tune=args.tune, chains=args.chains, sampler=args.sampler, target_accept=args.target_accept,
     )
     design = load_design(args.data)  # validate before starting a kernel: bad data fails fast
     out = Path(args.out).resolve()
@@ -71,6 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--chains", type=int, default=4)
     p.add_argument("--parameterization", choices=PARAMETERIZATIONS, default="noncentered")
     p.add_argument("--sampler", choices=("nutpie", "pymc", "metropolis"), default="nutpie")
+    p.add_argument("--target-accept", type=float, default=0.9)
     p.add_argument("--no-plots", action="store_true", help="skip trace and rank plots")
     p.add_argument("--out", required=True, metavar="DIR")
     _add_data(p)

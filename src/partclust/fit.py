@@ -53,6 +53,9 @@ class FitSettings:
     tune: int = 1000
     chains: int = 4
     sampler: str = "nutpie"
+    # 0.8 left a divergence in 3 of 20 per-condition seeds and 1 of 20 single seeds; 0.9 in none
+    # (20 seeds each, 4 × 2,000 draws) at a cost of well under a second per fit.
+    target_accept: float = 0.9
 
     def __post_init__(self) -> None:
         checks = (
@@ -67,6 +70,8 @@ class FitSettings:
             value = getattr(self, name)
             if not isinstance(value, (int, np.integer)) or isinstance(value, bool):
                 raise FitError(f"{name} must be an integer; got {value!r}")
+        if not 0.5 <= float(self.target_accept) < 1.0:
+            raise FitError(f"target_accept must be in [0.5, 1); got {self.target_accept!r}")
         if self.draws < 10 or self.chains < 1 or self.tune < 0 or self.seed < 0:
             raise FitError(
                 f"need draws >= 10, chains >= 1, tune >= 0 and seed >= 0; got draws={self.draws}, "
@@ -101,7 +106,7 @@ def _sample_nutpie(model: pm.Model, s: FitSettings, timings: dict[str, float]):
     t = time.perf_counter()
     trace = nutpie.sample(
         compiled, draws=s.draws, tune=s.tune, chains=s.chains, seed=s.seed,
-        progress_bar=False, save_warmup=False,
+        progress_bar=False, save_warmup=False, target_accept=s.target_accept,
     )
     timings["sample_s"] = time.perf_counter() - t
     return trace
@@ -118,6 +123,7 @@ def _sample_pymc(model: pm.Model, s: FitSettings, timings: dict[str, float]):
         trace = pm.sample(
             draws=s.draws, tune=s.tune, chains=s.chains, cores=1, random_seed=s.seed, step=step,
             nuts_sampler="pymc", progressbar=False, compute_convergence_checks=False,
+            **({} if step else {"target_accept": s.target_accept}),
         )
     timings["compile_s"] = 0.0
     timings["sample_s"] = time.perf_counter() - t
