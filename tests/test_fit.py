@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 import xarray as xr
 
+from partclust import fit as fit_module
 from partclust.cli import main
 from partclust.data import load_design
 from partclust.fit import (
@@ -75,9 +76,13 @@ def test_gate_flags_each_failure():
 
 def test_same_seed_same_summary_and_run_record(run1_design, tmp_path):
     settings = FitSettings(model="per_condition", seed=5, **SMALL)
+    fit_module._COMPILED.clear()  # the first fit compiles, the second reuses: both must agree
+    cached = []
     for k in (1, 2):
-        r = fit(run1_design, settings)
+        r = fit(run1_design, settings, cores=1)
+        cached.append(r.timings["compile_cached"])
         write_run(tmp_path / f"run{k}", r, run1_design)
+    assert cached == [False, True]
     a = (tmp_path / "run1" / "summary.csv").read_bytes()
     assert a == (tmp_path / "run2" / "summary.csv").read_bytes()
     record, summary = read_run(tmp_path / "run1")

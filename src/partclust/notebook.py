@@ -36,8 +36,13 @@ def execute(
     *,
     timeout: float | None = None,
     progress: bool = False,
+    km: Any = None,
 ) -> Path:
-    """Run ``notebooks/<name>`` with ``parameters`` and save the executed copy at ``output``."""
+    """Run ``notebooks/<name>`` with ``parameters`` and save the executed copy at ``output``.
+
+    ``km``: a jupyter_client kernel manager to run in (started on first use and left running, so a
+    caller can reuse one kernel for many notebooks); by default a fresh kernel per notebook.
+    """
     import papermill as pm
     from papermill.exceptions import PapermillExecutionError
 
@@ -52,6 +57,7 @@ def execute(
         pm.execute_notebook(
             str(src), str(out), parameters=parameters, kernel_name="python3", cwd=str(NOTEBOOKS),
             progress_bar=progress, execution_timeout=timeout, log_output=False,
+            **({"km": km} if km is not None else {}),
         )
     except PapermillExecutionError as exc:
         raise NotebookError(
