@@ -14,6 +14,7 @@ from typing import Sequence
 
 from partclust.data import DataError, load_design
 from partclust.model import PARAMETERIZATIONS, RESIDUALS
+from partclust.paths import RESULTS
 
 EXIT_BAD_INPUT = 2
 EXIT_FAILED = 1
@@ -52,6 +53,82 @@ def cmd_fit(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_exact(args: argparse.Namespace) -> int:
+    from partclust.exact import exact_posterior
+
+    design = load_design(args.data)
+    post = exact_posterior(design, args.model)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    post.table.to_csv(out, index=False, float_format="%.10g")
+    print(post.table.to_string(index=False, float_format=lambda v: f"{v:.5f}"))
+    print(f"σ²_u marginal mode: {post.s2u_mode:.5f}")
+    print(f"wrote {out}")
+    return 0
+
+
+def cmd_reml(args: argparse.Namespace) -> int:
+    from partclust.reml import lrt, reml
+
+    design = load_design(args.data)
+    fits = {m: reml(design, m) for m in RESIDUALS}
+    for m, f in fits.items():
+        print(f"REML, {m} residual (restricted log-likelihood {f.loglik:.4f}):")
+        print(f.table.to_string(index=False, float_format=lambda v: f"{v:.5f}"))
+        print()
+    test = lrt(fits["single"], fits["per_condition"])
+    print(f"likelihood-ratio test, per-condition vs single residual: statistic {test.statistic:.4f}, "
+          f"df {test.df}, p = {test.p_value:.4g}")
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from partclust.compare import REAL, compare_all, fit_table, load_runs, verdict_counts
+    from partclust.data import resolve_data_path
+    from partclust.references import all_references
+
+    data = args.data
+    if data is None:  # default: the dataset the runs recorded
+        import json
+
+        first = Path(args.runs[0]) / "run.json"
+        if first.is_file():
+            data = json.loads(first.read_text())["data"]["path"]
+        data = str(resolve_data_path(data)) if data else None
+    design = load_design(data)
+    runs = load_runs(args.runs, model=args.model, data_sha256=design.sha256)
+    for d, reason in runs.excluded:
+        print(f"excluded: {d}: {reason}", file=sys.stderr)
+    fit = fit_table(runs.summaries)
+    refs = all_references(design, args.model, args.sas_output)
+    comparison = compare_all(fit, refs)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    comparison.to_csv(out, index=False, float_format="%.10g")
+    print(f"{len(runs.included)} converged run(s) of {args.model} compared with {', '.join(r.name for r in refs)}")
+    print(verdict_counts(comparison).to_string())
+    real = comparison[comparison["verdict"] == REAL]
+    for _, r in real.iterrows():
+        print(f"real difference: {r['reference']} {r['param']} {r['statistic']}: fit {r['fit_value']:.4f} vs "
+              f"{r['reference_value']:.4f} (z = {r['z']:.2f})")
+    print(f"wrote {out}")
+    return 0
+
+
+def cmd_study(args: argparse.Namespace) -> int:
+    from partclust.study import StudySettings, main_study
+
+    design = load_design(args.data)
+    seeds = tuple(args.seed_list) if args.seed_list else tuple(range(1, args.seeds + 1))
+    study = StudySettings(
+        models=tuple(args.models), seeds=seeds, draws=args.draws, tune=args.tune, chains=args.chains,
+        data_path=design.source, out=str(Path(args.out).resolve()), workers=args.workers,
+        scheduler=args.scheduler or "", timeout_s=args.timeout, fail=tuple(args.fail_run),
+        why_notebook=args.why,
+    )
+    return main_study(study, design)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="partclust",
@@ -77,17 +154,54 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data(p)
     p.set_defaults(func=cmd_fit)
 
+    p = sub.add_parser("exact", help="the exact posterior by quadrature (no sampling)")
+    p.add_argument("--model", choices=RESIDUALS, required=True)
+    p.add_argument("--out", required=True, metavar="FILE.csv")
+    _add_data(p)
+    p.set_defaults(func=cmd_exact)
+
+    p = sub.add_parser("reml", help="REML estimates of both models and the likelihood-ratio test")
+    _add_data(p)
+    p.set_defaults(func=cmd_reml)
+
+    p = sub.add_parser("compare", help="compare fits with exact, REML, PyMC 2 (2011) and SAS")
+    p.add_argument("--model", choices=RESIDUALS, required=True)
+    p.add_argument("--runs", nargs="+", required=True, metavar="DIR")
+    p.add_argument("--sas-output", metavar="DIR", default=None, help="default: sas_reference/output")
+    p.add_argument("--out", required=True, metavar="FILE.csv")
+    _add_data(p)
+    p.set_defaults(func=cmd_compare)
+
+    p = sub.add_parser("study", help="the multi-seed study: every model × seed, aggregate, HTML reports")
+    p.add_argument("--models", nargs="+", choices=RESIDUALS, default=list(RESIDUALS))
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--seeds", type=int, default=20, help="run seeds 1..N (default 20)")
+    g.add_argument("--seed-list", type=int, nargs="+", metavar="SEED")
+    p.add_argument("--draws", type=int, default=2000)
+    p.add_argument("--tune", type=int, default=1000)
+    p.add_argument("--chains", type=int, default=4)
+    p.add_argument("--workers", type=int, default=0, help="local worker processes (default: one per core)")
+    p.add_argument("--scheduler", metavar="ADDRESS", help="an existing Dask scheduler, e.g. tcp://host:8786")
+    p.add_argument("--timeout", type=float, default=900.0, help="seconds a notebook cell may run")
+    p.add_argument("--why", action="store_true", help="also run notebooks/05_why_s2u_differed.ipynb (minutes)")
+    p.add_argument("--fail-run", action="append", default=[], metavar="MODEL:SEED", help=argparse.SUPPRESS)
+    p.add_argument("--out", default=str(RESULTS), metavar="DIR")
+    _add_data(p)
+    p.set_defaults(func=cmd_study)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     from partclust.fit import FitError
     from partclust.notebook import NotebookError
+    from partclust.compare import ComparisonError
+    from partclust.sas import SasOutputError
+    from partclust.study import StudyError
 
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except (DataError, FitError) as exc:
+    except (DataError, FitError, StudyError, ComparisonError, SasOutputError) as exc:
         print(f"partclust {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except NotebookError as exc:

@@ -1,0 +1,141 @@
+"""Stage 4 — the references a fit is compared against, each with its provenance.
+
+``exact``       quadrature posterior (no Monte Carlo error; :mod:`partclust.exact`)
+``reml``        restricted maximum likelihood (:mod:`partclust.reml`): point estimates, not posterior
+                statistics, so the engine shows them but calls them "not comparable"
+``pymc2_2011``  the original PyMC 2 re-fit, printed as ``floor(mean*100)/100``: held as the interval
+                [v, v + 0.01); published for run1 only
+``sas``         PROC MCMC output in ``sas_reference/output/`` when a SAS user has put it there
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from partclust.compare import MCSE_COLUMN, STATISTICS, Reference, reference_table
+from partclust.data import DATA_SHA256, Design
+from partclust.paths import SAS_OUTPUT
+
+REFERENCE_NAMES: tuple[str, ...] = ("exact", "reml", "pymc2_2011", "sas")
+
+# STUDY.md, "References to compare against" (3): AdaptiveMetropolis, one chain, 40,000 iterations,
+# 20,000 burn-in, thin 20 → 1,000 draws; printed truncated to two decimals.
+PYMC2_2011: dict[str, dict[str, float | list[float]]] = {
+    "single": {"b0": -0.07, "b1": 0.30, "s2e": 0.94, "s2u": 0.40,
+               "u": [-0.14, 0.02, 0.30, 0.50, 0.36, -1.02, 0.33, 0.23, -0.28, -0.35]},
+    "per_condition": {"b0": -0.06, "b1": 0.31, "s2e_control": 1.12, "s2e_treated": 0.79, "s2u": 0.41,
+                      "u": [-0.13, 0.00, 0.28, 0.53, 0.39, -1.08, 0.34, 0.22, -0.31, -0.35]},
+}
+PYMC2_DRAWS = 1000
+
+
+def exact_reference(design: Design, residual: str, posterior=None) -> Reference:
+    """The exact posterior as a reference (se = 0 for every statistic)."""
+    from partclust.exact import exact_posterior
+
+    post = posterior if posterior is not None else exact_posterior(design, residual)
+    rows = []
+    for _, r in post.table.iterrows():
+        for stat in STATISTICS:
+            value = r[stat]
+            rows.append({"param": r["param"], "statistic": stat, "value": value, "se": 0.0,
+                         "note": "" if np.isfinite(value) else "not computed by the quadrature"})
+    return Reference("exact", residual, reference_table(rows), dict(post.provenance))
+
+
+def reml_reference(design: Design, residual: str) -> Reference:
+    """REML estimates, shown beside the posterior means (a different quantity: never a verdict)."""
+    from partclust.reml import reml
+
+    est = reml(design, residual)
+    note = "REML is a point estimate (a restricted-likelihood maximum), not a posterior mean"
+    rows = [{"param": r["param"], "statistic": "mean", "value": r["estimate"], "note": note}
+            for _, r in est.table.iterrows()]
+    provenance = {"method": "restricted maximum likelihood (partclust.reml)", "restricted_loglik": est.loglik,
+                  "converged": est.converged, "s2u_on_boundary": est.s2u_on_boundary}
+    return Reference("reml", residual, reference_table(rows), provenance)
+
+
+def pymc2_reference(design: Design, residual: str, exact_sd: dict[str, float] | None = None) -> Reference:
+    """The published PyMC 2 (2011) means as intervals [v, v + 0.01).
+
+    Their own Monte Carlo error was not published. With 1,000 thinned draws it is at least
+    sd/√1000 (what 1,000 independent draws would give), so that lower bound is used as their MCSE:
+    a "real difference" verdict then still allows for the best case of their sampler.
+    """
+    provenance = {"method": "PyMC 2 AdaptiveMetropolis, 1 chain, 40,000 iterations, 20,000 burn-in, thin 20",
+                  "printed": "floor(mean * 100) / 100", "draws": PYMC2_DRAWS,
+                  "reference_se": "sd / sqrt(1000) (lower bound; exact posterior sd)"}
+    if design.sha256 != DATA_SHA256:
+        return Reference("pymc2_2011", residual, reference_table([]), provenance, available=False,
+                         unavailable_reason="the PyMC 2 (2011) values were published for run1 only")
+    pub = PYMC2_2011[residual]
+    values = {k: v for k, v in pub.items() if k != "u"}
+    for label, v in zip(design.clusters, pub["u"]):
+        values[f"u[{label}]"] = v
+    rows = []
+    for param, v in values.items():
+        sd = (exact_sd or {}).get(param, np.nan)
+        rows.append({"param": param, "statistic": "mean", "value": v, "lo": v, "hi": round(v + 0.01, 10),
+                     "se": sd / np.sqrt(PYMC2_DRAWS)})
+    return Reference("pymc2_2011", residual, reference_table(rows), provenance)
+
+
+def sas_reference(design: Design, residual: str, output_dir: str | Path | None = None) -> Reference:
+    """PROC MCMC output, summarized by our own code from its OUTPOST draws, when present."""
+    from partclust import sas
+
+    out = Path(output_dir) if output_dir else SAS_OUTPUT
+    if not sas.available(out, residual):
+        return Reference(
+            "sas", residual, reference_table([]), {"output_dir": str(out)}, available=False,
+            unavailable_reason=(f"no PROC MCMC output in {out}/{residual}: run "
+                                "sas_reference/partially_clustered.sas in SAS and copy its output there"),
+        )
+    result = sas.read_sas_output(out, design, residual)
+
+    rows = []
+    for _, r in result.summary.iterrows():
+        for stat in STATISTICS:
+            rows.append({"param": r["param"], "statistic": stat, "value": r[stat], "se": r[MCSE_COLUMN[stat]]})
+    return Reference("sas", residual, reference_table(rows), dict(result.provenance()))
+
+
+def all_references(design: Design, residual: str, sas_output_dir: str | Path | None = None,
+                   exact_posterior=None) -> list[Reference]:
+    """Every reference for one model, in the registry's order."""
+    exact = exact_reference(design, residual, exact_posterior)
+    sd = exact.table[exact.table["statistic"] == "sd"].set_index("param")["value"].to_dict()
+    return [exact, reml_reference(design, residual), pymc2_reference(design, residual, sd),
+            sas_reference(design, residual, sas_output_dir)]
+
+
+def side_by_side(references: list[Reference], fit: pd.DataFrame, statistic: str = "mean") -> pd.DataFrame:
+    """One column per source (exact | reml | pymc2_2011 | sas | this fit) for one statistic."""
+    cols = {}
+    for ref in references:
+        t = ref.table[ref.table["statistic"] == statistic].set_index("param")["value"]
+        cols[ref.name] = t if ref.available else pd.Series(dtype=float)
+    f = fit[fit["statistic"] == statistic].set_index("param")
+    cols["this fit"] = f["fit_value"]
+    cols["this fit ± se"] = f["fit_se"]
+    out = pd.DataFrame(cols).reindex(f.index)
+    return out
+
+
+def forest_table(references: list[Reference], fit: pd.DataFrame, fit_label: str = "this fit") -> pd.DataFrame:
+    """Mean with 2.5–97.5 % interval per parameter and source, for a forest plot."""
+    rows = []
+    sources = [(r.name, r.table.rename(columns={"value": "v"})) for r in references if r.available]
+    sources.append((fit_label, fit.rename(columns={"fit_value": "v"})))
+    for name, t in sources:
+        wide = t.pivot_table(index="param", columns="statistic", values="v", aggfunc="first", sort=False)
+        for param, r in wide.iterrows():
+            if pd.isna(r.get("mean", np.nan)):
+                continue
+            rows.append({"param": param, "source": name, "value": r["mean"],
+                         "lo": r.get("q2.5", np.nan), "hi": r.get("q97.5", np.nan)})
+    return pd.DataFrame(rows, columns=["param", "source", "value", "lo", "hi"])
