@@ -197,3 +197,22 @@ def test_few_seeds_use_student_t():
     assert out["verdict"] == REAL
     fit = _fit_rows("a", "mean", 1.4, 0.1, n=3)  # z = 4: real under N(0,1), not under t(2)
     assert compare(fit, ref).iloc[0]["verdict"] == CONSISTENT
+
+
+@pytest.mark.parametrize("residual", ["single", "per_condition"])
+def test_synthetic_sas_output_consistent_and_shifted(run1_design, tmp_path, residual):
+    """SAS-layout fixtures from i.i.d. exact draws: unchanged → consistent; s2u + 0.1 → flagged."""
+    from sas_fixtures import make_fixture
+
+    from partclust.references import sas_reference
+
+    fit = fit_table([_exact_fit(run1_design, residual, seed=31)])
+    draws = exact_draws(run1_design, residual, n=4000, seed=32, chains=1)
+    same = make_fixture(tmp_path / "a", draws, run1_design, residual, name="synthetic_consistent")
+    shifted = make_fixture(tmp_path / "b", draws, run1_design, residual, shift_s2u=0.1, name="synthetic_shifted")
+    ok = compare(fit, sas_reference(run1_design, residual, list(same.outpost)))
+    assert (ok["verdict"] == CONSISTENT).all(), ok[ok.verdict != CONSISTENT]
+    bad = compare(fit, sas_reference(run1_design, residual, list(shifted.outpost)))
+    flagged = bad[bad.verdict == REAL]
+    assert set(flagged["param"]) == {"s2u"} and "mean" in set(flagged["statistic"])
+    assert (flagged["difference"] < 0).all()  # the fit is below the shifted "SAS" value

@@ -84,19 +84,25 @@ def pymc2_reference(design: Design, residual: str, exact_sd: dict[str, float] | 
     return Reference("pymc2_2011", residual, reference_table(rows), provenance)
 
 
-def sas_reference(design: Design, residual: str, output_dir: str | Path | None = None) -> Reference:
-    """PROC MCMC output, summarized by our own code from its OUTPOST draws, when present."""
+def sas_reference(design: Design, residual: str, source: str | Path | list[Path] | None = None) -> Reference:
+    """PROC MCMC output, summarized by our own code from its OUTPOST draws, when present.
+
+    ``source``: a folder in the canonical layout (default ``sas_reference/output``) or the OUTPOST
+    file(s) themselves, one per chain.
+    """
     from partclust import sas
 
-    out = Path(output_dir) if output_dir else SAS_OUTPUT
-    if not sas.available(out, residual):
-        return Reference(
-            "sas", residual, reference_table([]), {"output_dir": str(out)}, available=False,
-            unavailable_reason=(f"no PROC MCMC output in {out}/{residual}: run "
-                                "sas_reference/partially_clustered.sas in SAS and copy its output there"),
-        )
-    result = sas.read_sas_output(out, design, residual)
-
+    if isinstance(source, (list, tuple)):
+        result = sas.read_sas_output([Path(p) for p in source], design, residual)
+    else:
+        out = Path(source) if source else SAS_OUTPUT
+        if not sas.available(out, residual):
+            return Reference(
+                "sas", residual, reference_table([]), {"output_dir": str(out)}, available=False,
+                unavailable_reason=(f"no PROC MCMC output in {out}/{residual}: run "
+                                    "sas_reference/partially_clustered.sas in SAS and copy its output there"),
+            )
+        result = sas.read_sas_output(out, design, residual)
     rows = []
     for _, r in result.summary.iterrows():
         for stat in STATISTICS:
