@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 
-.PHONY: setup study test bench clean-results
+.PHONY: setup study why test bench clean-results
 
 setup: $(STAMP)
 
@@ -13,18 +13,24 @@ $(STAMP): pyproject.toml
 	@py=$$(sh scripts/find_python.sh) || exit 1; \
 	echo "creating $(VENV) with $$py ($$($$py --version))"; \
 	"$$py" -m venv $(VENV) && \
-	$(BIN)/python -m pip install --quiet --upgrade pip && \
-	$(BIN)/python -m pip install --quiet -e . && \
+	{ $(BIN)/python -m pip install --quiet --upgrade pip && \
+	  $(BIN)/python -m pip install --quiet -e . ; } 2>&1 | grep -v "^WARNING: Location" ; \
+	test "$${PIPESTATUS[0]}" = 0 && \
 	touch $(STAMP)
 
 study: setup
 	$(BIN)/partclust study
+
+why: setup
+	$(BIN)/partclust why
 
 test: setup
 	$(BIN)/python -m pytest
 
 bench: setup
 	$(BIN)/python bench/bench_fit.py
+	$(BIN)/python bench/bench_exact.py
+	$(BIN)/python bench/bench_study.py
 
 clean-results:
 	rm -rf results

@@ -129,6 +129,22 @@ def cmd_study(args: argparse.Namespace) -> int:
     return main_study(study, design)
 
 
+def cmd_why(args: argparse.Namespace) -> int:
+    from partclust.notebook import execute
+    from partclust.report import render_notebooks, write_index
+    from partclust.study import WHY_NOTEBOOK
+
+    design = load_design(args.data)
+    out = Path(args.out).resolve()
+    target = out / "study" / WHY_NOTEBOOK
+    print(f"running {WHY_NOTEBOOK} (several minutes: NUTS and Metropolis fits) → {target}", flush=True)
+    execute(WHY_NOTEBOOK, target, {"data_path": design.source, "results_dir": str(out)},
+            progress=sys.stderr.isatty())
+    render_notebooks(out, [target])
+    print(f"report: {write_index(out)}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="partclust",
@@ -171,6 +187,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, metavar="FILE.csv")
     _add_data(p)
     p.set_defaults(func=cmd_compare)
+
+    p = sub.add_parser("why", help="why σ²_u differed: skewness, mixing, prior traps (notebook 05)")
+    p.add_argument("--out", default=str(RESULTS), metavar="DIR")
+    _add_data(p)
+    p.set_defaults(func=cmd_why)
 
     p = sub.add_parser("study", help="the multi-seed study: every model × seed, aggregate, HTML reports")
     p.add_argument("--models", nargs="+", choices=RESIDUALS, default=list(RESIDUALS))

@@ -57,6 +57,9 @@ def execute(
         pm.execute_notebook(
             str(src), str(out), parameters=parameters, kernel_name="python3", cwd=str(NOTEBOOKS),
             progress_bar=progress, execution_timeout=timeout, log_output=False,
+            # the kernel's own log (e.g. its start-up note on local TCP) is not the reader's concern;
+            # errors inside the notebook are still recorded in the executed copy
+            extra_arguments=["--IPKernelApp.log_level=ERROR"],
             **({"km": km} if km is not None else {}),
         )
     except PapermillExecutionError as exc:

@@ -161,9 +161,21 @@ def report_path(results: Path, notebook: Path) -> Path:
 
 def render_all(results: Path) -> list[Path]:
     """Render every executed notebook under ``results`` into ``results/reports/``; returns the pages."""
+    return render_notebooks(Path(results), executed_notebooks(Path(results)))
+
+
+def render_notebooks(results: Path, notebooks: Iterable[Path], only_stale: bool = False) -> list[Path]:
+    """Render the given executed notebooks; with ``only_stale``, skip pages newer than their notebook."""
     results = Path(results)
     exporter = _exporter()
-    return [_render(nb, report_path(results, nb), exporter) for nb in executed_notebooks(results)]
+    pages = []
+    for nb in notebooks:
+        page = report_path(results, nb)
+        if only_stale and page.is_file() and page.stat().st_mtime >= Path(nb).stat().st_mtime:
+            pages.append(page)
+            continue
+        pages.append(_render(nb, page, exporter))
+    return pages
 
 
 # --------------------------------------------------------------------------------------------------

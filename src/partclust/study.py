@@ -55,6 +55,7 @@ class StudySettings:
     timeout_s: float = 900.0  # per cell of a run's notebook
     fail: tuple[str, ...] = ()  # "model:seed" runs made to fail on purpose (tests of failure handling)
     why_notebook: bool = False  # also run notebooks/05_why_s2u_differed.ipynb (minutes; `make why`)
+    plots: str = "first"  # trace/rank plots in "first" seed's notebook of each model, "all" or "none"
 
     def __post_init__(self) -> None:
         bad = [m for m in self.models if m not in RESIDUALS]
@@ -62,6 +63,8 @@ class StudySettings:
             raise StudyError(f"unknown model(s) {bad}; choose from {', '.join(RESIDUALS)}")
         if not self.seeds:
             raise StudyError("no seeds to run")
+        if self.plots not in ("first", "all", "none"):
+            raise StudyError(f"plots must be first, all or none; got {self.plots!r}")
         if len(set(self.seeds)) != len(self.seeds):
             raise StudyError("the seed list has repeats")
         for m in self.models:
@@ -137,7 +140,9 @@ def run_one(model: str, seed: int, study: StudySettings, data_path: str, data_sh
     if is_complete(final, settings, data_sha256):
         return RunOutcome(model, seed, "skipped", str(final))
     tmp = final.parent / f".{final.name}.tmp-{uuid.uuid4().hex[:8]}"
-    params = {**asdict(settings), "data_path": data_path, "output_dir": str(tmp), "make_plots": True, "cores": 1}
+    make_plots = study.plots == "all" or (study.plots == "first" and seed == study.seeds[0])
+    params = {**asdict(settings), "data_path": data_path, "output_dir": str(tmp), "make_plots": make_plots,
+              "cores": 1}
     if f"{model}:{seed}" in study.fail:
         params["sampler"] = INJECTED_FAILURE
     try:
@@ -172,13 +177,30 @@ def _client(study: StudySettings):
 
     if study.scheduler:
         try:
-            return Client(study.scheduler, timeout="20s"), None
+            client = Client(study.scheduler, timeout="10s")
         except OSError as exc:
             raise StudyError(f"cannot reach the Dask scheduler at {study.scheduler} ({exc}); start it or drop --scheduler") from None
+        try:
+            client.wait_for_workers(1, timeout=120)
+        except TimeoutError:
+            client.close()
+            raise StudyError(f"the Dask scheduler at {study.scheduler} has no workers; start some with "
+                             f"`dask worker {study.scheduler} --nthreads 1` in this project's environment") from None
+        return client, None
     cluster = LocalCluster(n_workers=study.n_workers, threads_per_worker=1, processes=True,
                            dashboard_address=None, env={"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
                                                         "OPENBLAS_NUM_THREADS": "1"})
     return Client(cluster), cluster
+
+
+def close_client(client: Any, cluster: Any) -> None:
+    try:
+        client.run(_drop_kernel)  # the workers' kernels end with the study
+    except Exception:
+        pass
+    client.close()
+    if cluster is not None:
+        cluster.close()
 
 
 def run_study(
@@ -186,8 +208,12 @@ def run_study(
     data_path: str,
     data_sha256: str,
     progress: Callable[[RunOutcome, int, int], None] | None = None,
+    client: Any = None,
 ) -> list[RunOutcome]:
-    """Run every model × seed; returns one outcome per run (done, skipped or failed)."""
+    """Run every model × seed; returns one outcome per run (done, skipped or failed).
+
+    ``client``: a Dask client to use (kept open); by default one is made for this call and closed.
+    """
     from dask.distributed import as_completed
 
     out = Path(study.out)
@@ -203,10 +229,17 @@ def run_study(
         for o in outcomes:
             progress(o, done_count, len(tasks))
     if todo:
-        client, cluster = _client(study)
+        own = client is None
+        if own:
+            client, cluster = _client(study)
         try:
-            futures = [client.submit(run_one, m, s, study, data_path, data_sha256, key=f"fit-{m}-{s}-{uuid.uuid4().hex[:6]}",
-                                     pure=False) for m, s in todo]
+            # Each model prefers one worker, so a worker compiles few models; idle workers still steal.
+            workers = sorted(client.scheduler_info()["workers"])
+            home = {m: workers[k % len(workers)] for k, m in enumerate(study.models)} if workers else {}
+            futures = [client.submit(run_one, m, s, study, data_path, data_sha256, pure=False,
+                                     key=f"fit-{m}-{s}-{uuid.uuid4().hex[:6]}",
+                                     **({"workers": [home[m]], "allow_other_workers": True} if m in home else {}))
+                       for m, s in todo]
             for fut in as_completed(futures):
                 try:
                     o = fut.result()
@@ -218,13 +251,8 @@ def run_study(
                 if progress:
                     progress(o, len(outcomes), len(tasks))
         finally:
-            try:
-                client.run(_drop_kernel)  # the workers' kernels end with the study
-            except Exception:
-                pass
-            client.close()
-            if cluster is not None:
-                cluster.close()
+            if own:
+                close_client(client, cluster)
     _write_failures(out, outcomes)
     order = {t: k for k, t in enumerate(tasks)}
     return sorted(outcomes, key=lambda o: order[(o.model, o.seed)])
@@ -293,28 +321,48 @@ def write_study_record(study: StudySettings, design, outcomes: Sequence[RunOutco
     return path
 
 
-def postprocess(study: StudySettings, design, progress: bool = True) -> dict[str, float]:
-    """Aggregate notebooks per model (and the σ²_u investigation), then every notebook to HTML."""
-    from partclust import report
+def _execute_on_worker(name: str, output: str, parameters: dict[str, Any]) -> str:
+    """A notebook on a study worker, in its warm kernel; returns "" or the error."""
     from partclust.notebook import execute
+
+    try:
+        execute(name, output, parameters, km=_kernel_manager())
+        return ""
+    except Exception as exc:
+        _drop_kernel()
+        return f"{type(exc).__name__}: {exc}"
+
+
+def _render_on_worker(results: str, notebooks: list[str]) -> int:
+    from partclust.report import render_notebooks
+
+    return len(render_notebooks(Path(results), [Path(n) for n in notebooks], only_stale=True))
+
+
+def postprocess(study: StudySettings, design, client: Any) -> tuple[dict[str, float], list[str]]:
+    """Aggregate notebooks per model (and optionally the σ²_u investigation), then every notebook to
+    HTML, all on the study's workers; returns stage timings and the errors of failed notebooks."""
+    from partclust.report import executed_notebooks
 
     out = Path(study.out)
     stages: dict[str, float] = {}
     t = time.perf_counter()
-    for model in study.models:
-        execute(AGGREGATE_NOTEBOOK, out / "study" / f"04_monte_carlo_{model}.ipynb",
-                {"model": model, "results_dir": str(out), "data_path": design.source, "sas_output_dir": ""},
-                progress=False)
-    stages["aggregate_s"] = time.perf_counter() - t
+    jobs = [(AGGREGATE_NOTEBOOK, str(out / "study" / f"04_monte_carlo_{m}.ipynb"),
+             {"model": m, "results_dir": str(out), "data_path": design.source, "sas_output_dir": ""})
+            for m in study.models]
     if study.why_notebook:
-        t = time.perf_counter()
-        execute(WHY_NOTEBOOK, out / "study" / WHY_NOTEBOOK,
-                {"data_path": design.source, "results_dir": str(out)}, progress=False)
-        stages["why_s2u_s"] = time.perf_counter() - t
+        jobs.append((WHY_NOTEBOOK, str(out / "study" / WHY_NOTEBOOK),
+                     {"data_path": design.source, "results_dir": str(out)}))
+    futures = [client.submit(_execute_on_worker, *job, pure=False) for job in jobs]
+    errors = [f"{Path(job[1]).name}: {err}" for job, err in zip(jobs, client.gather(futures)) if err]
+    stages["aggregate_s"] = time.perf_counter() - t
     t = time.perf_counter()
-    report.render_all(out)
+    notebooks = [str(p) for p in executed_notebooks(out)]
+    n = max(1, len(client.scheduler_info()["workers"]))
+    chunks = [notebooks[k::n] for k in range(n) if notebooks[k::n]]
+    client.gather([client.submit(_render_on_worker, str(out), c, pure=False) for c in chunks])
     stages["render_s"] = time.perf_counter() - t
-    return stages
+    return stages, errors
 
 
 def main_study(study: StudySettings, design) -> int:
@@ -326,14 +374,20 @@ def main_study(study: StudySettings, design) -> int:
     n = len(study.models) * len(study.seeds)
     print(f"study: {len(study.models)} model(s) × {len(study.seeds)} seeds, {study.chains} chains × "
           f"{study.draws} draws ({study.tune} tune) → {study.out}", flush=True)
-    bar, update = _progress_bar(n)
+    client, cluster = _client(study)
     try:
-        outcomes = run_study(study, design.source, design.sha256, progress=update)
+        bar, update = _progress_bar(n)
+        try:
+            outcomes = run_study(study, design.source, design.sha256, progress=update, client=client)
+        finally:
+            bar.close()
+        stages = {"fits_s": time.perf_counter() - t0}
+        write_study_record(study, design, outcomes, time.perf_counter() - t0, stages)
+        print("aggregating and rendering reports …", flush=True)
+        post, errors = postprocess(study, design, client)
+        stages.update(post)
     finally:
-        bar.close()
-    stages = {"fits_s": time.perf_counter() - t0}
-    write_study_record(study, design, outcomes, time.perf_counter() - t0, stages)
-    stages.update(postprocess(study, design))
+        close_client(client, cluster)
     wall = time.perf_counter() - t0
     write_study_record(study, design, outcomes, wall, stages)
     from partclust.report import write_index
@@ -341,11 +395,11 @@ def main_study(study: StudySettings, design) -> int:
     index = write_index(Path(study.out))
 
     failed = [o for o in outcomes if o.status == "failed"]
+    for err in errors:
+        print(f"notebook failed: {err}", file=sys.stderr)
     print(f"study finished in {wall:.0f} s: {sum(o.status == 'done' for o in outcomes)} fitted, "
           f"{sum(o.status == 'skipped' for o in outcomes)} reused, {len(failed)} failed")
     print(f"report: {index}")
-    if failed:
-        for o in failed:
-            print(f"failed: {o.model} seed {o.seed}: {o.error.splitlines()[0][:300]}", file=sys.stderr)
-        return 1
-    return 0
+    for o in failed:
+        print(f"failed: {o.model} seed {o.seed}: {o.error.splitlines()[0][:300]}", file=sys.stderr)
+    return 1 if failed or errors else 0
