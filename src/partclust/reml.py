@@ -5,10 +5,12 @@ per treated cluster, σ²_e,c per control), is
 
     l_R(θ) = -½ [(n - p) log 2π + log|V| + log|X'V⁻¹X| + r'V⁻¹r],   r = y - X b̂,  b̂ the GLS estimate,
 
-the convention of PROC MIXED's "-2 Res Log Like" and of nlme. Each term has a closed form per
-cluster (matrix determinant lemma, Sherman–Morrison), so l_R is maximized over the log variances
-directly. With 10 clusters the REML σ²_u sits far from the posterior mean, median and mode of σ²_u;
-this module provides the frequentist number to show beside them.
+the convention of PROC MIXED's "-2 Res Log Like" and of statsmodels' MixedLM (the tests check
+the latter to 1e-8; some packages add a constant such as ½ log|X'X|, which leaves estimates and
+likelihood-ratio tests unchanged). Each term has a closed form per cluster (matrix determinant
+lemma, Sherman–Morrison), so l_R is maximized over the log variances directly. With 10 clusters
+the REML σ²_u differs markedly from the posterior mean, median and mode of σ²_u; this module
+provides the frequentist number to show beside them.
 """
 
 from __future__ import annotations
@@ -56,8 +58,8 @@ def _parts(st: _Stats, s2u: float, s2c: float, s2t: float) -> tuple[float, np.nd
     w_t = float(np.sum(st.n_j / d))
     c_t = float(np.sum(st.s_j / d))
     w_c = st.n_c / s2c
-    c_c = st.s_c / s2c
-    # y'V⁻¹y - c'M⁻¹c, written as sums of squares about the fitted means so nothing cancels.
+    # GLS: b0 is the controls' mean, b0 + b1 the precision-weighted mean of the cluster means; then
+    # r'V⁻¹r is a sum of squares about them (no y'V⁻¹y − c'M⁻¹c cancellation).
     mean_c = st.s_c / st.n_c
     mean_t = c_t / w_t
     quad = st.ssw / s2t + float(np.sum((st.s_j / st.n_j - mean_t) ** 2 * st.n_j / d)) + st.q_c / s2c
