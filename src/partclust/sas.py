@@ -27,7 +27,6 @@ at fault and says what to do.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import re
 from collections.abc import Mapping, Sequence
@@ -39,7 +38,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from partclust.data import Design
+from partclust.data import Design, sha256_of
 from partclust.fit import summarize
 from partclust.model import RESIDUALS, residual_names, scalar_names
 from partclust.paths import SAS_OUTPUT
@@ -70,14 +69,6 @@ class SasOutputError(ValueError):
 
 # --------------------------------------------------------------------------------------------
 # files
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 16), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _read_frame(path: Path) -> tuple[pd.DataFrame, bool]:
@@ -360,7 +351,7 @@ def read_outpost(paths: Path | Sequence[Path], design: Design, residual: str) ->
     files = _as_paths(paths)
     if not files:
         raise SasOutputError("no OUTPOST file given. Pass the path of outpost.csv (one per chain).")
-    sums = [_sha256(p) if p.is_file() else "" for p in files]
+    sums = [sha256_of(p) if p.is_file() else "" for p in files]
     chains = [_read_chain(p, design, residual) for p in files]
     seen: dict[str, Path] = {}
     for p, s in zip(files, sums):
@@ -512,7 +503,7 @@ class SasOutput:
     def provenance(self) -> dict[str, object]:
         record = self.sample.provenance()
         record["tables"] = {k: [str(p) for p in v] for k, v in self.table_files.items()}
-        record["table_sha256"] = {k: [_sha256(p) for p in v] for k, v in self.table_files.items()}
+        record["table_sha256"] = {k: [sha256_of(p) for p in v] for k, v in self.table_files.items()}
         record["run_info"] = dict(self.run_info)
         return record
 
