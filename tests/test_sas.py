@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from partclust import sas
-from partclust.data import validate
+from partclust.data import sha256_of, validate
 from partclust.sas import MIN_DRAWS_PER_CHAIN, SasOutputError, available, read_outpost, read_sas_output
 from sas_fixtures import make_fixture, stand_in_draws
 from conftest import unbalanced_frame
@@ -63,7 +63,7 @@ def test_round_trip_names_shapes_and_labels(tmp_path, run1_design, residual):
     assert not set(ctrl.coords["control_cluster"].values) & set(post["u"].coords["cluster"].values)
     assert set(out.sample.log_density.data_vars) == {"LogPrior", "LogLike", "LogPost"}
     assert out.sample.n_draws == N_DRAWS and out.sample.n_chains == 1
-    assert out.sample.sha256[0] == sas._sha256(fx.outpost[0])
+    assert out.sample.sha256[0] == sha256_of(fx.outpost[0])
     assert "postsumint" in out.tables and len(out.tables["postsumint"]) == 4 + (residual != "single") + 110
 
 
@@ -139,7 +139,7 @@ def test_canonical_layout_and_available(tmp_path, run1_design, single_draws):
         assert out.sample.files == (root / "single" / "outpost.csv",)
         assert out.run_info["seed"] == "20110"
         assert out.table_files["postsumint"] == (root / "single" / "postsumint.csv",)
-    assert out.provenance()["sha256"] == [sas._sha256(root / "single" / "outpost.csv")]
+    assert out.provenance()["sha256"] == [sha256_of(root / "single" / "outpost.csv")]
 
 
 def test_real_output_folder_holds_no_invented_numbers():
