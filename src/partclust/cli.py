@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Sequence
 
 from partclust.data import DataError, load_design
-from partclust.model import PARAMETERIZATIONS, RESIDUALS
+from partclust.settings import PARAMETERIZATIONS, RESIDUALS, SAMPLERS
 from partclust.paths import RESULTS
 
 EXIT_BAD_INPUT = 2
@@ -32,8 +32,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_fit(args: argparse.Namespace) -> int:
-    from partclust.fit import FitSettings
     from partclust.notebook import FIT_NOTEBOOK, execute
+    from partclust.settings import FitSettings
 
     settings = FitSettings(
         model=args.model, parameterization=args.parameterization, seed=args.seed, draws=args.draws,
@@ -163,7 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tune", type=int, default=1000)
     p.add_argument("--chains", type=int, default=4)
     p.add_argument("--parameterization", choices=PARAMETERIZATIONS, default="noncentered")
-    p.add_argument("--sampler", choices=("nutpie", "pymc", "metropolis"), default="nutpie")
+    p.add_argument("--sampler", choices=SAMPLERS, default="nutpie")
     p.add_argument("--target-accept", type=float, default=0.9)
     p.add_argument("--no-plots", action="store_true", help="skip trace and rank plots")
     p.add_argument("--out", required=True, metavar="DIR")
@@ -213,8 +213,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from partclust.fit import FitError
     from partclust.notebook import NotebookError
+    from partclust.settings import FitError
     from partclust.compare import ComparisonError
     from partclust.sas import SasOutputError
     from partclust.study import StudyError

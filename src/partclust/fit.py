@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-import platform
 import time
 from dataclasses import asdict, dataclass, field
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -24,60 +22,15 @@ import xarray as xr
 
 from partclust.data import Design
 from partclust.paths import RESULTS
-from partclust.model import PARAMETERIZATIONS, RESIDUALS, SAS_PRIORS, Priors, build_model, scalar_names
+from partclust.model import SAS_PRIORS, Priors, build_model, scalar_names
+from partclust.settings import SAMPLERS, FitError, FitSettings, package_versions  # noqa: F401  (re-exported)
 
-SAMPLERS: tuple[str, ...] = ("nutpie", "pymc", "metropolis")
 QUANTILES: dict[str, float] = {"q2.5": 0.025, "median": 0.5, "q97.5": 0.975}
 SUMMARY_COLUMNS: tuple[str, ...] = (
     "param", "mean", "sd", "mcse_mean", "mcse_sd", "ess_bulk", "ess_tail", "r_hat",
     "q2.5", "median", "q97.5", "mcse_q2.5", "mcse_median", "mcse_q97.5",
 )
 GATE = {"r_hat_max": 1.01, "ess_bulk_min": 400.0, "ess_tail_min": 400.0, "divergences_max": 0}
-VERSIONED_PACKAGES = (
-    "partclust", "pymc", "pytensor", "nutpie", "numba", "arviz", "arviz-stats", "numpy", "scipy",
-    "pandas", "xarray", "papermill",
-)
-
-
-class FitError(RuntimeError):
-    """A fit could not be run or recorded; the message says which setting or file is at fault."""
-
-
-@dataclass(frozen=True)
-class FitSettings:
-    """Everything that determines a run; two runs with equal settings give equal summaries."""
-
-    model: str = "single"
-    parameterization: str = "noncentered"
-    seed: int = 1
-    draws: int = 2000
-    tune: int = 1000
-    chains: int = 4
-    sampler: str = "nutpie"
-    # 0.8 left a divergence in 3 of 20 per-condition seeds and 1 of 20 single seeds; 0.9 in none
-    # (20 seeds each, 4 × 2,000 draws) at a cost of well under a second per fit.
-    target_accept: float = 0.9
-
-    def __post_init__(self) -> None:
-        checks = (
-            ("model", self.model, RESIDUALS),
-            ("parameterization", self.parameterization, PARAMETERIZATIONS),
-            ("sampler", self.sampler, SAMPLERS),
-        )
-        for name, value, allowed in checks:
-            if value not in allowed:
-                raise FitError(f"{name} must be one of {', '.join(allowed)}; got {value!r}")
-        for name in ("draws", "tune", "chains", "seed"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, np.integer)) or isinstance(value, bool):
-                raise FitError(f"{name} must be an integer; got {value!r}")
-        if not 0.5 <= float(self.target_accept) < 1.0:
-            raise FitError(f"target_accept must be in [0.5, 1); got {self.target_accept!r}")
-        if self.draws < 10 or self.chains < 1 or self.tune < 0 or self.seed < 0:
-            raise FitError(
-                f"need draws >= 10, chains >= 1, tune >= 0 and seed >= 0; got draws={self.draws}, "
-                f"chains={self.chains}, tune={self.tune}, seed={self.seed}"
-            )
 
 
 @dataclass
@@ -231,16 +184,6 @@ def convergence_gate(summary: pd.DataFrame, divergences: int) -> dict[str, Any]:
 def _worst_text(check: str, worst: dict[str, float]) -> str:
     key = {"r_hat": "r_hat_max", "ess_bulk": "ess_bulk_min", "ess_tail": "ess_tail_min"}.get(check, "divergences")
     return f"{key}={worst[key]:.4g}"
-
-
-def package_versions() -> dict[str, str]:
-    versions = {"python": platform.python_version()}
-    for pkg in VERSIONED_PACKAGES:
-        try:
-            versions[pkg] = metadata.version(pkg)
-        except metadata.PackageNotFoundError:
-            versions[pkg] = "not installed"
-    return versions
 
 
 def write_run(

@@ -42,11 +42,10 @@ import pymc as pm
 import pytensor.tensor as pt
 
 from partclust.data import Design
+from partclust.settings import PARAMETERIZATIONS, RESIDUALS  # noqa: F401  (re-exported)
 
 Residual = Literal["single", "per_condition"]
 Parameterization = Literal["noncentered", "centered", "sas_singletons"]
-RESIDUALS: tuple[str, ...] = ("single", "per_condition")
-PARAMETERIZATIONS: tuple[str, ...] = ("noncentered", "centered", "sas_singletons")
 S2U_PRIORS: tuple[str, ...] = ("gamma", "gamma_on_sd", "gamma_on_precision", "inverse_gamma")
 
 

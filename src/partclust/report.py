@@ -167,13 +167,14 @@ def render_all(results: Path) -> list[Path]:
 def render_notebooks(results: Path, notebooks: Iterable[Path], only_stale: bool = False) -> list[Path]:
     """Render the given executed notebooks; with ``only_stale``, skip pages newer than their notebook."""
     results = Path(results)
-    exporter = _exporter()
+    exporter = None  # built on first need: importing nbconvert's templates costs seconds
     pages = []
     for nb in notebooks:
         page = report_path(results, nb)
         if only_stale and page.is_file() and page.stat().st_mtime >= Path(nb).stat().st_mtime:
             pages.append(page)
             continue
+        exporter = exporter or _exporter()
         pages.append(_render(nb, page, exporter))
     return pages
 

@@ -29,8 +29,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from partclust.fit import FitSettings
-from partclust.model import RESIDUALS
+from partclust.settings import RESIDUALS, FitSettings
 from partclust.notebook import FIT_NOTEBOOK
 from partclust.paths import RESULTS
 
@@ -142,7 +141,7 @@ def run_one(model: str, seed: int, study: StudySettings, data_path: str, data_sh
     tmp = final.parent / f".{final.name}.tmp-{uuid.uuid4().hex[:8]}"
     make_plots = study.plots == "all" or (study.plots == "first" and seed == study.seeds[0])
     params = {**asdict(settings), "data_path": data_path, "output_dir": str(tmp), "make_plots": make_plots,
-              "cores": 1}
+              "cores": 2}
     if f"{model}:{seed}" in study.fail:
         params["sampler"] = INJECTED_FAILURE
     try:
@@ -187,9 +186,14 @@ def _client(study: StudySettings):
             raise StudyError(f"the Dask scheduler at {study.scheduler} has no workers; start some with "
                              f"`dask worker {study.scheduler} --nthreads 1` in this project's environment") from None
         return client, None
-    cluster = LocalCluster(n_workers=study.n_workers, threads_per_worker=1, processes=True,
-                           dashboard_address=None, env={"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
-                                                        "OPENBLAS_NUM_THREADS": "1"})
+    import dask
+
+    # No work stealing: a stolen fit would make a second kernel compile its model (≈10 s) to save
+    # a few seconds of sampling; idle workers get the rendering and aggregate work instead.
+    with dask.config.set({"distributed.scheduler.work-stealing": False}):
+        cluster = LocalCluster(n_workers=study.n_workers, threads_per_worker=1, processes=True,
+                               dashboard_address=None, env={"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+                                                            "OPENBLAS_NUM_THREADS": "1"})
     return Client(cluster), cluster
 
 
@@ -210,9 +214,31 @@ def run_study(
     progress: Callable[[RunOutcome, int, int], None] | None = None,
     client: Any = None,
 ) -> list[RunOutcome]:
-    """Run every model × seed; returns one outcome per run (done, skipped or failed).
+    """Run every model × seed (fits only); returns one outcome per run (done, skipped or failed).
 
     ``client``: a Dask client to use (kept open); by default one is made for this call and closed.
+    """
+    own = client is None
+    cluster = None
+    if own:
+        client, cluster = _client(study)
+    try:
+        outcomes, _, _ = _drive(study, data_path, data_sha256, client, progress, post=False)
+    finally:
+        if own:
+            close_client(client, cluster)
+    return outcomes
+
+
+def _drive(study: StudySettings, data_path: str, data_sha256: str, client: Any,
+           progress: Callable[[RunOutcome, int, int], None] | None, post: bool):
+    """Fits on the workers and, with ``post``, everything after them as soon as it can start.
+
+    A model's fits prefer one worker each, so a kernel compiles few models (compiling costs
+    about ten times a warm run). Work that does not compile — rendering a finished run's
+    notebook, the data notebook, a model's aggregate notebook once all its seeds are in — is
+    handed to whichever worker is free, which fills the time a worker with the faster model
+    would otherwise sit idle.
     """
     from dask.distributed import as_completed
 
@@ -224,38 +250,91 @@ def run_study(
     tasks = [(m, s) for m in study.models for s in study.seeds]
     todo = [(m, s) for m, s in tasks if not is_complete(run_dir(out, m, s), study.fit_settings(m, s), data_sha256)]
     outcomes = [RunOutcome(m, s, "skipped", str(run_dir(out, m, s))) for m, s in tasks if (m, s) not in todo]
-    done_count = len(outcomes)
     if progress:
         for o in outcomes:
-            progress(o, done_count, len(tasks))
-    if todo:
-        own = client is None
-        if own:
-            client, cluster = _client(study)
-        try:
-            # Each model prefers one worker, so a worker compiles few models; idle workers still steal.
-            workers = sorted(client.scheduler_info()["workers"])
-            home = {m: workers[k % len(workers)] for k, m in enumerate(study.models)} if workers else {}
-            futures = [client.submit(run_one, m, s, study, data_path, data_sha256, pure=False,
-                                     key=f"fit-{m}-{s}-{uuid.uuid4().hex[:6]}",
-                                     **({"workers": [home[m]], "allow_other_workers": True} if m in home else {}))
-                       for m, s in todo]
-            for fut in as_completed(futures):
-                try:
-                    o = fut.result()
-                except Exception as exc:  # the worker itself died: record and go on
-                    m, s = todo[futures.index(fut)]
-                    o = RunOutcome(m, s, "failed", "", error=f"worker lost: {type(exc).__name__}: {exc}")
-                outcomes.append(o)
-                _write_failures(out, outcomes)
-                if progress:
-                    progress(o, len(outcomes), len(tasks))
-        finally:
-            if own:
-                close_client(client, cluster)
+            progress(o, len(outcomes), len(tasks))
+    errors: list[str] = []
+    stages: dict[str, float] = {}
+    t0 = time.perf_counter()
+    workers = sorted(client.scheduler_info()["workers"])
+    # With at least as many models as workers, each model stays on one worker; with fewer, every
+    # worker takes seeds of any model (each then compiles it once).
+    spread = workers and len(study.models) >= len(workers)
+    home = {m: workers[k % len(workers)] for k, m in enumerate(study.models)} if spread else {}
+    meta: dict[Any, tuple] = {}
+    for m, s in todo:
+        fut = client.submit(run_one, m, s, study, data_path, data_sha256, pure=False,
+                            key=f"fit-{m}-{s}-{uuid.uuid4().hex[:6]}",
+                            **({"workers": [home[m]], "allow_other_workers": True} if m in home else {}))
+        meta[fut] = ("fit", m, s)
+    pending_fits = {m: sum(1 for mm, _ in todo if mm == m) for m in study.models}
+    ac = as_completed(list(meta))
+
+    def submit(kind: str, fn: Callable, *args: Any) -> None:
+        fut = client.submit(fn, *args, pure=False, key=f"{kind}-{uuid.uuid4().hex[:8]}")
+        meta[fut] = (kind, *args)
+        ac.add(fut)
+
+    def aggregate(model: str) -> None:
+        submit("notebook", _execute_on_worker, AGGREGATE_NOTEBOOK, str(out / "study" / f"04_monte_carlo_{model}.ipynb"),
+               {"model": model, "results_dir": str(out), "data_path": data_path, "sas_output_dir": ""})
+
+    extras_sent = False
+
+    def extras() -> None:  # notebooks that need no fit, sent once a worker has its kernel warm
+        nonlocal extras_sent
+        if extras_sent:
+            return
+        extras_sent = True
+        submit("notebook", _execute_on_worker, DATA_NOTEBOOK, str(out / "study" / DATA_NOTEBOOK), {"data_path": data_path})
+        if study.why_notebook:
+            submit("notebook", _execute_on_worker, WHY_NOTEBOOK, str(out / "study" / WHY_NOTEBOOK),
+                   {"data_path": data_path, "results_dir": str(out)})
+
+    if post:
+        for m in study.models:
+            if pending_fits[m] == 0:
+                extras()
+                aggregate(m)
+    for fut in ac:
+        kind, *args = meta.pop(fut)
+        if kind == "fit":
+            m, s = args
+            try:
+                o = fut.result()
+            except Exception as exc:  # the worker itself died: record and go on
+                o = RunOutcome(m, s, "failed", "", error=f"worker lost: {type(exc).__name__}: {exc}")
+            outcomes.append(o)
+            _write_failures(out, outcomes)
+            if progress:
+                progress(o, len(outcomes), len(tasks))
+            pending_fits[m] -= 1
+            if post:
+                if o.run_dir and Path(o.run_dir, FIT_NOTEBOOK).is_file():
+                    submit("render", _render_on_worker, str(out), [str(Path(o.run_dir, FIT_NOTEBOOK))])
+                if pending_fits[m] == 0:
+                    stages["fits_s"] = max(stages.get("fits_s", 0.0), time.perf_counter() - t0)
+                    extras()
+                    aggregate(m)
+        elif kind == "notebook":
+            try:
+                err = fut.result()
+            except Exception as exc:
+                err = f"worker lost: {type(exc).__name__}: {exc}"
+            if err:
+                errors.append(f"{Path(args[1]).name}: {err}")
+            elif Path(args[1]).is_file():
+                submit("render", _render_on_worker, str(out), [args[1]])
+        else:
+            try:
+                fut.result()
+            except Exception as exc:
+                errors.append(f"rendering {args[1]}: {type(exc).__name__}: {exc}")
+    stages.setdefault("fits_s", time.perf_counter() - t0)
+    stages["fits_and_post_s"] = time.perf_counter() - t0
     _write_failures(out, outcomes)
     order = {t: k for k, t in enumerate(tasks)}
-    return sorted(outcomes, key=lambda o: order[(o.model, o.seed)])
+    return sorted(outcomes, key=lambda o: order[(o.model, o.seed)]), errors, stages
 
 
 def _write_failures(out: Path, outcomes: Sequence[RunOutcome]) -> None:
@@ -268,6 +347,7 @@ def _write_failures(out: Path, outcomes: Sequence[RunOutcome]) -> None:
 
 
 # ---- the whole job: runs, aggregate notebooks, reports -----------------------------------------------
+DATA_NOTEBOOK = "01_data.ipynb"
 AGGREGATE_NOTEBOOK = "04_monte_carlo.ipynb"
 WHY_NOTEBOOK = "05_why_s2u_differed.ipynb"
 
@@ -302,7 +382,7 @@ def _sigterm_as_interrupt() -> None:
 
 def write_study_record(study: StudySettings, design, outcomes: Sequence[RunOutcome], wall_s: float,
                        stages: dict[str, float]) -> Path:
-    from partclust.fit import package_versions
+    from partclust.settings import package_versions
 
     out = Path(study.out) / "study"
     out.mkdir(parents=True, exist_ok=True)
@@ -339,30 +419,11 @@ def _render_on_worker(results: str, notebooks: list[str]) -> int:
     return len(render_notebooks(Path(results), [Path(n) for n in notebooks], only_stale=True))
 
 
-def postprocess(study: StudySettings, design, client: Any) -> tuple[dict[str, float], list[str]]:
-    """Aggregate notebooks per model (and optionally the σ²_u investigation), then every notebook to
-    HTML, all on the study's workers; returns stage timings and the errors of failed notebooks."""
-    from partclust.report import executed_notebooks
+def render_remaining(out: Path) -> list[Path]:
+    """Render any executed notebook whose page is missing or older (e.g. runs reused from before)."""
+    from partclust.report import executed_notebooks, render_notebooks
 
-    out = Path(study.out)
-    stages: dict[str, float] = {}
-    t = time.perf_counter()
-    jobs = [(AGGREGATE_NOTEBOOK, str(out / "study" / f"04_monte_carlo_{m}.ipynb"),
-             {"model": m, "results_dir": str(out), "data_path": design.source, "sas_output_dir": ""})
-            for m in study.models]
-    if study.why_notebook:
-        jobs.append((WHY_NOTEBOOK, str(out / "study" / WHY_NOTEBOOK),
-                     {"data_path": design.source, "results_dir": str(out)}))
-    futures = [client.submit(_execute_on_worker, *job, pure=False) for job in jobs]
-    errors = [f"{Path(job[1]).name}: {err}" for job, err in zip(jobs, client.gather(futures)) if err]
-    stages["aggregate_s"] = time.perf_counter() - t
-    t = time.perf_counter()
-    notebooks = [str(p) for p in executed_notebooks(out)]
-    n = max(1, len(client.scheduler_info()["workers"]))
-    chunks = [notebooks[k::n] for k in range(n) if notebooks[k::n]]
-    client.gather([client.submit(_render_on_worker, str(out), c, pure=False) for c in chunks])
-    stages["render_s"] = time.perf_counter() - t
-    return stages, errors
+    return render_notebooks(out, executed_notebooks(out), only_stale=True)
 
 
 def main_study(study: StudySettings, design) -> int:
@@ -378,16 +439,14 @@ def main_study(study: StudySettings, design) -> int:
     try:
         bar, update = _progress_bar(n)
         try:
-            outcomes = run_study(study, design.source, design.sha256, progress=update, client=client)
+            outcomes, errors, stages = _drive(study, design.source, design.sha256, client, update, post=True)
         finally:
             bar.close()
-        stages = {"fits_s": time.perf_counter() - t0}
-        write_study_record(study, design, outcomes, time.perf_counter() - t0, stages)
-        print("aggregating and rendering reports …", flush=True)
-        post, errors = postprocess(study, design, client)
-        stages.update(post)
     finally:
         close_client(client, cluster)
+    t = time.perf_counter()
+    render_remaining(Path(study.out))
+    stages["render_remaining_s"] = time.perf_counter() - t
     wall = time.perf_counter() - t0
     write_study_record(study, design, outcomes, wall, stages)
     from partclust.report import write_index
