@@ -151,3 +151,18 @@ def test_sigterm_then_rerun_keeps_finished_seeds(unbalanced_csv, tmp_path):
     for name, mtime in finished_first.items():
         assert (runs / name / "run.json").stat().st_mtime == mtime  # not redone
     assert [p.name for p in runs.iterdir() if not p.name.startswith("seed-")] == []  # temp dirs cleared
+
+
+def test_study_settings_are_checked():
+    from partclust.study import StudyError
+
+    with pytest.raises(StudyError, match="plots must be"):
+        StudySettings(plots="some")
+    with pytest.raises(StudyError, match="unknown model"):
+        StudySettings(models=("double",))
+    with pytest.raises(StudyError, match="repeats"):
+        StudySettings(seeds=(1, 1))
+    from partclust.settings import FitError
+
+    with pytest.raises(FitError, match="draws >= 10"):
+        StudySettings(draws=5)

@@ -124,7 +124,7 @@ def cmd_study(args: argparse.Namespace) -> int:
         models=tuple(args.models), seeds=seeds, draws=args.draws, tune=args.tune, chains=args.chains,
         data_path=design.source, out=str(Path(args.out).resolve()), workers=args.workers,
         scheduler=args.scheduler or "", timeout_s=args.timeout, fail=tuple(args.fail_run),
-        why_notebook=args.why,
+        why_notebook=args.why, plots=args.plots,
     )
     return main_study(study, design)
 
@@ -205,6 +205,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scheduler", metavar="ADDRESS", help="an existing Dask scheduler, e.g. tcp://host:8786")
     p.add_argument("--timeout", type=float, default=900.0, help="seconds a notebook cell may run")
     p.add_argument("--why", action="store_true", help="also run notebooks/05_why_s2u_differed.ipynb (minutes)")
+    p.add_argument("--plots", choices=("first", "all", "none"), default="first",
+                   help="trace and rank plots in the first seed's notebook of each model (default), all, or none")
     p.add_argument("--fail-run", action="append", default=[], metavar="MODEL:SEED", help=argparse.SUPPRESS)
     p.add_argument("--out", default=str(RESULTS), metavar="DIR")
     _add_data(p)
