@@ -349,6 +349,23 @@ def _mesh(arrs: list[np.ndarray]) -> list[np.ndarray]:
 
 
 # ---- sinc-interpolated CDFs ----------------------------------------------------------------------
+def _safeguarded_step(x: np.ndarray, lo: np.ndarray, hi: np.ndarray, active: np.ndarray,
+                      err: np.ndarray, f: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One Newton step on CDF(x) = target for the ``active`` entries, in place.
+
+    ``err`` = CDF − target and ``f`` the density there. The CDF is monotone, so the sign of ``err``
+    narrows the bracket [lo, hi]; a Newton step leaving it is replaced by bisection.
+    """
+    lo[active] = np.where(err < 0, x[active], lo[active])
+    hi[active] = np.where(err > 0, x[active], hi[active])
+    step = x[active] - err / np.where(f > 0, f, 1.0)
+    newton = (err == 0) | ((f > 0) & (step > lo[active]) & (step < hi[active]))
+    new = np.where(newton, step, 0.5 * (lo[active] + hi[active]))
+    moved = np.abs(new - x[active])
+    x[active] = new
+    return new, moved, newton
+
+
 def _sinc_inverse(z0: float, h: float, dens: np.ndarray, u: np.ndarray) -> np.ndarray:
     """Solve F(x) = u where F is the CDF of the band-limited (sinc) interpolant of ``dens``: rows of
     node values at z0 + k·h, one row per target or a single row shared by all targets.
@@ -383,13 +400,7 @@ def _sinc_inverse(z0: float, h: float, dens: np.ndarray, u: np.ndarray) -> np.nd
         F = np.sum(qa * (0.5 + special.sici(np.pi * arg)[0] / np.pi), axis=1)
         f = np.sum(qa * np.sinc(arg), axis=1) / h
         err = F - u[active]
-        lo[active] = np.where(err < 0, x[active], lo[active])
-        hi[active] = np.where(err > 0, x[active], hi[active])
-        step = x[active] - err / np.where(f > 0, f, 1.0)
-        newton = (err == 0) | ((f > 0) & (step > lo[active]) & (step < hi[active]))
-        new = np.where(newton, step, 0.5 * (lo[active] + hi[active]))
-        moved = np.abs(new - x[active])
-        x[active] = new
+        new, moved, newton = _safeguarded_step(x, lo, hi, active, err, f)
         done = (newton & (moved < 1e-5 * h)) | (moved < 1e-15 * (1.0 + np.abs(new)))
         active = active[~done]
         if active.size == 0:
@@ -427,13 +438,7 @@ def _mixture_quantiles(
             f[a:a + per] = (np.exp(-0.5 * zz * zz) * inv_s[rr]) @ w
         f *= 1.0 / math.sqrt(2 * math.pi)
         err = F - p[active]
-        lo[active] = np.where(err < 0, x[active], lo[active])
-        hi[active] = np.where(err > 0, x[active], hi[active])
-        step = x[active] - err / np.where(f > 0, f, 1.0)
-        newton = (err == 0) | ((f > 0) & (step > lo[active]) & (step < hi[active]))
-        new = np.where(newton, step, 0.5 * (lo[active] + hi[active]))
-        moved = np.abs(new - x[active])
-        x[active] = new
+        new, moved, newton = _safeguarded_step(x, lo, hi, active, err, f)
         done = (newton & (moved < 3e-5 * sd[r])) | (moved < 1e-14 * (1.0 + np.abs(new)))
         active = active[~done]
         if active.size == 0:
@@ -684,7 +689,7 @@ def _s2u_mode(post: ExactPosterior) -> float:
         dens = post.s2u_density(x)
         j = int(np.clip(np.argmax(dens), 1, x.size - 2))
         lo, hi = x[j - 1], x[j + 1]
-    (x0, x1, x2), (f0, f1, f2) = x[j - 1:j + 2], dens[j - 1:j + 2]
+    (x0, x1, _), (f0, f1, f2) = x[j - 1:j + 2], dens[j - 1:j + 2]
     denom = f0 - 2 * f1 + f2
     if lo <= 0.0 and f0 >= f1:
         return 0.0
