@@ -37,7 +37,7 @@ GATE = {"r_hat_max": 1.01, "ess_bulk_min": 400.0, "ess_tail_min": 400.0, "diverg
 class FitResult:
     settings: FitSettings
     trace: Any  # xarray.DataTree with a posterior and sample_stats group
-    timings: dict[str, float] = field(default_factory=dict)
+    timings: dict[str, Any] = field(default_factory=dict)  # seconds, and compile_cached
 
     @property
     def posterior(self) -> xr.Dataset:
