@@ -1,15 +1,14 @@
-"""Shared fixtures: the real dataset (never committed) and generated designs."""
+"""Shared fixtures: the real dataset (never committed) and generated designs (builders in ``helpers.py``)."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
 import pytest
+from helpers import unbalanced_frame
 
-from partclust.paths import REPO_ROOT
+from partclust.layout import REPO_ROOT
 
 SHARED_COPY = REPO_ROOT.parent / "shared" / "data" / "run1.csv"
 
@@ -34,23 +33,6 @@ def run1_design(run1_path):
     from partclust.data import load_design
 
     return load_design(run1_path)
-
-
-def unbalanced_frame(seed: int = 7, sizes=(3, 12, 5, 9, 2, 7, 4), n_control: int = 23) -> pd.DataFrame:
-    """A generated partially clustered trial: unequal clusters, string labels, shuffled rows."""
-    rng = np.random.default_rng(seed)
-    labels = [f"grp-{chr(ord('A') + k)}" for k in range(len(sizes))]
-    u = rng.normal(0.0, 0.7, len(sizes))
-    rows = []
-    for lab, size, uj in zip(labels, sizes, u):
-        for _ in range(size):
-            rows.append((lab, 1, 0.1 + 0.4 + uj + rng.normal(0, 0.9)))
-    for k in range(n_control):
-        rows.append((f"ctl{k:03d}", 0, 0.1 + rng.normal(0, 1.1)))
-    df = pd.DataFrame(rows, columns=["j", "treat", "y"])
-    df.insert(0, "i", [f"s{k}" for k in rng.permutation(len(df))])
-    df["extra"] = "ignored"
-    return df.sample(frac=1.0, random_state=seed).reset_index(drop=True)
 
 
 @pytest.fixture

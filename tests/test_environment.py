@@ -7,7 +7,7 @@ import tomllib
 
 import yaml
 
-from partclust.paths import REPO_ROOT
+from partclust.layout import REPO_ROOT
 
 # conda-forge names that differ from PyPI's
 CONDA_NAMES = {"graphviz": "python-graphviz"}

@@ -1,0 +1,55 @@
+"""Names shared by every layer, and the versions a record stores; importable without PyMC.
+
+The command line, the study driver and the Dask workers validate settings and schedule runs in
+processes that never sample; keeping these definitions free of PyMC/ArviZ keeps them light.
+"""
+
+from __future__ import annotations
+
+import functools
+import platform
+from importlib import metadata
+
+__all__ = ["RESIDUALS", "PARAMETERIZATIONS", "SAMPLERS", "VERSIONED_PACKAGES", "NOTEBOOK_FILES", "package_versions"]
+
+RESIDUALS: tuple[str, ...] = ("single", "per_condition")
+"""The two residual structures of STUDY.md: one σ²_e, or one per condition."""
+PARAMETERIZATIONS: tuple[str, ...] = ("noncentered", "centered", "sas_singletons")
+"""How the cluster effects are sampled (see :mod:`partclust.models.pymc`)."""
+SAMPLERS: tuple[str, ...] = ("nutpie", "pymc", "metropolis")
+"""nutpie's NUTS, PyMC's own NUTS, and PyMC's Metropolis-within-Gibbs."""
+NOTEBOOK_FILES: dict[str, str] = {
+    "data": "01_data.ipynb",
+    "fit": "02_fit.ipynb",
+    "compare": "03_compare.ipynb",
+    "monte_carlo": "04_monte_carlo.ipynb",
+    "why": "05_why_s2u_differed.ipynb",
+}
+"""Each analysis notebook in ``notebooks/`` by its role (what the study runs, what the report links)."""
+VERSIONED_PACKAGES: tuple[str, ...] = (
+    "partclust", "pymc", "pytensor", "nutpie", "numba", "arviz", "arviz-stats", "numpy", "scipy",
+    "pandas", "xarray", "papermill",
+)
+
+
+@functools.cache
+def _versions() -> tuple[tuple[str, str], ...]:
+    out = [("python", platform.python_version())]
+    for pkg in VERSIONED_PACKAGES:
+        try:
+            out.append((pkg, metadata.version(pkg)))
+        except metadata.PackageNotFoundError:
+            out.append((pkg, "not installed"))
+    return tuple(out)
+
+
+def package_versions() -> dict[str, str]:
+    """Versions of Python and of every package a result depends on.
+
+    Returns
+    -------
+    dict of str to str
+        ``{"python": "3.12.1", "pymc": …}``; a package that is absent maps to ``"not installed"``.
+        Run records, reference sidecars and every notebook's Environment cell store this.
+    """
+    return dict(_versions())

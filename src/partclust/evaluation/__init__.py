@@ -1,0 +1,20 @@
+"""Evaluation layer: is a difference Monte Carlo error or real, and is the reported MCSE right?
+
+``compare`` (the verdict engine: Bonferroni, Student-t for few seeds, interval-aware for truncated
+numbers) and ``mc_error`` (calibration of the MCSE across seeds, draws needed for a target MCSE).
+"""
+
+from partclust.errors import ComparisonError
+from partclust.evaluation.compare import (COMPARISON_COLUMNS, CONSISTENT, FAMILY_ALPHA, NOT_COMPARABLE, REAL,
+                                          FlagSummary, RunSet, compare, compare_all, effective_df,
+                                          expected_false_alarms, fit_table, flag_summary, load_runs, per_seed_z,
+                                          verdict_counts, z_critical)
+from partclust.evaluation.mc_error import (MC_ERROR_COLUMNS, TARGET_MCSE, draws_needed, draws_needed_from_ess,
+                                           mc_error_table, ratio_band, ratio_interval, sd_interval, z_summary)
+
+__all__ = [
+    "COMPARISON_COLUMNS", "CONSISTENT", "FAMILY_ALPHA", "MC_ERROR_COLUMNS", "NOT_COMPARABLE", "REAL", "TARGET_MCSE",
+    "ComparisonError", "FlagSummary", "RunSet", "compare", "compare_all", "draws_needed", "draws_needed_from_ess",
+    "effective_df", "expected_false_alarms", "fit_table", "flag_summary", "load_runs", "mc_error_table",
+    "per_seed_z", "ratio_band", "ratio_interval", "sd_interval", "verdict_counts", "z_critical", "z_summary",
+]

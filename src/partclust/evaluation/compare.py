@@ -1,0 +1,262 @@
+"""The comparison engine: is a difference Monte Carlo error or real?
+
+For every parameter and statistic (mean, sd, q2.5, median, q97.5) the engine puts a fit (one run or
+seeds pooled) beside a reference and computes
+
+    difference = fit − reference,   se = sqrt(se_fit² + se_ref²),   z = difference / se
+
+where ``se_fit`` is the run's MCSE (ArviZ; for quantiles ArviZ's quantile MCSE) or, for S ≥ 2 pooled
+seeds, SD(seed values)/√S, and ``se_ref`` is the reference's own MCSE (zero for the exact posterior).
+For a reference printed truncated to two decimals (PyMC 2, 2011) the reference is the interval
+[v, v + 0.01): a fit inside it differs by zero, outside it by the distance to the nearest end.
+
+Many parameters are tested at once, so the verdict uses a Bonferroni threshold per reference:
+``|z| > Φ⁻¹(1 − α / 2m)`` with m comparable rows and family-wise α = 0.05 (Student-t quantiles when
+the SE comes from the spread of a few seeds; see :func:`effective_df`). Without the correction,
+about α·m rows would be called "real" by chance alone (see :func:`expected_false_alarms`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from partclust.errors import ComparisonError, FitError
+from partclust.inference.runs import read_run
+from partclust.inference.summary import MCSE_COLUMN, STATISTICS
+from partclust.references.base import Reference
+
+__all__ = ["CONSISTENT", "REAL", "NOT_COMPARABLE", "FAMILY_ALPHA", "COMPARISON_COLUMNS", "fit_table", "z_critical",
+           "effective_df", "expected_false_alarms", "compare", "compare_all", "per_seed_z", "verdict_counts",
+           "flag_summary", "FlagSummary", "RunSet", "load_runs"]
+
+CONSISTENT = "consistent with Monte Carlo error"
+REAL = "real difference"
+NOT_COMPARABLE = "not comparable"
+FAMILY_ALPHA = 0.05
+COMPARISON_COLUMNS: tuple[str, ...] = (
+    "reference", "param", "statistic", "reference_value", "reference_lo", "reference_hi",
+    "reference_se", "fit_value", "fit_se", "n_seeds", "difference", "se", "z", "z_crit", "verdict",
+    "reason",
+)
+
+
+def fit_table(summaries: Sequence[pd.DataFrame]) -> pd.DataFrame:
+    """Long table ``param, statistic, fit_value, fit_se, n_seeds`` from one or more run summaries.
+
+    One run: its statistic and ArviZ MCSE. Several seeds: the mean over seeds and SD/√S, the spread
+    that was actually observed (which does not rely on the MCSEs being right).
+    """
+    if not summaries:
+        raise ComparisonError("no converged runs to compare")
+    long = []
+    for k, s in enumerate(summaries):
+        for stat in STATISTICS:
+            part = s[["param", stat, MCSE_COLUMN[stat]]].rename(columns={stat: "value", MCSE_COLUMN[stat]: "mcse"})
+            part = part.assign(statistic=stat, seed_index=k)
+            long.append(part)
+    df = pd.concat(long, ignore_index=True)
+    order = {p: i for i, p in enumerate(summaries[0]["param"])}
+    g = df.groupby(["param", "statistic"], sort=False)
+    out = g.agg(fit_value=("value", "mean"), sd_values=("value", "std"), mcse=("mcse", "mean"),
+                n_seeds=("value", "size")).reset_index()
+    single = out["n_seeds"] == 1
+    out["fit_se"] = np.where(single, out["mcse"], out["sd_values"] / np.sqrt(out["n_seeds"]))
+    out["_o"] = out["param"].map(order).fillna(len(order)) * 10 + out["statistic"].map(STATISTICS.index)
+    return out.sort_values("_o")[["param", "statistic", "fit_value", "fit_se", "n_seeds"]].reset_index(drop=True)
+
+
+def z_critical(m: int, alpha: float = FAMILY_ALPHA, df: float = np.inf) -> float:
+    """Two-sided Bonferroni threshold for ``m`` simultaneous comparisons (Student-t with ``df``)."""
+    q = alpha / (2 * max(m, 1))
+    return float(stats.norm.isf(q) if not np.isfinite(df) else stats.t.isf(q, df))
+
+
+def effective_df(fit_se: np.ndarray, ref_se: np.ndarray, n_seeds: np.ndarray) -> np.ndarray:
+    """Degrees of freedom of the combined standard error (Welch–Satterthwaite).
+
+    A pooled SE estimated from S seeds has S − 1 degrees of freedom; a single run's MCSE and a
+    reference's MCSE are treated as known (infinite df). With few seeds this keeps a by-chance small
+    spread from turning ordinary Monte Carlo error into "real differences".
+    """
+    fit_df = np.where(n_seeds > 1, n_seeds - 1.0, np.inf)
+    total = (fit_se**2 + ref_se**2) ** 2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        df = total / (fit_se**4 / fit_df)
+    return np.where(np.isfinite(fit_df), df, np.inf)
+
+
+def expected_false_alarms(m: int, alpha: float = FAMILY_ALPHA) -> dict[str, float]:
+    """How many of ``m`` true nulls a per-row test at level α flags by chance, and with Bonferroni."""
+    return {"uncorrected_expected": alpha * m, "bonferroni_familywise_max": alpha}
+
+
+def compare(fit: pd.DataFrame, reference: Reference, alpha: float = FAMILY_ALPHA) -> pd.DataFrame:
+    """Rows of :data:`COMPARISON_COLUMNS` for every (param, statistic) of the fit."""
+    if not reference.available:
+        rows = fit.assign(reference=reference.name, verdict=NOT_COMPARABLE,
+                          reason=reference.unavailable_reason or f"no {reference.name} reference")
+        return rows.reindex(columns=list(COMPARISON_COLUMNS))
+    ref = reference.table.rename(columns={"value": "reference_value", "se": "reference_se",
+                                          "lo": "reference_lo", "hi": "reference_hi", "note": "ref_note"})
+    df = fit.merge(ref, on=["param", "statistic"], how="left")
+    df["reference"] = reference.name
+    has_interval = df["reference_lo"].notna() & df["reference_hi"].notna()
+    point = df["reference_value"]
+    inside = has_interval & (df["fit_value"] >= df["reference_lo"]) & (df["fit_value"] < df["reference_hi"])
+    below = has_interval & (df["fit_value"] < df["reference_lo"])
+    diff = np.where(
+        has_interval,
+        np.where(inside, 0.0, np.where(below, df["fit_value"] - df["reference_lo"], df["fit_value"] - df["reference_hi"])),
+        df["fit_value"] - point,
+    )
+    df["difference"] = diff
+    ref_se = df["reference_se"].fillna(0.0)
+    df["se"] = np.sqrt(df["fit_se"] ** 2 + ref_se**2)
+
+    reason = pd.Series("", index=df.index, dtype=object)
+    missing = df["reference_value"].isna() & ~has_interval
+    reason[missing] = f"{reference.name} has no value for this statistic"
+    note = df["ref_note"].fillna("").astype(str)
+    reason[(note != "") & (reason == "")] = note[(note != "") & (reason == "")]
+    bad_se = ~(df["se"] > 0) | df["fit_se"].isna()
+    reason[bad_se & (reason == "")] = "no Monte Carlo standard error for the fit"
+    comparable = reason == ""
+    m = int(comparable.sum())
+    dof = effective_df(df["fit_se"].to_numpy(float), ref_se.to_numpy(float), df["n_seeds"].to_numpy(float))
+    zc = np.array([z_critical(m, alpha, d) for d in dof])
+    df["z"] = np.where(comparable, df["difference"] / df["se"].where(df["se"] > 0), np.nan)
+    df["z_crit"] = np.where(comparable, zc, np.nan)
+    df["verdict"] = np.where(~comparable, NOT_COMPARABLE, np.where(np.abs(df["z"]) > zc, REAL, CONSISTENT))
+    df["reason"] = reason
+    real = comparable & (df["verdict"] == REAL)
+    df.loc[real, "reason"] = [
+        f"|z| > {c:.2f} (Bonferroni over {m} comparisons, family-wise α = {alpha}"
+        + (f", t with {d:.0f} df)" if np.isfinite(d) else ")")
+        for c, d in zip(zc[real.to_numpy()], dof[real.to_numpy()])
+    ]
+    return df.reindex(columns=list(COMPARISON_COLUMNS))
+
+
+def compare_all(fit: pd.DataFrame, references: Iterable[Reference] | Mapping[str, Reference],
+                alpha: float = FAMILY_ALPHA) -> pd.DataFrame:
+    """:func:`compare` against every reference (a sequence, or a mapping by name); rows concatenated."""
+    refs = references.values() if isinstance(references, Mapping) else references
+    return pd.concat([compare(fit, r, alpha) for r in refs], ignore_index=True)
+
+
+def per_seed_z(summaries: Sequence[pd.DataFrame], reference: Reference, statistic: str = "mean") -> pd.DataFrame:
+    """z_s = (m_s − reference) / MCSE_s for every seed and parameter (STUDY.md's calibration check)."""
+    ref = reference.table[reference.table["statistic"] == statistic].set_index("param")
+    rows = []
+    for k, s in enumerate(summaries):
+        s = s.set_index("param")
+        for param in s.index.intersection(ref.index):
+            mcse = s.loc[param, MCSE_COLUMN[statistic]]
+            rows.append({"seed_index": k, "param": param, "fit_value": s.loc[param, statistic], "mcse": mcse,
+                         "z": (s.loc[param, statistic] - ref.loc[param, "value"]) / mcse})
+    return pd.DataFrame(rows)
+
+
+def verdict_counts(comparison: pd.DataFrame) -> pd.DataFrame:
+    """Counts of each verdict per reference (rows: references; columns: the three verdicts)."""
+    return (comparison.groupby(["reference", "verdict"]).size().unstack(fill_value=0)
+            .reindex(columns=[CONSISTENT, REAL, NOT_COMPARABLE], fill_value=0))
+
+
+@dataclass(frozen=True)
+class FlagSummary:
+    """How many statistics were judged against a reference, how many a test without correction would
+    flag by chance, and the rows flagged as real differences (all references)."""
+
+    reference: str
+    compared: int
+    expected_by_chance: float
+    familywise_alpha: float
+    flagged: pd.DataFrame
+
+    def markdown(self) -> str:
+        """The false-alarm arithmetic as one sentence (numbers from the fields)."""
+        return (f"{self.compared} statistics (means, SDs, quantiles) are compared with the {self.reference} "
+                f"reference. Tested one by one at the 5 % level, about {self.expected_by_chance:.1f} would be "
+                f"flagged by chance alone, so the verdicts use a Bonferroni threshold: the chance of even one "
+                f"false 'real difference' is at most {self.familywise_alpha:.0%}.")
+
+
+def flag_summary(comparison: pd.DataFrame, reference: str = "exact", alpha: float = FAMILY_ALPHA) -> FlagSummary:
+    """The false-alarm arithmetic and the flagged rows that notebooks 03 and 04 show.
+
+    Parameters
+    ----------
+    comparison : pandas.DataFrame
+        Rows of :data:`COMPARISON_COLUMNS` (from :func:`compare_all`).
+    reference : str
+        Whose comparable rows are counted.
+
+    Returns
+    -------
+    FlagSummary
+        ``compared``: comparable rows against ``reference``; ``expected_by_chance``: α·m, the rows a
+        per-row test at level α would flag if nothing differed; ``flagged``: every row whose verdict
+        is a real difference.
+    """
+    m = int(((comparison["reference"] == reference) & (comparison["verdict"] != NOT_COMPARABLE)).sum())
+    fa = expected_false_alarms(m, alpha)
+    flagged = comparison[comparison["verdict"] == REAL].reset_index(drop=True)
+    return FlagSummary(reference, m, fa["uncorrected_expected"], fa["bonferroni_familywise_max"], flagged)
+
+
+@dataclass(frozen=True)
+class RunSet:
+    """Runs to compare: those that passed the convergence gate, and the excluded ones with reasons."""
+
+    model: str
+    included: tuple[tuple[str, dict, pd.DataFrame], ...]
+    excluded: tuple[tuple[str, str], ...]
+    data_sha256: str
+
+    @property
+    def summaries(self) -> list[pd.DataFrame]:
+        return [s for _, _, s in self.included]
+
+
+def load_runs(run_dirs: Sequence[str], model: str | None = None, data_sha256: str | None = None) -> RunSet:
+    """Read run directories; keep converged runs of ``model``; refuse runs of other data.
+
+    A run whose recorded data SHA-256 differs from ``data_sha256`` (or from the other runs) is an
+    error, not an exclusion: comparing it would answer a different question.
+    """
+    included, excluded = [], []
+    shas: set[str] = set()
+    for d in run_dirs:
+        try:
+            record, summary = read_run(d)
+        except FitError as exc:
+            excluded.append((str(d), str(exc)))
+            continue
+        rec_model = record["settings"]["model"]
+        if model is None:
+            model = rec_model
+        if rec_model != model:
+            raise ComparisonError(f"run {d} is of model {rec_model!r}, not {model!r}; compare one model at a time.")
+        sha = record["data"]["sha256"]
+        if data_sha256 is not None and sha != data_sha256:
+            raise ComparisonError(
+                f"run {d} was fitted to data with SHA-256 {sha[:12]}…, but the references are computed from "
+                f"data with SHA-256 {data_sha256[:12]}…; pass the run's own dataset with --data."
+            )
+        shas.add(sha)
+        if not record["convergence"]["passed"]:
+            excluded.append((str(d), "convergence gate " + record["convergence"]["reason"]))
+            continue
+        included.append((str(d), record, summary))
+    if len(shas) > 1:
+        raise ComparisonError(f"the runs were fitted to {len(shas)} different datasets; compare runs of one dataset.")
+    if model is None:
+        raise ComparisonError("no readable run among " + ", ".join(map(str, run_dirs)))
+    return RunSet(model=model, included=tuple(included), excluded=tuple(excluded),
+                  data_sha256=next(iter(shas)) if shas else (data_sha256 or ""))

@@ -1,0 +1,129 @@
+"""Summaries of posterior draws with Monte Carlo standard errors, and the convergence gate.
+
+Every statistic comes from ArviZ (rank-normalized ESS, R-hat and MCSE over all chains); the same
+function summarizes PyMC fits and PROC MCMC's OUTPOST draws, so both are judged alike.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from partclust.models.names import scalar_names
+
+__all__ = ["QUANTILES", "STATISTICS", "MCSE_COLUMN", "SUMMARY_COLUMNS", "GATE", "flat_params", "summarize",
+           "convergence_gate", "gate_description"]
+
+QUANTILES: dict[str, float] = {"q2.5": 0.025, "median": 0.5, "q97.5": 0.975}
+"""Column name → probability of the quantiles every summary and reference reports."""
+STATISTICS: tuple[str, ...] = ("mean", "sd", *QUANTILES)
+"""The posterior statistics compared between a fit and a reference."""
+MCSE_COLUMN: dict[str, str] = {"mean": "mcse_mean", "sd": "mcse_sd", **{q: f"mcse_{q}" for q in QUANTILES}}
+"""Statistic → the summary column holding its Monte Carlo standard error."""
+SUMMARY_COLUMNS: tuple[str, ...] = (
+    "param", "mean", "sd", "mcse_mean", "mcse_sd", "ess_bulk", "ess_tail", "r_hat",
+    "q2.5", "median", "q97.5", "mcse_q2.5", "mcse_median", "mcse_q97.5",
+)
+GATE: dict[str, float] = {"r_hat_max": 1.01, "ess_bulk_min": 400.0, "ess_tail_min": 400.0, "divergences_max": 0}
+"""The convergence gate of STUDY.md: only runs that pass it count in a comparison."""
+
+
+def gate_description(gate: dict[str, float] = GATE) -> str:
+    """The gate in words, for prose in notebooks and reports (thresholds come from :data:`GATE`)."""
+    return (f"R-hat ≤ {gate['r_hat_max']:g}, bulk and tail ESS ≥ {gate['ess_bulk_min']:.0f}"
+            + (", no divergences" if gate["divergences_max"] == 0 else
+               f", at most {gate['divergences_max']:.0f} divergences"))
+
+
+def flat_params(posterior: xr.Dataset, residual: str) -> dict[str, xr.DataArray]:
+    """The reported parameters as scalar draws arrays, named ``b0`` … and ``u[<label>]``."""
+    out: dict[str, xr.DataArray] = {}
+    for name in scalar_names(residual):
+        out[name] = posterior[name]
+    if "u" in posterior:
+        for label in posterior["u"].coords["cluster"].values:
+            out[f"u[{label}]"] = posterior["u"].sel(cluster=label, drop=True)
+    return out
+
+
+def summarize(posterior: xr.Dataset, residual: str) -> pd.DataFrame:
+    """Posterior table with MCSEs (ArviZ, rank-normalized, over all chains).
+
+    Parameters
+    ----------
+    posterior : xarray.Dataset
+        Draws with dims (chain, draw[, cluster]): b0, b1, s2u, the residual variance(s), optionally u.
+    residual : {"single", "per_condition"}
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns :data:`SUMMARY_COLUMNS`, one row per scalar then ``u[<cluster label>]``; values in the
+        parameters' units (variances in outcome units²), ESS in draws.
+    """
+    import arviz as az
+
+    params = flat_params(posterior, residual)
+    ds = xr.Dataset({k.replace("[", "__").replace("]", ""): v for k, v in params.items()})
+    stats: dict[str, xr.Dataset] = {
+        "mcse_mean": az.mcse(ds, method="mean"),
+        "mcse_sd": az.mcse(ds, method="sd"),
+        "ess_bulk": az.ess(ds, method="bulk"),
+        "ess_tail": az.ess(ds, method="tail"),
+        "r_hat": az.rhat(ds),
+    }
+    for col, p in QUANTILES.items():
+        stats[f"mcse_{col}"] = az.mcse(ds, method="quantile", prob=p)
+    rows = []
+    for name, key in zip(params, ds.data_vars):
+        draws = np.asarray(ds[key].transpose("chain", "draw")).ravel()
+        row = {"param": name, "mean": draws.mean(), "sd": draws.std(ddof=1)}
+        for col, p in QUANTILES.items():
+            row[col] = float(np.quantile(draws, p))
+        for col, st in stats.items():
+            row[col] = float(st[key])
+        rows.append(row)
+    return pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))
+
+
+def convergence_gate(summary: pd.DataFrame, divergences: int) -> dict[str, Any]:
+    """Apply the convergence gate (:data:`GATE`) to a summary.
+
+    Returns
+    -------
+    dict
+        ``passed`` (bool), ``checks`` (per check), ``worst`` (largest R-hat, smallest ESS,
+        divergences), ``thresholds`` and ``reason`` ("" when passed, else the failed checks).
+    """
+    worst = {
+        "r_hat_max": float(summary["r_hat"].max()),
+        "ess_bulk_min": float(summary["ess_bulk"].min()),
+        "ess_tail_min": float(summary["ess_tail"].min()),
+        "divergences": int(divergences),
+    }
+    checks = {
+        "r_hat": worst["r_hat_max"] <= GATE["r_hat_max"],
+        "ess_bulk": worst["ess_bulk_min"] >= GATE["ess_bulk_min"],
+        "ess_tail": worst["ess_tail_min"] >= GATE["ess_tail_min"],
+        "divergences": worst["divergences"] <= GATE["divergences_max"],
+    }
+    failed = [k for k, ok in checks.items() if not ok]
+    return {
+        "passed": not failed,
+        "checks": checks,
+        "worst": worst,
+        "thresholds": dict(GATE),
+        "reason": "" if not failed else "failed: " + ", ".join(
+            f"{k} ({_worst_text(k, worst)})" for k in failed
+        ),
+    }
+
+
+def _worst_text(check: str, worst: dict[str, float]) -> str:
+    key = {"r_hat": "r_hat_max", "ess_bulk": "ess_bulk_min", "ess_tail": "ess_tail_min"}.get(check, "divergences")
+    return f"{key}={worst[key]:.4g}"
+
+

@@ -1,0 +1,111 @@
+"""Every location the project reads or writes: the repository's folders and the results layout.
+
+Paths resolve from this file (the repository root) or from an explicit results folder, never from the
+current directory. :class:`ResultsLayout` is the one owner of the tree under ``results/``::
+
+    runs/<model>/seed-<k>/          one fit: 02_fit.ipynb, posterior.nc, summary.csv, run.json
+    runs/interactive/<name>/        fits run from JupyterLab or ``partclust fit`` without --out
+    study/study.json, failed.json   what the multi-seed study ran, and which runs failed
+    study/<model>/mc_error.csv      Monte Carlo error across seeds
+    study/<notebook>.ipynb          executed study notebooks (data, aggregate per model, why)
+    comparison/<model>.csv          the pooled comparison with every reference
+    references/<key>/               reference tables with their provenance sidecars
+    why/                            the σ²_u investigation's tables
+    failed/<model>/seed-<k>/        executed notebooks of failed runs, kept for reading
+    reports/                        rendered HTML pages and index.html
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["REPO_ROOT", "NOTEBOOKS", "SAS_REFERENCE", "SAS_OUTPUT", "RESULTS", "ResultsLayout"]
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+NOTEBOOKS = REPO_ROOT / "notebooks"
+SAS_REFERENCE = REPO_ROOT / "sas_reference"
+SAS_OUTPUT = SAS_REFERENCE / "output"
+RESULTS = REPO_ROOT / "results"
+
+
+@dataclass(frozen=True)
+class ResultsLayout:
+    """The results tree rooted at ``root`` (default: the repository's ``results/``)."""
+
+    root: Path = RESULTS
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "root", Path(self.root))
+
+    # runs
+    def runs(self, model: str) -> Path:
+        """Folder holding one model's seed runs."""
+        return self.root / "runs" / model
+
+    def run_dir(self, model: str, seed: int) -> Path:
+        """One model × seed run of the study."""
+        return self.runs(model) / f"seed-{int(seed)}"
+
+    def seed_runs(self, model: str) -> list[Path]:
+        """Completed-looking seed folders of a model, in seed order (temporary folders excluded)."""
+        base = self.runs(model)
+        if not base.is_dir():
+            return []
+        dirs = [p for p in base.glob("seed-*") if p.is_dir() and p.name[5:].isdigit()]
+        return sorted(dirs, key=lambda p: int(p.name[5:]))
+
+    def interactive_run(self, name: str) -> Path:
+        """Where a fit started by hand writes when no output folder is given."""
+        return self.root / "runs" / "interactive" / name
+
+    def failed_run(self, model: str, seed: int) -> Path:
+        """Where a failed run's executed notebook is kept."""
+        return self.root / "failed" / model / f"seed-{int(seed)}"
+
+    # study
+    @property
+    def study(self) -> Path:
+        """Folder of study-level records and notebooks."""
+        return self.root / "study"
+
+    @property
+    def study_record(self) -> Path:
+        """``study/study.json``: settings, versions, data checksum, timings, outcomes."""
+        return self.study / "study.json"
+
+    @property
+    def failed_record(self) -> Path:
+        """``study/failed.json``: the runs that failed, with their errors."""
+        return self.study / "failed.json"
+
+    def study_notebook(self, name: str) -> Path:
+        """An executed study-level notebook."""
+        return self.study / name
+
+    def mc_error_csv(self, model: str) -> Path:
+        """The Monte Carlo error table of one model."""
+        return self.study / model / "mc_error.csv"
+
+    def comparison_csv(self, model: str) -> Path:
+        """The pooled comparison of one model with every reference."""
+        return self.root / "comparison" / f"{model}.csv"
+
+    def references(self, key: str) -> Path:
+        """Reference tables and sidecars for one dataset × model (``key``: ``<data-sha12>-<model>``)."""
+        return self.root / "references" / key
+
+    @property
+    def why(self) -> Path:
+        """Tables of the σ²_u investigation (notebook 05)."""
+        return self.root / "why"
+
+    @property
+    def reports(self) -> Path:
+        """Rendered HTML pages."""
+        return self.root / "reports"
+
+    @property
+    def index(self) -> Path:
+        """The report's landing page."""
+        return self.reports / "index.html"

@@ -1,0 +1,182 @@
+"""The registry of references a fit is compared against, each with its provenance, looked up by name.
+
+``exact``       quadrature posterior (no Monte Carlo error; :mod:`partclust.references.exact`)
+``reml``        restricted maximum likelihood (:mod:`partclust.references.reml`): point estimates, not posterior
+                statistics, so the engine shows them but calls them "not comparable"
+``pymc2_2011``  the original PyMC 2 re-fit, printed as ``floor(mean*100)/100``: held as the interval
+                [v, v + 0.01); published for run1 only
+``sas``         PROC MCMC output in ``sas_reference/output/`` when a SAS user has put it there
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterable, Mapping
+
+import numpy as np
+import pandas as pd
+
+from partclust.data import Design
+from partclust.errors import SpecError
+from partclust.inference.summary import MCSE_COLUMN, STATISTICS
+from partclust.layout import SAS_OUTPUT
+from partclust.references.base import Reference, reference_table
+from partclust.references.published import load_published, published_info
+
+__all__ = ["REFERENCE_NAMES", "exact_reference", "reml_reference", "pymc2_reference", "sas_reference",
+           "all_references", "get_reference", "side_by_side", "forest_table"]
+
+REFERENCE_NAMES: tuple[str, ...] = ("exact", "reml", "pymc2_2011", "sas")
+PYMC2_DRAWS = 1000
+
+
+def exact_reference(design: Design, residual: str, posterior=None) -> Reference:
+    """The exact posterior as a reference (se = 0 for every statistic)."""
+    from partclust.references.exact import exact_posterior
+
+    post = posterior if posterior is not None else exact_posterior(design, residual)
+    rows = []
+    for _, r in post.table.iterrows():
+        for stat in STATISTICS:
+            value = r[stat]
+            rows.append({"param": r["param"], "statistic": stat, "value": value, "se": 0.0,
+                         "note": "" if np.isfinite(value) else "not computed by the quadrature"})
+    return Reference("exact", residual, reference_table(rows), dict(post.provenance))
+
+
+def reml_reference(design: Design, residual: str) -> Reference:
+    """REML estimates, shown beside the posterior means (a different quantity: never a verdict)."""
+    from partclust.references.reml import reml
+
+    est = reml(design, residual)
+    note = "REML is a point estimate (a restricted-likelihood maximum), not a posterior mean"
+    rows = [{"param": r["param"], "statistic": "mean", "value": r["estimate"], "note": note}
+            for _, r in est.table.iterrows()]
+    provenance = {"method": "restricted maximum likelihood (partclust.references.reml)", "restricted_loglik": est.loglik,
+                  "converged": est.converged, "s2u_on_boundary": est.s2u_on_boundary}
+    return Reference("reml", residual, reference_table(rows), provenance)
+
+
+def pymc2_reference(design: Design, residual: str, exact_sd: dict[str, float] | None = None) -> Reference:
+    """The published PyMC 2 (2011) means as intervals [v, v + 0.01).
+
+    Their own Monte Carlo error was not published. With 1,000 thinned draws it is at least
+    sd/√1000 (what 1,000 independent draws would give), so that lower bound is used as their MCSE:
+    a "real difference" verdict then still allows for the best case of their sampler.
+    """
+    info = published_info("pymc2_2011")
+    provenance = {**info, "reference_se": "sd / sqrt(1000) (lower bound; exact posterior sd)"}
+    if design.sha256 != info["data"]["sha256"]:
+        return Reference("pymc2_2011", residual, reference_table([]), provenance, available=False,
+                         unavailable_reason="the PyMC 2 (2011) values were published for run1 only")
+    pub = load_published("pymc2_2011", "run1", residual)
+    values = dict(pub["values"])
+    for label, v in zip(design.clusters, pub["u"]):
+        values[f"u[{label}]"] = v
+    rows = []
+    for param, v in values.items():
+        sd = (exact_sd or {}).get(param, np.nan)
+        rows.append({"param": param, "statistic": "mean", "value": v, "lo": v, "hi": round(v + 0.01, 10),
+                     "se": sd / np.sqrt(PYMC2_DRAWS)})
+    return Reference("pymc2_2011", residual, reference_table(rows), provenance)
+
+
+def sas_reference(design: Design, residual: str, source: str | Path | list[Path] | None = None) -> Reference:
+    """PROC MCMC output, summarized by our own code from its OUTPOST draws, when present.
+
+    ``source``: a folder in the canonical layout (default ``sas_reference/output``) or the OUTPOST
+    file(s) themselves, one per chain.
+    """
+    from partclust.references import sas
+
+    if isinstance(source, (list, tuple)):
+        result = sas.read_sas_output([Path(p) for p in source], design, residual)
+    else:
+        out = Path(source) if source else SAS_OUTPUT
+        if not sas.available(out, residual):
+            return Reference(
+                "sas", residual, reference_table([]), {"output_dir": str(out)}, available=False,
+                unavailable_reason=(f"no PROC MCMC output in {out}/{residual}: run "
+                                    "sas_reference/partially_clustered.sas in SAS and copy its output there"),
+            )
+        result = sas.read_sas_output(out, design, residual)
+    rows = []
+    for _, r in result.summary.iterrows():
+        for stat in STATISTICS:
+            rows.append({"param": r["param"], "statistic": stat, "value": r[stat], "se": r[MCSE_COLUMN[stat]]})
+    return Reference("sas", residual, reference_table(rows), dict(result.provenance()))
+
+
+def all_references(design: Design, residual: str, sas_output_dir: str | Path | None = None,
+                   exact_posterior=None) -> dict[str, Reference]:
+    """Every reference for one model, keyed by name in the order of :data:`REFERENCE_NAMES`.
+
+    Parameters
+    ----------
+    design : Design
+    residual : {"single", "per_condition"}
+    sas_output_dir : path, optional
+        PROC MCMC output (default ``sas_reference/output``); absent output gives an unavailable
+        ``sas`` reference saying so.
+    exact_posterior : ExactPosterior, optional
+        Reuse an exact posterior already computed.
+
+    Returns
+    -------
+    dict of str to Reference
+        ``{"exact": …, "reml": …, "pymc2_2011": …, "sas": …}``; look references up by name, never by position.
+    """
+    exact = exact_reference(design, residual, exact_posterior)
+    sd = exact.table[exact.table["statistic"] == "sd"].set_index("param")["value"].to_dict()
+    refs = [exact, reml_reference(design, residual), pymc2_reference(design, residual, sd),
+            sas_reference(design, residual, sas_output_dir)]
+    return {r.name: r for r in refs}
+
+
+def get_reference(name: str, design: Design, residual: str, **kwargs) -> Reference:
+    """One reference by name (``exact``, ``reml``, ``pymc2_2011`` or ``sas``).
+
+    Raises
+    ------
+    SpecError
+        For an unknown name.
+    """
+    builders = {"exact": exact_reference, "reml": reml_reference, "pymc2_2011": pymc2_reference,
+                "sas": sas_reference}
+    if name not in builders:
+        raise SpecError(f"unknown reference {name!r}; known: {', '.join(REFERENCE_NAMES)}")
+    return builders[name](design, residual, **kwargs)
+
+
+def _as_list(references: Iterable[Reference] | Mapping[str, Reference]) -> list[Reference]:
+    return list(references.values() if isinstance(references, Mapping) else references)
+
+
+def side_by_side(references: Iterable[Reference] | Mapping[str, Reference], fit: pd.DataFrame,
+                 statistic: str = "mean") -> pd.DataFrame:
+    """One column per source (exact | reml | pymc2_2011 | sas | this fit) for one statistic."""
+    cols = {}
+    for ref in _as_list(references):
+        t = ref.table[ref.table["statistic"] == statistic].set_index("param")["value"]
+        cols[ref.name] = t if ref.available else pd.Series(dtype=float)
+    f = fit[fit["statistic"] == statistic].set_index("param")
+    cols["this fit"] = f["fit_value"]
+    cols["this fit ± se"] = f["fit_se"]
+    out = pd.DataFrame(cols).reindex(f.index)
+    return out
+
+
+def forest_table(references: Iterable[Reference] | Mapping[str, Reference], fit: pd.DataFrame,
+                 fit_label: str = "this fit") -> pd.DataFrame:
+    """Mean with 2.5–97.5 % interval per parameter and source, for a forest plot."""
+    rows = []
+    sources = [(r.name, r.table.rename(columns={"value": "v"})) for r in _as_list(references) if r.available]
+    sources.append((fit_label, fit.rename(columns={"fit_value": "v"})))
+    for name, t in sources:
+        wide = t.pivot_table(index="param", columns="statistic", values="v", aggfunc="first", sort=False)
+        for param, r in wide.iterrows():
+            if pd.isna(r.get("mean", np.nan)):
+                continue
+            rows.append({"param": param, "source": name, "value": r["mean"],
+                         "lo": r.get("q2.5", np.nan), "hi": r.get("q97.5", np.nan)})
+    return pd.DataFrame(rows, columns=["param", "source", "value", "lo", "hi"])

@@ -1,0 +1,51 @@
+"""Figures of one fit: the model graph, trace and rank plots (ArviZ)."""
+
+from __future__ import annotations
+
+import shutil
+from typing import Any
+
+import matplotlib.pyplot as plt
+
+__all__ = ["model_graph", "trace_plot", "rank_plot", "close_all"]
+
+
+def model_graph(model) -> Any:
+    """The PyMC model graph (graphviz) where Graphviz's ``dot`` is installed, else the model's text."""
+    import pymc as pm
+
+    if shutil.which("dot"):
+        return pm.model_to_graphviz(model)
+    return model.str_repr() if hasattr(model, "str_repr") else str(model)
+
+
+def trace_plot(trace, var_names: list[str]) -> plt.Figure:
+    """Per-chain densities and traces (ArviZ)."""
+    import arviz as az
+
+    pc = az.plot_trace_dist(trace, var_names=var_names, backend="matplotlib")
+    return _figure_of(pc, "Trace and per-chain density")
+
+
+def rank_plot(trace, var_names: list[str], max_points: int = 500) -> plt.Figure:
+    """Rank ECDF plots: chains that mix well stay inside the envelope.
+
+    Thinned to about ``max_points`` draws per chain for the picture (the envelope's simulation is
+    what makes this plot slow); the R-hat and ESS numbers use every draw.
+    """
+    import arviz as az
+
+    n_draws = trace["posterior"].sizes["draw"]
+    pc = az.plot_rank(trace, var_names=var_names, backend="matplotlib", thin=max(1, n_draws // max_points))
+    return _figure_of(pc, "Rank ECDF per chain (inside the band = chains agree)")
+
+
+def _figure_of(pc, title: str) -> plt.Figure:
+    fig = pc.viz["figure"].item() if "figure" in pc.viz else plt.gcf()
+    fig.suptitle(title)
+    return fig
+
+
+def close_all() -> None:
+    """Free the figures already displayed (a study kernel runs many notebooks in one process)."""
+    plt.close("all")

@@ -1,0 +1,120 @@
+"""Executed notebooks as offline HTML pages (nbconvert's ``lab`` template with no CDN).
+
+Every page under ``results/reports/`` opens from a plain file server or the file system with no
+network: the template (``templates/offline.html.j2``) leaves empty the blocks that load require.js,
+MathJax, Mermaid and the widget manager from CDNs (images are already inline as base64). The price of
+no MathJax: LaTeX in markdown cells shows as its source.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+from typing import Any, Iterable
+
+from partclust.errors import ReportError
+from partclust.files import write_text
+
+__all__ = ["REPORTS_DIR", "NOTEBOOK_DIRS", "TEMPLATES", "notebook_title", "render_html", "executed_notebooks",
+           "report_path", "render_all", "render_notebooks", "natural_key"]
+
+REPORTS_DIR = "reports"
+NOTEBOOK_DIRS: tuple[str, ...] = ("runs", "study", "comparison")
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+
+# nbconvert warns on every plot without alt text (it adds a generic one); not actionable for a reader.
+_NBCONVERT_LOG = logging.getLogger("partclust.reporting.nbconvert")
+_NBCONVERT_LOG.setLevel(logging.ERROR)
+
+_HEADING = re.compile(r"^\s{0,3}#{1,6}\s+(.+?)\s*#*\s*$")
+
+
+def natural_key(text: str) -> list[Any]:
+    """Sort key putting ``seed-2`` before ``seed-10``."""
+    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", text)]
+
+
+def notebook_title(nb: Any) -> str | None:
+    """The text of the notebook's first markdown heading, without HTML tags, emphasis or code marks."""
+    for cell in nb.cells:
+        if cell.cell_type != "markdown":
+            continue
+        fenced = False
+        for line in str(cell.source).splitlines():
+            if line.lstrip().startswith(("```", "~~~")):
+                fenced = not fenced
+            m = None if fenced else _HEADING.match(line)
+            if m:
+                text = re.sub(r"<[^>]*>", "", m.group(1))
+                text = re.sub(r"[`*]|(?<!\w)_|_(?!\w)", "", text).strip()
+                if text:
+                    return text
+    return None
+
+
+def _exporter():
+    from nbconvert import HTMLExporter
+
+    exporter = HTMLExporter(
+        template_name="lab", exclude_input_prompt=True, exclude_output_prompt=True, embed_images=True,
+    )
+    exporter.raw_template = (TEMPLATES / "offline.html.j2").read_text(encoding="utf-8")
+    exporter.log = _NBCONVERT_LOG
+    return exporter
+
+
+def _render(notebook: Path, html_path: Path, exporter: Any) -> Path:
+    import nbformat
+
+    try:
+        nb = nbformat.read(notebook, as_version=4)
+    except Exception as exc:  # nbformat raises several unrelated types for a bad file
+        raise ReportError(
+            f"cannot read notebook {notebook}: {exc}. Rerun the stage that wrote it or delete the file."
+        ) from None
+    nb.metadata["title"] = notebook_title(nb) or notebook.stem
+    body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": notebook.stem}})
+    return write_text(html_path, body)
+
+
+def render_html(notebook: Path, html: Path) -> Path:
+    """Render one executed notebook to a self-contained HTML page (code shown, no prompts, no CDN)."""
+    return _render(Path(notebook), Path(html), _exporter())
+
+
+def executed_notebooks(results: Path) -> list[Path]:
+    """Every notebook under ``results/{runs,study,comparison}``, checkpoints excluded, in path order."""
+    results = Path(results)
+    found = []
+    for top in NOTEBOOK_DIRS:
+        base = results / top
+        if base.is_dir():
+            found += [p for p in base.rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts]
+    return sorted(found, key=lambda p: natural_key(p.relative_to(results).as_posix()))
+
+
+def report_path(results: Path, notebook: Path) -> Path:
+    """Where a notebook's page goes: ``results/reports/<same relative path>.html``."""
+    results = Path(results)
+    return results / REPORTS_DIR / Path(notebook).relative_to(results).with_suffix(".html")
+
+
+def render_all(results: Path) -> list[Path]:
+    """Render every executed notebook under ``results`` into ``results/reports/``; returns the pages."""
+    return render_notebooks(Path(results), executed_notebooks(Path(results)))
+
+
+def render_notebooks(results: Path, notebooks: Iterable[Path], only_stale: bool = False) -> list[Path]:
+    """Render the given executed notebooks; with ``only_stale``, skip pages newer than their notebook."""
+    results = Path(results)
+    exporter = None  # built on first need: importing nbconvert's templates costs seconds
+    pages = []
+    for nb in notebooks:
+        page = report_path(results, nb)
+        if only_stale and page.is_file() and page.stat().st_mtime >= Path(nb).stat().st_mtime:
+            pages.append(page)
+            continue
+        exporter = exporter or _exporter()
+        pages.append(_render(nb, page, exporter))
+    return pages

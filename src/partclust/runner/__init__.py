@@ -1,0 +1,14 @@
+"""Runner layer: executing notebooks (papermill), the Dask engine of the studies, and the command line.
+
+``notebooks`` (execute a notebook, coerce papermill parameters) · ``dask`` (workers, kernel reuse,
+scheduling of a multi-seed study) · ``study`` (``partclust study`` from start to end) · ``cli``.
+"""
+
+__all__ = ["main"]
+
+
+def main(argv=None) -> int:
+    """The ``partclust`` command (see :mod:`partclust.runner.cli`)."""
+    from partclust.runner.cli import main as _main
+
+    return _main(argv)

@@ -1,0 +1,373 @@
+"""The Dask engine of the multi-seed study: every model × seed through the fit notebook.
+
+Each run executes the fit notebook with papermill into ``runs/<model>/seed-<k>/``. Nothing is lost
+and everything resumes:
+
+- a run writes into a temporary sibling folder and is renamed into place only when complete, so a
+  killed study leaves finished seeds finished and no half-written run that looks complete;
+- a rerun skips a seed whose completed ``run.json`` records the requested settings and dataset,
+  and redoes the rest;
+- a run that fails (exception, dead kernel, timeout) is recorded in ``study/failed.json`` with its
+  error and its executed notebook is kept under ``failed/``; the study goes on.
+
+Workers: by default a Dask ``LocalCluster`` with one single-threaded worker process per core; with
+``scheduler="tcp://host:port"`` the same tasks go to an existing Dask cluster, whose workers must
+run this package's environment and see the same filesystem (results are written by the workers).
+Each worker keeps one Jupyter kernel alive across its runs, so the imports and the model compile
+are paid once per worker and model rather than once per run; every run is still a papermill
+execution of the notebook with its own parameters, and the draws do not depend on the reuse.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from partclust.config import NOTEBOOK_FILES
+from partclust.errors import NotebookError, StudyError
+from partclust.files import write_json
+from partclust.inference.runs import RUN_JSON, is_complete
+from partclust.layout import ResultsLayout
+from partclust.studies.seeds import StudySettings
+
+__all__ = ["RunOutcome", "run_one", "run_study", "make_client", "close_client", "drive", "write_failures"]
+
+
+@dataclass
+class RunOutcome:
+    """What happened to one model × seed: ``status`` is ``done``, ``skipped`` (already complete) or ``failed``."""
+
+    model: str
+    seed: int
+    status: str
+    run_dir: str
+    seconds: float = 0.0
+    error: str = ""
+    timings: dict[str, Any] = field(default_factory=dict)
+
+
+# ---- executed on the workers ---------------------------------------------------------------------
+_KERNEL: dict[str, Any] = {}  # this worker process's reusable kernel manager
+
+
+def _kernel_manager():
+    from jupyter_client.manager import AsyncKernelManager
+
+    km = _KERNEL.get("km")
+    if km is None:
+        km = _KERNEL["km"] = AsyncKernelManager(kernel_name="python3")
+    return km
+
+
+def _drop_kernel() -> None:
+    km = _KERNEL.pop("km", None)
+    if km is not None and km.has_kernel:
+        from jupyter_client.utils import run_sync
+
+        try:
+            run_sync(km.shutdown_kernel)(now=True)
+        except Exception:  # a dead kernel cannot be shut down politely; it is gone either way
+            pass
+
+
+def run_one(model: str, seed: int, study: StudySettings, data_path: str, data_sha256: str) -> RunOutcome:
+    """Execute the fit notebook for one model × seed, atomically; never raises for a failed run.
+
+    Returns
+    -------
+    RunOutcome
+        ``skipped`` when a complete run with these settings and data exists, ``done`` with the run's
+        timings, or ``failed`` with the error and the folder where the executed notebook was kept.
+    """
+    from partclust.runner.notebooks import execute
+
+    t0 = time.perf_counter()
+    layout = study.layout
+    settings = study.fit_settings(model, seed)
+    final = layout.run_dir(model, seed)
+    if is_complete(final, settings, data_sha256):
+        return RunOutcome(model, seed, "skipped", str(final))
+    tmp = final.parent / f".{final.name}.tmp-{uuid.uuid4().hex[:8]}"
+    make_plots = study.plots == "all" or (study.plots == "first" and seed == study.seeds[0])
+    params = {**asdict(settings), "data_path": data_path, "output_dir": str(tmp), "make_plots": make_plots,
+              "cores": 2}
+    executed = tmp / NOTEBOOK_FILES["fit"]
+    try:
+        execute(study.fit_notebook, executed, params, timeout=study.timeout_s, km=_kernel_manager())
+        if not is_complete(tmp, settings, data_sha256):
+            raise NotebookError(f"the notebook finished but {tmp} lacks a matching run.json/summary.csv",
+                                executed=executed)
+        if final.exists():
+            shutil.rmtree(final)  # a stale run with other settings
+        tmp.rename(final)
+        record = json.loads((final / RUN_JSON).read_text())
+        return RunOutcome(model, seed, "done", str(final), time.perf_counter() - t0,
+                          timings={**record.get("timings", {}), **record.get("timings_notebook", {})})
+    except Exception as exc:  # any failure of one run is recorded, never fatal to the study
+        _drop_kernel()  # a timed-out or broken kernel is not reused
+        kept = layout.failed_run(model, seed)
+        if tmp.exists():
+            if kept.exists():
+                shutil.rmtree(kept)
+            kept.parent.mkdir(parents=True, exist_ok=True)
+            tmp.rename(kept)
+        error = f"{type(exc).__name__}: {exc}".replace(str(tmp), str(kept))
+        return RunOutcome(model, seed, "failed", str(kept), time.perf_counter() - t0, error=error)
+
+
+# ---- the driver --------------------------------------------------------------------------------
+def make_client(study: StudySettings):
+    """A Dask client: to ``study.scheduler`` if given (checked for workers), else a new LocalCluster.
+
+    Returns
+    -------
+    (client, cluster)
+        ``cluster`` is None for an external scheduler.
+
+    Raises
+    ------
+    StudyError
+        When the scheduler cannot be reached or has no workers.
+    """
+    import logging
+
+    from dask.distributed import Client, LocalCluster
+
+    logging.getLogger("distributed").setLevel(logging.ERROR)
+
+    if study.scheduler:
+        try:
+            client = Client(study.scheduler, timeout="10s")
+        except OSError as exc:
+            raise StudyError(f"cannot reach the Dask scheduler at {study.scheduler} ({exc}); start it or drop --scheduler") from None
+        try:
+            client.wait_for_workers(1, timeout=120)
+        except TimeoutError:
+            client.close()
+            raise StudyError(f"the Dask scheduler at {study.scheduler} has no workers; start some with "
+                             f"`dask worker {study.scheduler} --nthreads 1` in this project's environment") from None
+        return client, None
+    import dask
+
+    # No work stealing: a stolen fit would make a second kernel compile its model (≈10 s) to save
+    # a few seconds of sampling; idle workers get the rendering and aggregate work instead.
+    with dask.config.set({"distributed.scheduler.work-stealing": False}):
+        cluster = LocalCluster(n_workers=study.n_workers, threads_per_worker=1, processes=True,
+                               dashboard_address=None, env={"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+                                                            "OPENBLAS_NUM_THREADS": "1"})
+    return Client(cluster), cluster
+
+
+def close_client(client: Any, cluster: Any) -> None:
+    """Shut the workers' kernels down, close the client and a local cluster."""
+    try:
+        client.run(_drop_kernel)  # the workers' kernels end with the study
+    except Exception:
+        pass
+    client.close()
+    if cluster is not None:
+        cluster.close()
+
+
+def run_study(
+    study: StudySettings,
+    data_path: str,
+    data_sha256: str,
+    progress: Callable[[RunOutcome, int, int], None] | None = None,
+    client: Any = None,
+) -> list[RunOutcome]:
+    """Run every model × seed (fits only); returns one outcome per run (done, skipped or failed).
+
+    ``client``: a Dask client to use (kept open); by default one is made for this call and closed.
+    """
+    own = client is None
+    cluster = None
+    if own:
+        client, cluster = make_client(study)
+    try:
+        outcomes, _, _ = drive(study, data_path, data_sha256, client, progress, post=False)
+    finally:
+        if own:
+            close_client(client, cluster)
+    return outcomes
+
+
+class _Driver:
+    """The scheduling of one study on a Dask client, in named steps (see :func:`drive`)."""
+
+    def __init__(self, study: StudySettings, data_path: str, data_sha256: str, client: Any,
+                 progress: Callable[[RunOutcome, int, int], None] | None, post: bool):
+        self.study, self.data_path, self.data_sha256 = study, data_path, data_sha256
+        self.client, self.progress, self.post = client, progress, post
+        self.layout = study.layout
+        self.tasks = [(m, s) for m in study.models for s in study.seeds]
+        self.outcomes: list[RunOutcome] = []
+        self.errors: list[str] = []
+        self.stages: dict[str, float] = {}
+        self.meta: dict[Any, tuple] = {}
+        self.extras_sent = False
+        self.t0 = time.perf_counter()
+
+    # step 1: clear what an interrupted study left, find the runs still to do
+    def plan(self) -> list[tuple[str, int]]:
+        self.layout.study.mkdir(parents=True, exist_ok=True)
+        for model in self.study.models:  # temporary dirs of an interrupted study: never complete, never read
+            for stale in self.layout.runs(model).glob(".seed-*.tmp-*"):
+                shutil.rmtree(stale, ignore_errors=True)
+        todo = [(m, s) for m, s in self.tasks
+                if not is_complete(self.layout.run_dir(m, s), self.study.fit_settings(m, s), self.data_sha256)]
+        for m, s in self.tasks:
+            if (m, s) not in todo:
+                self._record(RunOutcome(m, s, "skipped", str(self.layout.run_dir(m, s))))
+        return todo
+
+    # step 2: send the fits, each model preferring one worker
+    def submit_fits(self, todo: list[tuple[str, int]]) -> None:
+        workers = sorted(self.client.scheduler_info()["workers"])
+        # With at least as many models as workers, each model stays on one worker; with fewer, every
+        # worker takes seeds of any model (each then compiles it once).
+        spread = workers and len(self.study.models) >= len(workers)
+        home = {m: workers[k % len(workers)] for k, m in enumerate(self.study.models)} if spread else {}
+        for m, s in todo:
+            fut = self.client.submit(run_one, m, s, self.study, self.data_path, self.data_sha256, pure=False,
+                                     key=f"fit-{m}-{s}-{uuid.uuid4().hex[:6]}",
+                                     **({"workers": [home[m]], "allow_other_workers": True} if m in home else {}))
+            self.meta[fut] = ("fit", m, s)
+        self.pending = {m: sum(1 for mm, _ in todo if mm == m) for m in self.study.models}
+
+    def _submit(self, kind: str, fn: Callable, *args: Any) -> None:
+        fut = self.client.submit(fn, *args, pure=False, key=f"{kind}-{uuid.uuid4().hex[:8]}")
+        self.meta[fut] = (kind, *args)
+        self.ac.add(fut)
+
+    # step 3: work that needs no fit, once a model's fits are in
+    def _aggregate(self, model: str) -> None:
+        self._submit("notebook", _execute_on_worker, NOTEBOOK_FILES["monte_carlo"],
+                     str(self.layout.study_notebook(f"04_monte_carlo_{model}.ipynb")),
+                     {"model": model, "results_dir": str(self.layout.root), "data_path": self.data_path,
+                      "sas_output_dir": ""})
+
+    def _extras(self) -> None:
+        if self.extras_sent:
+            return
+        self.extras_sent = True
+        self._submit("notebook", _execute_on_worker, NOTEBOOK_FILES["data"],
+                     str(self.layout.study_notebook(NOTEBOOK_FILES["data"])), {"data_path": self.data_path})
+        if self.study.why_notebook:
+            self._submit("notebook", _execute_on_worker, NOTEBOOK_FILES["why"],
+                         str(self.layout.study_notebook(NOTEBOOK_FILES["why"])),
+                         {"data_path": self.data_path, "results_dir": str(self.layout.root)})
+
+    def _model_done(self, model: str) -> None:
+        self.stages["fits_s"] = max(self.stages.get("fits_s", 0.0), time.perf_counter() - self.t0)
+        self._extras()
+        self._aggregate(model)
+
+    def _record(self, outcome: RunOutcome) -> None:
+        self.outcomes.append(outcome)
+        if self.progress:
+            self.progress(outcome, len(self.outcomes), len(self.tasks))
+
+    # step 4: react to each finished task
+    def on_fit(self, fut: Any, m: str, s: int) -> None:
+        try:
+            o = fut.result()
+        except Exception as exc:  # the worker itself died: record and go on
+            o = RunOutcome(m, s, "failed", "", error=f"worker lost: {type(exc).__name__}: {exc}")
+        self._record(o)
+        write_failures(self.layout, self.outcomes)
+        self.pending[m] -= 1
+        if self.post:
+            executed = Path(o.run_dir, NOTEBOOK_FILES["fit"]) if o.run_dir else None
+            if executed is not None and executed.is_file():
+                self._submit("render", _render_on_worker, str(self.layout.root), [str(executed)])
+            if self.pending[m] == 0:
+                self._model_done(m)
+
+    def on_notebook(self, fut: Any, output: str) -> None:
+        try:
+            err = fut.result()
+        except Exception as exc:
+            err = f"worker lost: {type(exc).__name__}: {exc}"
+        if err:
+            self.errors.append(f"{Path(output).name}: {err}")
+        elif Path(output).is_file():
+            self._submit("render", _render_on_worker, str(self.layout.root), [output])
+
+    def on_render(self, fut: Any, notebooks: list[str]) -> None:
+        try:
+            fut.result()
+        except Exception as exc:
+            self.errors.append(f"rendering {notebooks}: {type(exc).__name__}: {exc}")
+
+    def run(self) -> tuple[list[RunOutcome], list[str], dict[str, float]]:
+        from dask.distributed import as_completed
+
+        self.submit_fits(self.plan())
+        self.ac = as_completed(list(self.meta))
+        if self.post:
+            for m in self.study.models:
+                if self.pending[m] == 0:
+                    self._model_done(m)
+        for fut in self.ac:
+            kind, *args = self.meta.pop(fut)
+            if kind == "fit":
+                self.on_fit(fut, *args)
+            elif kind == "notebook":
+                self.on_notebook(fut, args[1])
+            else:
+                self.on_render(fut, args[1])
+        self.stages.setdefault("fits_s", time.perf_counter() - self.t0)
+        self.stages["fits_and_post_s"] = time.perf_counter() - self.t0
+        write_failures(self.layout, self.outcomes)
+        order = {t: k for k, t in enumerate(self.tasks)}
+        return sorted(self.outcomes, key=lambda o: order[(o.model, o.seed)]), self.errors, self.stages
+
+
+def drive(study: StudySettings, data_path: str, data_sha256: str, client: Any,
+          progress: Callable[[RunOutcome, int, int], None] | None, post: bool):
+    """Fits on the workers and, with ``post``, everything after them as soon as it can start.
+
+    A model's fits prefer one worker each, so a kernel compiles few models (compiling costs
+    about ten times a warm run). Work that does not compile — rendering a finished run's
+    notebook, the data notebook, a model's aggregate notebook once all its seeds are in — is
+    handed to whichever worker is free, which fills the time a worker with the faster model
+    would otherwise sit idle.
+
+    Returns
+    -------
+    (outcomes, errors, stages)
+        One :class:`RunOutcome` per model × seed in task order; errors of the post-fit notebooks;
+        stage times in seconds.
+    """
+    return _Driver(study, data_path, data_sha256, client, progress, post).run()
+
+
+def write_failures(layout: ResultsLayout, outcomes: Sequence[RunOutcome]) -> None:
+    """Write ``study/failed.json``: every failed run with its error and kept notebook folder."""
+    failed = [{"model": o.model, "seed": o.seed, "error": o.error, "notebook": o.run_dir} for o in outcomes
+              if o.status == "failed"]
+    write_json(layout.failed_record, failed)
+
+
+def _execute_on_worker(name: str, output: str, parameters: dict[str, Any]) -> str:
+    """A notebook on a study worker, in its warm kernel; returns "" or the error."""
+    from partclust.runner.notebooks import execute
+
+    try:
+        execute(name, output, parameters, km=_kernel_manager())
+        return ""
+    except Exception as exc:
+        _drop_kernel()
+        return f"{type(exc).__name__}: {exc}"
+
+
+def _render_on_worker(results: str, notebooks: list[str]) -> int:
+    from partclust.reporting.render import render_notebooks
+
+    return len(render_notebooks(Path(results), [Path(n) for n in notebooks], only_stale=True))

@@ -1,0 +1,116 @@
+"""Executing the parameterized notebooks with papermill (used by the CLI and the multi-seed study).
+
+Notebooks live in ``notebooks/`` and are committed without outputs; an executed copy is written next
+to what it produced. The kernel is this interpreter's own ``python3`` (jupyter_client maps a
+``python`` kernel command onto ``sys.executable``), so nothing needs to be registered outside the
+repository.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from partclust.config import NOTEBOOK_FILES
+from partclust.errors import NotebookError
+from partclust.layout import NOTEBOOKS
+
+__all__ = ["NOTEBOOK_FILES", "FIT_NOTEBOOK", "notebook_path", "execute", "as_list"]
+
+FIT_NOTEBOOK = NOTEBOOK_FILES["fit"]
+
+
+def notebook_path(name: str | os.PathLike) -> Path:
+    """The notebook ``name`` in ``notebooks/``, or ``name`` itself when it is a path to a notebook.
+
+    Raises
+    ------
+    NotebookError
+        When no such notebook exists.
+    """
+    candidate = Path(name)
+    path = candidate if (candidate.is_absolute() or candidate.parent != Path(".")) else NOTEBOOKS / candidate
+    if not path.is_file():
+        raise NotebookError(f"notebook {path} not found; is this a complete checkout?", notebook=str(name))
+    return path
+
+
+def execute(
+    name: str | os.PathLike,
+    output: str | os.PathLike,
+    parameters: dict[str, Any],
+    *,
+    timeout: float | None = None,
+    progress: bool = False,
+    km: Any = None,
+) -> Path:
+    """Run a notebook with ``parameters`` and save the executed copy at ``output``.
+
+    Parameters
+    ----------
+    name : str or path
+        A notebook in ``notebooks/`` (e.g. ``"02_fit.ipynb"``) or a path to one.
+    output : path
+        Where the executed copy goes (its folder is created).
+    parameters : dict
+        Injected after the notebook's ``parameters`` cell.
+    timeout : float, optional
+        Seconds a cell may run.
+    progress : bool
+        Show papermill's progress bar.
+    km : jupyter_client kernel manager, optional
+        A kernel to run in (started on first use and left running, so a caller can reuse one kernel
+        for many notebooks); by default a fresh kernel per notebook.
+
+    Returns
+    -------
+    pathlib.Path
+        The executed copy.
+
+    Raises
+    ------
+    NotebookError
+        When a cell raises (``cell``, ``ename``, ``evalue`` and ``executed`` say where).
+    """
+    import papermill as pm
+    from papermill.exceptions import PapermillExecutionError
+
+    src = notebook_path(name)
+    out = Path(output)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    env_path = os.environ.get("PATH", "")
+    bindir = str(Path(sys.executable).parent)
+    if bindir not in env_path.split(os.pathsep):
+        os.environ["PATH"] = bindir + os.pathsep + env_path
+    try:
+        pm.execute_notebook(
+            str(src), str(out), parameters=parameters, kernel_name="python3", cwd=str(NOTEBOOKS),
+            progress_bar=progress, execution_timeout=timeout, log_output=False,
+            # the kernel's own log (e.g. its start-up note on local TCP) is not the reader's concern;
+            # errors inside the notebook are still recorded in the executed copy
+            extra_arguments=["--IPKernelApp.log_level=ERROR"],
+            **({"km": km} if km is not None else {}),
+        )
+    except PapermillExecutionError as exc:
+        raise NotebookError(
+            f"{src.name} failed in cell {exc.exec_count}: {exc.ename}: {exc.evalue}. "
+            f"The executed notebook with the full traceback is {out}.",
+            notebook=str(name), executed=out, cell=exc.exec_count, ename=exc.ename, evalue=exc.evalue,
+        ) from None
+    return out
+
+
+def as_list(value: Any, kind: type = int) -> list:
+    """A notebook list parameter as a list of ``kind``.
+
+    Accepts a list, one value, or text such as ``"[1, 2]"``, ``"1,2"`` or ``"centered sas_singletons"``
+    (what ``papermill -p`` passes).
+    """
+    if isinstance(value, str):
+        items = [v.strip().strip("'\"") for v in value.strip().strip("[]()").replace(",", " ").split()]
+        return [kind(v) for v in items if v]
+    if isinstance(value, (list, tuple)):
+        return [kind(v) for v in value]
+    return [kind(value)]

@@ -1,0 +1,110 @@
+"""``partclust study`` from start to end: the fits on Dask, then the aggregate notebooks and the report."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Sequence
+
+from partclust.config import package_versions
+from partclust.files import write_json
+from partclust.runner.dask import RunOutcome, close_client, drive, make_client
+from partclust.studies.seeds import StudySettings
+
+__all__ = ["main_study", "write_study_record", "render_remaining"]
+
+
+def _progress_bar(total: int):
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=total, unit="run", desc="fits", dynamic_ncols=True)
+    counts = {"done": 0, "skipped": 0, "failed": 0}
+
+    def update(o: RunOutcome, k: int, n: int) -> None:
+        counts[o.status] += 1
+        bar.set_postfix(done=counts["done"], reused=counts["skipped"], failed=counts["failed"], refresh=False)
+        bar.update(1)
+        if o.status == "failed":
+            bar.write(f"run {o.model} seed {o.seed} failed: {o.error.splitlines()[0][:300]}")
+
+    return bar, update
+
+
+def _sigterm_as_interrupt() -> None:
+    import signal
+
+    def handler(signum, frame):
+        raise KeyboardInterrupt
+
+    try:
+        signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not in the main thread (e.g. under a test runner's thread)
+        pass
+
+
+def write_study_record(study: StudySettings, design, outcomes: Sequence[RunOutcome], wall_s: float,
+                       stages: dict[str, float]) -> Path:
+    """Write ``study/study.json``: settings, data checksum, versions, timings and every run's outcome."""
+    record = {
+        "settings": {**asdict(study), "models": list(study.models), "seeds": list(study.seeds)},
+        "data": {"path": design.source, "sha256": design.sha256},
+        "versions": package_versions(),
+        "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        "wall_s": round(wall_s, 2),
+        "stages_s": {k: round(v, 2) for k, v in stages.items()},
+        "runs": [asdict(o) for o in outcomes],
+        "failed": [{"model": o.model, "seed": o.seed, "error": o.error} for o in outcomes if o.status == "failed"],
+    }
+    return write_json(study.layout.study_record, record)
+
+
+def render_remaining(out: Path) -> list[Path]:
+    """Render any executed notebook whose page is missing or older (e.g. runs reused from before)."""
+    from partclust.reporting.render import executed_notebooks, render_notebooks
+
+    return render_notebooks(out, executed_notebooks(out), only_stale=True)
+
+
+def main_study(study: StudySettings, design) -> int:
+    """What ``partclust study`` does: fits, aggregates, renders, indexes; prints progress and where the report is.
+
+    Returns
+    -------
+    int
+        The exit code: 0, or 1 when any run or study notebook failed.
+    """
+    import sys
+
+    _sigterm_as_interrupt()
+    t0 = time.perf_counter()
+    n = len(study.models) * len(study.seeds)
+    print(f"study: {len(study.models)} model(s) × {len(study.seeds)} seeds, {study.chains} chains × "
+          f"{study.draws} draws ({study.tune} tune) → {study.out}", flush=True)
+    client, cluster = make_client(study)
+    try:
+        bar, update = _progress_bar(n)
+        try:
+            outcomes, errors, stages = drive(study, design.source, design.sha256, client, update, post=True)
+        finally:
+            bar.close()
+    finally:
+        close_client(client, cluster)
+    t = time.perf_counter()
+    render_remaining(Path(study.out))
+    stages["render_remaining_s"] = time.perf_counter() - t
+    wall = time.perf_counter() - t0
+    write_study_record(study, design, outcomes, wall, stages)
+    from partclust.reporting.index import write_index
+
+    index = write_index(Path(study.out))
+
+    failed = [o for o in outcomes if o.status == "failed"]
+    for err in errors:
+        print(f"notebook failed: {err}", file=sys.stderr)
+    print(f"study finished in {wall:.0f} s: {sum(o.status == 'done' for o in outcomes)} fitted, "
+          f"{sum(o.status == 'skipped' for o in outcomes)} reused, {len(failed)} failed")
+    print(f"report: {index}")
+    for o in failed:
+        print(f"failed: {o.model} seed {o.seed}: {o.error.splitlines()[0][:300]}", file=sys.stderr)
+    return 1 if failed or errors else 0

@@ -1,0 +1,11 @@
+"""Study layer: questions asked of many fits.
+
+``seeds`` (the multi-seed study's definition and per-model aggregate) · ``grid`` (fit every
+configuration × seed in one process and tabulate) · ``s2u/`` (why σ²_u differed).
+"""
+
+from partclust.studies.grid import RUN_COLUMNS, GridJob, GridResult, fit_grid, n_effects
+from partclust.studies.seeds import ModelAggregate, StudySettings, aggregate_model, s2u_headline
+
+__all__ = ["RUN_COLUMNS", "GridJob", "GridResult", "ModelAggregate", "StudySettings", "aggregate_model", "fit_grid",
+           "n_effects", "s2u_headline"]

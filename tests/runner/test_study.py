@@ -1,0 +1,200 @@
+"""The multi-seed study: atomic, resumable runs; failures recorded; Dask locally and via a scheduler."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from partclust.inference.runs import is_complete
+from partclust.layout import ResultsLayout
+from partclust.runner.cli import main
+from partclust.runner.dask import run_study
+from partclust.studies import StudySettings
+
+TINY = ["--draws", "600", "--tune", "400", "--chains", "4"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _seed_dirs(out: Path, model: str) -> list[str]:
+    return sorted(p.name for p in (out / "runs" / model).iterdir())
+
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "notebooks"
+
+
+def _study(data: Path, out: Path, **kw) -> StudySettings:
+    base = dict(models=("single",), seeds=(1, 2, 3), draws=600, tune=400, chains=4, workers=2,
+                data_path=str(data), out=str(out))
+    return StudySettings(**{**base, **kw})
+
+
+@pytest.mark.slow
+def test_failed_seed_is_recorded_and_a_rerun_redoes_only_it(unbalanced_csv, tmp_path, capsys):
+    from partclust.data import load_design
+    from partclust.runner.study import main_study
+
+    out = tmp_path / "results"
+    design = load_design(unbalanced_csv)
+    rc = main_study(_study(unbalanced_csv, out, fit_notebook=str(FIXTURES / "fit_raises_for_one_seed.ipynb")), design)
+    assert rc == 1
+    printed = capsys.readouterr()
+    assert "failed: single seed 2" in printed.err and "report:" in printed.out
+    assert _seed_dirs(out, "single") == ["seed-1", "seed-3"]  # no half-written seed-2, no temp dirs
+    failed = json.loads((out / "study" / "failed.json").read_text())
+    assert [(f["model"], f["seed"]) for f in failed] == [("single", 2)]
+    assert "fixture failure for seed 2" in failed[0]["error"]
+    assert (out / "failed" / "single" / "seed-2" / "02_fit.ipynb").is_file()  # kept for reading
+    index = (out / "reports" / "index.html").read_text()
+    assert "seed 2" in index or "seed-2" in index
+    assert (out / "study" / "single" / "mc_error.csv").is_file()
+    assert (out / "comparison" / "single.csv").is_file()
+    assert (out / "reports" / "runs" / "single" / "seed-1" / "02_fit.html").is_file()
+    args = ["study", "--models", "single", "--seeds", "3", *TINY, "--workers", "2", "--data", str(unbalanced_csv),
+            "--out", str(out)]
+    mtimes = {s: (out / "runs" / "single" / s / "run.json").stat().st_mtime for s in ("seed-1", "seed-3")}
+
+    rc = main(args)  # the fault removed: only seed 2 runs
+    assert rc == 0
+    assert _seed_dirs(out, "single") == ["seed-1", "seed-2", "seed-3"]
+    assert {s: (out / "runs" / "single" / s / "run.json").stat().st_mtime for s in mtimes} == mtimes
+    record = json.loads((out / "study" / "study.json").read_text())
+    status = {(r["model"], r["seed"]): r["status"] for r in record["runs"]}
+    assert status == {("single", 1): "skipped", ("single", 2): "done", ("single", 3): "skipped"}
+    assert json.loads((out / "study" / "failed.json").read_text()) == []
+
+
+def test_changed_settings_are_not_reused(tmp_path, run1_design):
+    study = StudySettings(models=("single",), seeds=(1,), draws=400, tune=300, chains=2, out=str(tmp_path))
+    d = ResultsLayout(tmp_path).run_dir("single", 1)
+    d.mkdir(parents=True)
+    (d / "summary.csv").write_text("x")
+    (d / "posterior.nc").write_text("x")
+    settings = study.fit_settings("single", 1)
+    from dataclasses import asdict
+
+    (d / "run.json").write_text(json.dumps({"settings": asdict(settings), "data": {"sha256": run1_design.sha256}}))
+    assert is_complete(d, settings, run1_design.sha256)
+    assert not is_complete(d, study.fit_settings("single", 2), run1_design.sha256)
+    assert not is_complete(d, settings, "0" * 64)
+    longer = StudySettings(models=("single",), seeds=(1,), draws=800, tune=300, chains=2, out=str(tmp_path))
+    assert not is_complete(d, longer.fit_settings("single", 1), run1_design.sha256)
+
+
+@pytest.mark.slow
+def test_dask_scheduler_on_localhost(unbalanced_csv, tmp_path):
+    """The same tasks go to an existing Dask cluster: a scheduler and a worker started here."""
+    port = _free_port()
+    bindir = Path(sys.executable).parent
+    env = {**os.environ, "PATH": f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}"}
+    sched = subprocess.Popen([str(bindir / "dask"), "scheduler", "--host", "127.0.0.1", "--port", str(port),
+                              "--no-dashboard"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    worker = subprocess.Popen([str(bindir / "dask"), "worker", f"tcp://127.0.0.1:{port}", "--nthreads", "1",
+                               "--nworkers", "1", "--no-dashboard"], env=env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    try:
+        from partclust.data import load_design
+
+        design = load_design(unbalanced_csv)
+        study = StudySettings(models=("per_condition",), seeds=(5, 6), draws=400, tune=300, chains=2,
+                              out=str(tmp_path), scheduler=f"tcp://127.0.0.1:{port}")
+        deadline = time.time() + 60
+        while True:  # wait for the scheduler to listen
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if time.time() > deadline:
+                    raise
+                time.sleep(0.5)
+        outcomes = run_study(study, design.source, design.sha256)
+        assert [(o.seed, o.status) for o in outcomes] == [(5, "done"), (6, "done")], [o.error for o in outcomes]
+        for seed in (5, 6):
+            assert is_complete(ResultsLayout(tmp_path).run_dir("per_condition", seed), study.fit_settings("per_condition", seed),
+                               design.sha256)
+    finally:
+        for p in (worker, sched):
+            p.send_signal(signal.SIGTERM)
+        for p in (worker, sched):
+            try:
+                p.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                p.kill()
+
+
+def test_unreachable_scheduler_is_a_clear_error(unbalanced_csv, tmp_path, capsys):
+    port = _free_port()
+    rc = main(["study", "--models", "single", "--seeds", "1", *TINY, "--scheduler", f"tcp://127.0.0.1:{port}",
+               "--data", str(unbalanced_csv), "--out", str(tmp_path)])
+    assert rc == 2
+    assert "cannot reach the Dask scheduler" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_sigterm_then_rerun_keeps_finished_seeds(unbalanced_csv, tmp_path):
+    out = tmp_path / "results"
+    cmd = [sys.executable, "-m", "partclust", "study", "--models", "single", "--seeds", "4", *TINY,
+           "--workers", "1", "--data", str(unbalanced_csv), "--out", str(out)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + 240
+    runs = out / "runs" / "single"
+    while time.time() < deadline and not (runs.exists() and any(p.name.startswith("seed-") for p in runs.iterdir())):
+        time.sleep(0.5)
+    finished_first = {p.name: (p / "run.json").stat().st_mtime for p in runs.iterdir() if p.name.startswith("seed-")}
+    assert finished_first, "no seed finished in time"
+    os.killpg(proc.pid, signal.SIGTERM)
+    proc.wait(timeout=60)
+    assert proc.returncode != 0
+    # nothing half-written looks complete
+    for p in runs.iterdir():
+        if p.name.startswith("seed-"):
+            assert (p / "run.json").is_file() and (p / "summary.csv").is_file()
+    rc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert rc.returncode == 0, rc.stderr[-2000:]
+    assert _seed_dirs(out, "single") == ["seed-1", "seed-2", "seed-3", "seed-4"]
+    for name, mtime in finished_first.items():
+        assert (runs / name / "run.json").stat().st_mtime == mtime  # not redone
+    assert [p.name for p in runs.iterdir() if not p.name.startswith("seed-")] == []  # temp dirs cleared
+
+
+def test_study_settings_are_checked():
+    from partclust.errors import StudyError
+
+    with pytest.raises(StudyError, match="plots must be"):
+        StudySettings(plots="some")
+    with pytest.raises(StudyError, match="unknown model"):
+        StudySettings(models=("double",))
+    with pytest.raises(StudyError, match="repeats"):
+        StudySettings(seeds=(1, 1))
+    from partclust.errors import FitError
+
+    with pytest.raises(FitError, match="draws >= 10"):
+        StudySettings(draws=5)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fixture, words", [("fit_hangs_for_one_seed.ipynb", "timed out"),
+                                            ("fit_kernel_dies_for_one_seed.ipynb", "died")])
+def test_a_hanging_run_or_a_dead_kernel_fails_that_run_only(unbalanced_csv, tmp_path, fixture, words):
+    out = tmp_path / "results"
+    study = _study(unbalanced_csv, out, seeds=(2, 3), workers=1, timeout_s=20.0, fit_notebook=str(FIXTURES / fixture))
+    from partclust.data import load_design
+
+    outcomes = run_study(study, str(unbalanced_csv), load_design(unbalanced_csv).sha256)
+    status = {o.seed: o.status for o in outcomes}
+    assert status == {2: "failed", 3: "done"}  # the next run got a fresh kernel
+    error = next(o.error for o in outcomes if o.seed == 2)
+    assert words in error.lower() or ("timeout" in error.lower() if words == "timed out" else "dead" in error.lower())
+    assert _seed_dirs(out, "single") == ["seed-3"]
