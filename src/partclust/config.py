@@ -19,13 +19,15 @@ PARAMETERIZATIONS: tuple[str, ...] = ("noncentered", "centered", "sas_singletons
 SAMPLERS: tuple[str, ...] = ("nutpie", "pymc", "metropolis")
 """nutpie's NUTS, PyMC's own NUTS, and PyMC's Metropolis-within-Gibbs."""
 NOTEBOOK_FILES: dict[str, str] = {
+    "summary": "00_summary.ipynb",
     "data": "01_data.ipynb",
     "fit": "02_fit.ipynb",
     "compare": "03_compare.ipynb",
     "monte_carlo": "04_monte_carlo.ipynb",
     "why": "05_why_s2u_differed.ipynb",
 }
-"""Each analysis notebook in ``notebooks/`` by its role (what the study runs, what the report links)."""
+"""Each notebook in ``notebooks/`` by its role. The study runs them and the landing page (the executed
+``summary``) links every other entry, each with what it found; a notebook added here is listed there."""
 VERSIONED_PACKAGES: tuple[str, ...] = (
     "partclust", "pymc", "pytensor", "nutpie", "numba", "arviz", "arviz-stats", "numpy", "scipy",
     "pandas", "xarray", "papermill",

@@ -9,6 +9,7 @@ current directory. :class:`ResultsLayout` is the one owner of the tree under ``r
     study/<model>/mc_error.csv      Monte Carlo error across seeds
     study/<notebook>.ipynb          executed study notebooks (data, aggregate per model, why)
     comparison/<model>.csv          the pooled comparison with every reference
+    comparison/<notebook>.ipynb     executed comparison notebooks (one per model)
     references/<key>/               reference tables with their provenance sidecars
     why/                            the σ²_u investigation's tables
     failed/<model>/seed-<k>/        executed notebooks of failed runs, kept for reading
@@ -90,6 +91,10 @@ class ResultsLayout:
     def comparison_csv(self, model: str) -> Path:
         """The pooled comparison of one model with every reference."""
         return self.root / "comparison" / f"{model}.csv"
+
+    def comparison_notebook(self, name: str) -> Path:
+        """An executed comparison notebook."""
+        return self.root / "comparison" / name
 
     def references(self, key: str) -> Path:
         """Reference tables and sidecars for one dataset × model (``key``: ``<data-sha12>-<model>``)."""

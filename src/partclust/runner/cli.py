@@ -129,19 +129,21 @@ def cmd_study(args: argparse.Namespace) -> int:
 
 def cmd_why(args: argparse.Namespace) -> int:
     from partclust.layout import ResultsLayout
-    from partclust.reporting.index import write_index
     from partclust.reporting.render import render_notebooks
-    from partclust.runner.notebooks import execute
+    from partclust.runner.cache import execute_cached
+    from partclust.runner.study import landing_page
 
     WHY_NOTEBOOK = NOTEBOOK_FILES["why"]
     design = load_design(args.data)
     out = Path(args.out).resolve()
     target = ResultsLayout(out).study_notebook(WHY_NOTEBOOK)
-    print(f"running {WHY_NOTEBOOK} (several minutes: NUTS and Metropolis fits) → {target}", flush=True)
-    execute(WHY_NOTEBOOK, target, {"data_path": design.source, "results_dir": str(out)},
-            progress=sys.stderr.isatty())
-    render_notebooks(out, [target])
-    print(f"report: {write_index(out)}")
+    print(f"{WHY_NOTEBOOK} (several minutes the first time: NUTS and Metropolis fits) → {target}", flush=True)
+    ran = execute_cached(WHY_NOTEBOOK, target, {"data_path": design.source, "results_dir": str(out)}, design.sha256,
+                         root=out, progress=sys.stderr.isatty())
+    if not ran:
+        print("reused: its notebook, parameters, data and package are unchanged")
+    render_notebooks(out, [target], only_stale=True)
+    print(f"report: {landing_page(out, design)}")
     return 0
 
 
@@ -204,7 +206,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=0, help="local worker processes (default: one per core)")
     p.add_argument("--scheduler", metavar="ADDRESS", help="an existing Dask scheduler, e.g. tcp://host:8786")
     p.add_argument("--timeout", type=float, default=900.0, help="seconds a notebook cell may run")
-    p.add_argument("--why", action="store_true", help="also run notebooks/05_why_s2u_differed.ipynb (minutes)")
+    p.add_argument("--why", action=argparse.BooleanOptionalAction, default=True,
+                   help="run notebooks/05_why_s2u_differed.ipynb too (default; minutes the first time, then reused "
+                        "while its inputs are unchanged)")
     p.add_argument("--plots", choices=("first", "all", "none"), default="first",
                    help="trace and rank plots in the first seed's notebook of each model (default), all, or none")
     p.add_argument("--out", default=str(RESULTS), metavar="DIR")

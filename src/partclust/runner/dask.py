@@ -10,6 +10,11 @@ and everything resumes:
 - a run that fails (exception, dead kernel, timeout) is recorded in ``study/failed.json`` with its
   error and its executed notebook is kept under ``failed/``; the study goes on.
 
+After the fits, the analysis notebooks of :mod:`partclust.runner.plan` run on whichever worker is
+free as soon as they can start; each is reused while its inputs are unchanged
+(:mod:`partclust.runner.cache`). The summary notebook, the landing page, comes last
+(:func:`run_summary`).
+
 Workers: by default a Dask ``LocalCluster`` with one single-threaded worker process per core; with
 ``scheduler="tcp://host:port"`` the same tasks go to an existing Dask cluster, whose workers must
 run this package's environment and see the same filesystem (results are written by the workers).
@@ -33,9 +38,11 @@ from partclust.errors import NotebookError, StudyError
 from partclust.files import write_json
 from partclust.inference.runs import RUN_JSON, is_complete
 from partclust.layout import ResultsLayout
+from partclust.runner.plan import NotebookJob, analysis_jobs, job_inputs, summary_job
 from partclust.studies.seeds import StudySettings
 
-__all__ = ["RunOutcome", "run_one", "run_study", "make_client", "close_client", "drive", "write_failures"]
+__all__ = ["RunOutcome", "NotebookOutcome", "run_one", "run_study", "make_client", "close_client", "drive",
+           "run_summary", "write_failures"]
 
 
 @dataclass
@@ -49,6 +56,19 @@ class RunOutcome:
     seconds: float = 0.0
     error: str = ""
     timings: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class NotebookOutcome:
+    """What happened to one analysis notebook: ``status`` is ``executed``, ``reused`` (inputs unchanged) or
+    ``failed``; ``page`` is its rendered HTML page ("" when not rendered)."""
+
+    name: str
+    output: str
+    status: str
+    seconds: float = 0.0
+    error: str = ""
+    page: str = ""
 
 
 # ---- executed on the workers ---------------------------------------------------------------------
@@ -201,9 +221,11 @@ class _Driver:
     """The scheduling of one study on a Dask client, in named steps (see :func:`drive`)."""
 
     def __init__(self, study: StudySettings, data_path: str, data_sha256: str, client: Any,
-                 progress: Callable[[RunOutcome, int, int], None] | None, post: bool):
+                 progress: Callable[[RunOutcome, int, int], None] | None, post: bool,
+                 on_notebook: Callable[[NotebookOutcome], None] | None = None):
         self.study, self.data_path, self.data_sha256 = study, data_path, data_sha256
         self.client, self.progress, self.post = client, progress, post
+        self.on_notebook_done = on_notebook
         self.layout = study.layout
         self.tasks = [(m, s) for m in study.models for s in study.seeds]
         self.outcomes: list[RunOutcome] = []
@@ -211,6 +233,11 @@ class _Driver:
         self.stages: dict[str, float] = {}
         self.meta: dict[Any, tuple] = {}
         self.extras_sent = False
+        self.jobs = analysis_jobs(study, data_path) if post else []
+        self.jobs.sort(key=lambda j: j.early)  # a long job that waits for the fits is sent after the others
+        self.early_sent: set[str] = set()
+        self.ac = None
+        self.notebooks: list[NotebookOutcome] = []
         self.t0 = time.perf_counter()
 
     # step 1: clear what an interrupted study left, find the runs still to do
@@ -226,9 +253,27 @@ class _Driver:
                 self._record(RunOutcome(m, s, "skipped", str(self.layout.run_dir(m, s))))
         return todo
 
-    # step 2: send the fits, each model preferring one worker
-    def submit_fits(self, todo: list[tuple[str, int]]) -> None:
+    # step 2: a long notebook that will execute gets a worker of its own; the fits, each model
+    # preferring one of the other workers
+    def submit_early(self) -> list[str]:
+        """Submit the early jobs that will execute (not reused) to the last worker; returns it, or []."""
+        from partclust.runner.cache import inputs_key, inputs_manifest, is_fresh
+        from partclust.runner.notebooks import notebook_path
+
         workers = sorted(self.client.scheduler_info()["workers"])
+        early = [j for j in self.jobs if j.early]
+        fresh = {j.output for j in early if j.cached and is_fresh(j.output, inputs_key(inputs_manifest(
+            notebook_path(j.notebook), j.parameters, self.data_sha256, job_inputs(j, self.layout), self.layout.root)))}
+        to_run = [j for j in early if j.output not in fresh]
+        if len(workers) < 2 or not to_run:
+            return []
+        for job in to_run:
+            self._submit_job(job, workers=[workers[-1]])
+        self.early_sent = {j.output for j in to_run}
+        return [workers[-1]]
+
+    def submit_fits(self, todo: list[tuple[str, int]], reserved: list[str] = ()) -> None:
+        workers = [w for w in sorted(self.client.scheduler_info()["workers"]) if w not in reserved]
         # With at least as many models as workers, each model stays on one worker; with fewer, every
         # worker takes seeds of any model (each then compiles it once).
         spread = workers and len(self.study.models) >= len(workers)
@@ -245,28 +290,33 @@ class _Driver:
         self.meta[fut] = (kind, *args)
         self.ac.add(fut)
 
-    # step 3: work that needs no fit, once a model's fits are in
+    # step 3: the analysis notebooks, each as soon as what it reads is in
+    def _submit_job(self, job: NotebookJob, workers: list[str] | None = None) -> None:
+        inputs = [str(p) for p in job_inputs(job, self.layout)]
+        fut = self.client.submit(_notebook_on_worker, job, self.data_sha256, inputs, str(self.layout.root),
+                                 pure=False, key=f"notebook-{job.role}-{uuid.uuid4().hex[:8]}",
+                                 **({"workers": workers} if workers else {}))
+        self.meta[fut] = ("notebook", job)
+        if self.ac is not None:
+            self.ac.add(fut)
+
     def _aggregate(self, model: str) -> None:
-        self._submit("notebook", _execute_on_worker, NOTEBOOK_FILES["monte_carlo"],
-                     str(self.layout.study_notebook(f"04_monte_carlo_{model}.ipynb")),
-                     {"model": model, "results_dir": str(self.layout.root), "data_path": self.data_path,
-                      "sas_output_dir": ""})
+        for job in self.jobs:
+            if job.model == model:
+                self._submit_job(job)
 
     def _extras(self) -> None:
         if self.extras_sent:
             return
         self.extras_sent = True
-        self._submit("notebook", _execute_on_worker, NOTEBOOK_FILES["data"],
-                     str(self.layout.study_notebook(NOTEBOOK_FILES["data"])), {"data_path": self.data_path})
-        if self.study.why_notebook:
-            self._submit("notebook", _execute_on_worker, NOTEBOOK_FILES["why"],
-                         str(self.layout.study_notebook(NOTEBOOK_FILES["why"])),
-                         {"data_path": self.data_path, "results_dir": str(self.layout.root)})
+        for job in self.jobs:
+            if job.model is None and job.output not in self.early_sent:
+                self._submit_job(job)
 
     def _model_done(self, model: str) -> None:
         self.stages["fits_s"] = max(self.stages.get("fits_s", 0.0), time.perf_counter() - self.t0)
+        self._aggregate(model)  # first: the model's own notebooks, then the rest (long ones last)
         self._extras()
-        self._aggregate(model)
 
     def _record(self, outcome: RunOutcome) -> None:
         self.outcomes.append(outcome)
@@ -289,15 +339,16 @@ class _Driver:
             if self.pending[m] == 0:
                 self._model_done(m)
 
-    def on_notebook(self, fut: Any, output: str) -> None:
+    def on_notebook(self, fut: Any, job: NotebookJob) -> None:
         try:
-            err = fut.result()
+            outcome = fut.result()
         except Exception as exc:
-            err = f"worker lost: {type(exc).__name__}: {exc}"
-        if err:
-            self.errors.append(f"{Path(output).name}: {err}")
-        elif Path(output).is_file():
-            self._submit("render", _render_on_worker, str(self.layout.root), [output])
+            outcome = NotebookOutcome(job.name, job.output, "failed", error=f"worker lost: {type(exc).__name__}: {exc}")
+        self.notebooks.append(outcome)
+        if outcome.status == "failed":
+            self.errors.append(f"{job.name}: {outcome.error}")
+        if self.on_notebook_done:
+            self.on_notebook_done(outcome)
 
     def on_render(self, fut: Any, notebooks: list[str]) -> None:
         try:
@@ -308,7 +359,9 @@ class _Driver:
     def run(self) -> tuple[list[RunOutcome], list[str], dict[str, float]]:
         from dask.distributed import as_completed
 
-        self.submit_fits(self.plan())
+        todo = self.plan()
+        reserved = self.submit_early() if self.post else []
+        self.submit_fits(todo, reserved)
         self.ac = as_completed(list(self.meta))
         if self.post:
             for m in self.study.models:
@@ -319,7 +372,7 @@ class _Driver:
             if kind == "fit":
                 self.on_fit(fut, *args)
             elif kind == "notebook":
-                self.on_notebook(fut, args[1])
+                self.on_notebook(fut, args[0])
             else:
                 self.on_render(fut, args[1])
         self.stages.setdefault("fits_s", time.perf_counter() - self.t0)
@@ -330,8 +383,9 @@ class _Driver:
 
 
 def drive(study: StudySettings, data_path: str, data_sha256: str, client: Any,
-          progress: Callable[[RunOutcome, int, int], None] | None, post: bool):
-    """Fits on the workers and, with ``post``, everything after them as soon as it can start.
+          progress: Callable[[RunOutcome, int, int], None] | None, post: bool,
+          on_notebook: Callable[[NotebookOutcome], None] | None = None):
+    """Fits on the workers and, with ``post``, the analysis notebooks as soon as each can start.
 
     A model's fits prefer one worker each, so a kernel compiles few models (compiling costs
     about ten times a warm run). Work that does not compile — rendering a finished run's
@@ -339,13 +393,26 @@ def drive(study: StudySettings, data_path: str, data_sha256: str, client: Any,
     handed to whichever worker is free, which fills the time a worker with the faster model
     would otherwise sit idle.
 
+    ``on_notebook`` is called with each analysis notebook's :class:`NotebookOutcome` as it ends.
+
     Returns
     -------
     (outcomes, errors, stages)
-        One :class:`RunOutcome` per model × seed in task order; errors of the post-fit notebooks;
+        One :class:`RunOutcome` per model × seed in task order; errors of the analysis notebooks;
         stage times in seconds.
     """
-    return _Driver(study, data_path, data_sha256, client, progress, post).run()
+    return _Driver(study, data_path, data_sha256, client, progress, post, on_notebook).run()
+
+
+def run_summary(study: StudySettings, data_path: str, data_sha256: str, client: Any) -> NotebookOutcome:
+    """Execute the summary notebook on a worker and render it as ``reports/index.html`` (also when it
+    failed: the page then shows where). Never raises for a failed notebook."""
+    job = summary_job(study, data_path)
+    try:
+        return client.submit(_notebook_on_worker, job, data_sha256, [], str(study.layout.root), pure=False,
+                             key=f"notebook-summary-{uuid.uuid4().hex[:8]}").result()
+    except Exception as exc:
+        return NotebookOutcome(job.name, job.output, "failed", error=f"worker lost: {type(exc).__name__}: {exc}")
 
 
 def write_failures(layout: ResultsLayout, outcomes: Sequence[RunOutcome]) -> None:
@@ -355,16 +422,34 @@ def write_failures(layout: ResultsLayout, outcomes: Sequence[RunOutcome]) -> Non
     write_json(layout.failed_record, failed)
 
 
-def _execute_on_worker(name: str, output: str, parameters: dict[str, Any]) -> str:
-    """A notebook on a study worker, in its warm kernel; returns "" or the error."""
+def _notebook_on_worker(job: NotebookJob, data_sha256: str, inputs: list[str], root: str) -> NotebookOutcome:
+    """An analysis notebook on a study worker, in its warm kernel, then its page; reused while its inputs
+    are unchanged. A failed notebook's executed copy is rendered too, so its page shows the error."""
+    from partclust.errors import PartclustError
+    from partclust.reporting.render import render_notebooks
+    from partclust.runner.cache import execute_cached
     from partclust.runner.notebooks import execute
 
+    t0 = time.perf_counter()
+    status, error = "executed", ""
     try:
-        execute(name, output, parameters, km=_kernel_manager())
-        return ""
+        if job.cached:
+            ran = execute_cached(job.notebook, job.output, job.parameters, data_sha256, inputs, root,
+                                 km=_kernel_manager())
+            status = "executed" if ran else "reused"
+        else:
+            execute(job.notebook, job.output, job.parameters, km=_kernel_manager())
     except Exception as exc:
         _drop_kernel()
-        return f"{type(exc).__name__}: {exc}"
+        status, error = "failed", f"{type(exc).__name__}: {exc}"
+    page = ""
+    if Path(job.output).is_file():
+        try:
+            page = str(render_notebooks(Path(root), [Path(job.output)], only_stale=True)[0])
+        except PartclustError as exc:
+            error = error or f"rendering: {exc}"
+            status = "failed"
+    return NotebookOutcome(job.name, job.output, status, time.perf_counter() - t0, error, page)
 
 
 def _render_on_worker(results: str, notebooks: list[str]) -> int:

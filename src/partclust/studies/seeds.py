@@ -8,7 +8,7 @@ the Monte Carlo error table, per-seed z values and the pooled comparison with ev
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,7 @@ from partclust.files import write_csv
 from partclust.inference.settings import FitSettings
 from partclust.layout import RESULTS, ResultsLayout
 
-__all__ = ["StudySettings", "ModelAggregate", "aggregate_model", "s2u_headline"]
+__all__ = ["StudySettings", "ModelAggregate", "aggregate_model", "s2u_headline", "s2u_numbers"]
 
 
 @dataclass(frozen=True)
@@ -46,7 +46,10 @@ class StudySettings:
     timeout_s : float
         Seconds a notebook cell may run.
     why_notebook : bool
-        Also run ``05_why_s2u_differed.ipynb``.
+        Run ``05_why_s2u_differed.ipynb`` too (the default; several minutes the first time, then reused
+        while its inputs are unchanged).
+    why_parameters : dict
+        Parameters of notebook 05 other than its defaults (e.g. ``{"seeds": [1]}`` for a quicker look).
     plots : {"first", "all", "none"}
         Trace and rank plots in the first seed's notebook of each model, in all, or in none.
     fit_notebook : str
@@ -70,7 +73,8 @@ class StudySettings:
     workers: int = 0
     scheduler: str = ""
     timeout_s: float = 900.0
-    why_notebook: bool = False
+    why_notebook: bool = True
+    why_parameters: dict[str, Any] = field(default_factory=dict)
     plots: str = "first"
     fit_notebook: str = NOTEBOOK_FILES["fit"]
 
@@ -192,25 +196,53 @@ def s2u_headline(agg: ModelAggregate) -> dict[str, Any]:
     Returns
     -------
     dict
-        ``exact_mean``, ``exact_median``, ``exact_mode``; with converged seeds also ``n_seeds``,
-        ``mean_of_means``, ``sd_of_means``, ``rms_mcse``, ``ratio``, ``ratio_lo``, ``ratio_hi``, and
-        the pooled comparison with the exact mean (``difference``, ``z``, ``verdict``); ``n_real`` and
-        ``n_comparable`` over every statistic and reference, and ``flagged_references``.
+        As :func:`s2u_numbers` returns for the aggregate's exact posterior and tables.
+    """
+    return s2u_numbers(agg.model, agg.exact, agg.mc, agg.comparison)
+
+
+def s2u_numbers(model: str, exact: Any, mc: pd.DataFrame | None, comparison: pd.DataFrame | None) -> dict[str, Any]:
+    """The numbers a reader wants first about σ²_u, from the exact posterior and a model's two tables.
+
+    Parameters
+    ----------
+    model : str
+    exact : ExactPosterior
+    mc, comparison : pandas.DataFrame or None
+        ``study/<model>/mc_error.csv`` and ``comparison/<model>.csv`` (as :func:`aggregate_model`
+        writes them, or read back); None or empty when the model has no converged run.
+
+    Returns
+    -------
+    dict
+        ``exact_mean``, ``exact_median``, ``exact_mode``, ``n_seeds``; with converged seeds also
+        ``mean_of_means``, ``sd_of_means``, ``rms_mcse``, ``ratio``, ``ratio_lo``, ``ratio_hi``,
+        ``n_params`` and ``n_ratio_consistent`` (parameters whose ratio interval contains 1), and the
+        pooled comparison with the exact mean (``fit_value``, ``fit_se``, ``difference``, ``z``,
+        ``verdict``); ``n_real`` and ``n_comparable`` over every statistic and reference, and
+        ``flagged_references``.
     """
     from partclust.evaluation.compare import NOT_COMPARABLE, REAL
 
-    ex = agg.exact.table.set_index("param").loc["s2u"]
-    out: dict[str, Any] = {"model": agg.model, "exact_mean": float(ex["mean"]), "exact_median": float(ex["median"]),
-                           "exact_mode": float(agg.exact.s2u_mode), "n_seeds": agg.n_seeds}
-    if not agg.n_seeds:
+    ex = exact.table.set_index("param").loc["s2u"]
+    out: dict[str, Any] = {"model": model, "exact_mean": float(ex["mean"]), "exact_median": float(ex["median"]),
+                           "exact_mode": float(exact.s2u_mode), "n_seeds": 0}
+    if mc is None or comparison is None or mc.empty or "s2u" not in set(mc["param"]):
         return out
-    mc = agg.mc.set_index("param").loc["s2u"]
-    cmp = agg.comparison
-    c = cmp[(cmp["param"] == "s2u") & (cmp["statistic"] == "mean")].set_index("reference").loc["exact"]
+    m = mc.set_index("param").loc["s2u"]
+    out["n_seeds"] = int(m["n_seeds"])
+    cmp = comparison
+    rows = cmp[(cmp["param"] == "s2u") & (cmp["statistic"] == "mean") & (cmp["reference"] == "exact")]
+    if rows.empty:
+        return out
+    c = rows.iloc[0]
+    consistent = (mc["ratio_lo"] <= 1.0) & (mc["ratio_hi"] >= 1.0)
     out.update({
-        "mean_of_means": float(mc["mean_of_means"]), "sd_of_means": float(mc["sd_of_means"]),
-        "rms_mcse": float(mc["rms_mcse"]), "ratio": float(mc["calibration_ratio"]),
-        "ratio_lo": float(mc["ratio_lo"]), "ratio_hi": float(mc["ratio_hi"]),
+        "mean_of_means": float(m["mean_of_means"]), "sd_of_means": float(m["sd_of_means"]),
+        "rms_mcse": float(m["rms_mcse"]), "ratio": float(m["calibration_ratio"]),
+        "ratio_lo": float(m["ratio_lo"]), "ratio_hi": float(m["ratio_hi"]),
+        "n_params": int(len(mc)), "n_ratio_consistent": int(consistent.sum()),
+        "fit_value": float(c["fit_value"]), "fit_se": float(c["fit_se"]),
         "difference": float(c["difference"]), "z": float(c["z"]), "verdict": str(c["verdict"]),
         "n_real": int((cmp["verdict"] == REAL).sum()), "n_comparable": int((cmp["verdict"] != NOT_COMPARABLE).sum()),
         "flagged_references": sorted(set(cmp.loc[cmp["verdict"] == REAL, "reference"])),

@@ -1,8 +1,10 @@
-"""The report's index page over a study: what was run, headline tables, failed runs, every page and table.
+"""The landing page's folded tables: what was run, the Monte Carlo error tables, failed runs, every run and file.
 
-Every number on the index is read from the study's CSVs and printed to :data:`~partclust.reporting.format.SIGNIFICANT`
-significant digits, so the page and the files cannot disagree. Layout read (every part optional: a missing
-part is said to be missing on the page; a part that is present but unreadable raises
+Each function returns an HTML fragment for the executed summary notebook to display (the page is
+``results/reports/index.html``, so every link is relative to ``results/reports/``). Every number is
+read from the study's CSVs and printed to :data:`~partclust.reporting.format.SIGNIFICANT` significant
+digits, so the page and the files cannot disagree. Layout read (every part optional: a missing part is
+said to be missing on the page; a part that is present but unreadable raises
 :class:`~partclust.errors.ReportError` naming the file)::
 
     runs/<model>/seed-<k>/   02_fit.ipynb, run.json, summary.csv, posterior.nc
@@ -23,11 +25,11 @@ import pandas as pd
 
 from partclust.config import RESIDUALS
 from partclust.errors import ReportError
-from partclust.files import write_text
 from partclust.reporting.format import SIGNIFICANT, fmt_number
-from partclust.reporting.render import REPORTS_DIR, TEMPLATES, natural_key
+from partclust.reporting.render import REPORTS_DIR, natural_key
 
-__all__ = ["HEADLINE_COLUMNS", "headline_table", "verdict_counts", "first_param_first", "write_index"]
+__all__ = ["HEADLINE_COLUMNS", "headline_table", "verdict_counts", "first_param_first", "href", "fold",
+           "headline_html", "study_record_html", "failed_html", "runs_html", "files_html", "folded_tables"]
 
 HEADLINE_FIRST = "s2u"  # the parameter the study is about leads every headline table
 EXACT_REFERENCE = "exact"
@@ -127,14 +129,18 @@ def _e(value: Any) -> str:
     return html_lib.escape(str(value), quote=True)
 
 
-def _href(results: Path, path: Path) -> str:
-    """A link from ``results/reports/index.html`` to ``path``, URL-quoted and attribute-escaped."""
+def href(results: Path, path: Path) -> str:
+    """A relative link from ``results/reports/index.html`` to ``path`` (URL-quoted, not HTML-escaped)."""
     rel = Path(path).relative_to(results).as_posix()
     if rel.startswith(REPORTS_DIR + "/"):
         target = rel[len(REPORTS_DIR) + 1:]
     else:
         target = "../" + rel
-    return _e(quote(target))
+    return quote(target)
+
+
+def _href(results: Path, path: Path) -> str:
+    return _e(href(results, path))
 
 
 def _link(results: Path, path: Path, text: str | None = None) -> str:
@@ -261,7 +267,7 @@ def _models(results: Path, study: dict, headline: dict[str, pd.DataFrame] | None
     for sub in ("study", "runs"):
         d = results / sub
         if d.is_dir():
-            models += sorted(p.name for p in d.iterdir() if p.is_dir())
+            models += sorted(p.name for p in d.iterdir() if p.is_dir() and p.name != "interactive")
     comp = results / "comparison"
     if comp.is_dir():
         models += sorted(p.stem for p in comp.glob("*.csv"))
@@ -373,62 +379,86 @@ def _runs_section(results: Path) -> str:
             f"<tbody>{''.join(rows)}</tbody></table>")
 
 
-def _other_reports(results: Path) -> str:
-    pages = sorted(
-        (p for p in (results / REPORTS_DIR).rglob("*.html")
-         if p.name != "index.html" and p.relative_to(results / REPORTS_DIR).parts[0] != "runs"),
-        key=lambda p: natural_key(p.as_posix()),
-    )
-    if not pages:
-        return '<p class="missing">no study or comparison notebooks have been rendered.</p>'
-    return "<ul>" + "".join(
-        f"<li>{_link(results, p, p.relative_to(results / REPORTS_DIR).as_posix())}</li>" for p in pages
-    ) + "</ul>"
-
-
 def _data_files(results: Path) -> str:
     files = []
-    for top in ("study", "comparison"):
+    for top in ("study", "comparison", "why", "references"):
         d = results / top
         if d.is_dir():
             files += [p for p in d.rglob("*") if p.is_file() and p.suffix in (".csv", ".json")]
     if not files:
-        return '<p class="missing">no tables under <code>study/</code> or <code>comparison/</code>.</p>'
+        return '<p class="missing">no tables under <code>study/</code>, <code>comparison/</code>, <code>why/</code> or <code>references/</code>.</p>'
     files.sort(key=lambda p: natural_key(p.relative_to(results).as_posix()))
     return "<ul>" + "".join(f"<li>{_link(results, p)}</li>" for p in files) + "</ul>"
 
 
-def write_index(results: Path, headline: dict[str, pd.DataFrame] | None = None) -> Path:
-    """Write ``results/reports/index.html``: what was run, headline tables, failed runs, every page and table.
+def fold(title: str, body_html: str, open_: bool = False) -> str:
+    """``body_html`` inside a ``<details>`` element titled ``title`` (escaped), closed unless ``open_``."""
+    return (f'<details class="pc-fold"{" open" if open_ else ""}><summary>{_e(title)}</summary>\n'
+            f"{body_html}\n</details>")
 
-    ``headline`` maps a model to a ready table (columns as :func:`headline_table` returns); models not
-    in it are read from their CSVs.
+
+def headline_html(results: Path, models: Iterable[str] | None = None) -> str:
+    """Per model: the Monte Carlo error table with the verdict against the exact posterior, its files and
+    the verdict counts per reference; a model that was not run is said to be not run."""
+    results = Path(results)
+    listed = list(models) if models is not None else _models(results, _study_section(results)[1], None)
+    intro = (
+        "<p>The <em>calibration ratio</em> is the SD of the posterior means across seeds divided by the "
+        "root-mean-square of their MCSEs: near 1 the reported MCSEs can be trusted. The exact posterior has no "
+        "Monte Carlo error; its verdict uses a Bonferroni threshold over all compared rows. Numbers are shown "
+        f"to {SIGNIFICANT} significant digits; the linked CSVs hold full precision.</p>"
+    )
+    return intro + "\n".join(_model_section(results, m, None) for m in listed)
+
+
+def study_record_html(results: Path) -> str:
+    """What was run: settings, versions, data checksum, date and stage times from ``study/study.json``."""
+    return _study_section(Path(results))[0]
+
+
+def failed_html(results: Path) -> str:
+    """The failed runs of ``study/failed.json`` with their errors and executed notebooks."""
+    return _failed_section(Path(results))
+
+
+def runs_html(results: Path) -> str:
+    """Every run folder with its page, its files and its convergence-gate verdict."""
+    return _runs_section(Path(results))
+
+
+def files_html(results: Path) -> str:
+    """Every table and record under ``study/``, ``comparison/``, ``why/`` and ``references/``."""
+    return _data_files(Path(results))
+
+
+def _count_failed(results: Path) -> int:
+    try:
+        failed = json.loads((results / "study" / "failed.json").read_text())
+    except (OSError, ValueError):
+        return 0
+    return len(failed) if isinstance(failed, list) else 0
+
+
+def _count_runs(results: Path) -> int:
+    runs = results / "runs"
+    if not runs.is_dir():
+        return 0
+    return sum(1 for p in runs.rglob("run.json") if ".ipynb_checkpoints" not in p.parts)
+
+
+def folded_tables(results: Path, models: Iterable[str] | None = None) -> str:
+    """The landing page's last section: every table of the study, each folded under a title.
+
+    Raises
+    ------
+    ReportError
+        When a file that is present cannot be read (the message names it).
     """
     results = Path(results)
-    out = results / REPORTS_DIR / "index.html"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    study_html, study = _study_section(results)
-    models = _models(results, study, headline)
-    body = [
-        "<h1>partclust — multi-seed study report</h1>",
-        "<p>Re-fits of the partially clustered trial in PyMC, repeated over seeds so that Monte Carlo error "
-        "is measured and separated from real differences. The <em>calibration ratio</em> is the SD of the "
-        "posterior means across seeds divided by the root-mean-square of their MCSEs: near 1 the reported "
-        "MCSEs can be trusted. The exact posterior has no Monte Carlo error; its verdict uses a Bonferroni "
-        f"threshold over all compared rows. Numbers are shown to {SIGNIFICANT} significant digits; the "
-        "linked CSVs hold full precision.</p>",
-        "<h2 id=\"what-was-run\">What was run</h2>", study_html,
-        "<h2 id=\"headline\">Headline results</h2>",
-        *(_model_section(results, m, headline) for m in models),
-        "<h2 id=\"failed\">Failed runs</h2>", _failed_section(results),
-        "<h2 id=\"study-reports\">Study and comparison notebooks</h2>", _other_reports(results),
-        "<h2 id=\"runs\">Runs</h2>", _runs_section(results),
-        "<h2 id=\"tables\">All study tables</h2>", _data_files(results),
-    ]
-    page = (
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
-        "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
-        "<title>partclust study report</title>\n<link rel=\"icon\" href=\"data:,\">\n"
-        f"<style>{(TEMPLATES / 'index.css').read_text(encoding='utf-8')}</style>\n</head>\n<body>\n" + "\n".join(body) + "\n</body>\n</html>\n"
-    )
-    return write_text(out, page)
+    return "\n".join([
+        fold("Monte Carlo error and verdicts, per model", headline_html(results, models)),
+        fold(f"Runs ({_count_runs(results)}) and their convergence gate", runs_html(results)),
+        fold(f"Failed runs ({_count_failed(results)})", failed_html(results)),
+        fold("Study settings, versions, data and timings", study_record_html(results)),
+        fold("Every table and record (CSV, JSON)", files_html(results)),
+    ])
