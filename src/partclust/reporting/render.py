@@ -120,8 +120,10 @@ def render_all(results: Path) -> list[Path]:
 
 
 def render_notebooks(results: Path, notebooks: Iterable[Path], only_stale: bool = False) -> list[Path]:
-    """Render the given executed notebooks; with ``only_stale``, skip pages newer than their notebook
-    and than the template."""
+    """Render the given executed notebooks.
+
+    With ``only_stale``, a page newer than its notebook and than the template is kept as it is.
+    """
     results = Path(results)
     exporter = None  # built on first need: importing nbconvert's templates costs seconds
     template_mtime = _TEMPLATE.stat().st_mtime

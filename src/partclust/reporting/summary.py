@@ -55,8 +55,11 @@ def _label(model: str) -> str:
 
 @dataclass
 class ModelAnswer:
-    """σ²_u for one model: the numbers (:func:`~partclust.studies.seeds.s2u_numbers`), the exact posterior,
-    REML, the pooled draws of the converged runs and the Monte Carlo error table."""
+    """σ²_u for one model.
+
+    The numbers (:func:`~partclust.studies.seeds.s2u_numbers`), the exact posterior, REML, the pooled
+    draws of the converged runs and the Monte Carlo error table.
+    """
 
     model: str
     numbers: dict[str, Any]
@@ -343,9 +346,11 @@ def _copy_label(results: Path, nb: Path, stem: str) -> str:
 
 def analyses(results: str | Path, registry: Mapping[str, str] | None = None,
              skip: Sequence[str] = ("summary",)) -> list[Analysis]:
-    """Every notebook of ``registry`` (default :data:`~partclust.config.NOTEBOOK_FILES`) but ``skip``, with
-    its executed copies under ``results`` (``runs/``, ``study/``, ``comparison/``; a copy's file name
-    starts with the notebook's stem), their pages and recorded findings.
+    """List every notebook of a registry with its executed copies, their pages and recorded findings.
+
+    Every notebook of ``registry`` (default :data:`~partclust.config.NOTEBOOK_FILES`) but ``skip``; its
+    executed copies are found under ``results`` (``runs/``, ``study/``, ``comparison/``; a copy's file
+    name starts with the notebook's stem).
 
     Raises
     ------

@@ -398,8 +398,11 @@ def fold(title: str, body_html: str, open_: bool = False) -> str:
 
 
 def headline_html(results: Path, models: Iterable[str] | None = None) -> str:
-    """Per model: the Monte Carlo error table with the verdict against the exact posterior, its files and
-    the verdict counts per reference; a model that was not run is said to be not run."""
+    """Per model: the Monte Carlo error table with the verdict against the exact posterior.
+
+    Also the model's files and its verdict counts per reference; a model that was not run is said to be
+    not run.
+    """
     results = Path(results)
     listed = list(models) if models is not None else _models(results, _study_section(results)[1], None)
     intro = (

@@ -1,7 +1,8 @@
 """Runner layer: executing notebooks (papermill), the Dask engine of the studies, and the command line.
 
-``notebooks`` (execute a notebook, coerce papermill parameters) · ``dask`` (workers, kernel reuse,
-scheduling of a multi-seed study) · ``study`` (``partclust study`` from start to end) · ``cli``.
+``notebooks`` (execute a notebook, coerce papermill parameters) · ``cache`` (content-addressed reuse of
+executed notebooks) · ``plan`` (which analysis notebooks a study runs, and when) · ``dask`` (workers,
+kernel reuse, scheduling of a multi-seed study) · ``study`` (``partclust study`` from start to end) · ``cli``.
 """
 
 __all__ = ["main"]

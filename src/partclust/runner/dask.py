@@ -60,8 +60,11 @@ class RunOutcome:
 
 @dataclass
 class NotebookOutcome:
-    """What happened to one analysis notebook: ``status`` is ``executed``, ``reused`` (inputs unchanged) or
-    ``failed``; ``page`` is its rendered HTML page ("" when not rendered)."""
+    """What happened to one analysis notebook.
+
+    ``status`` is ``executed``, ``reused`` (inputs unchanged) or ``failed``; ``page`` is its rendered HTML
+    page ("" when not rendered).
+    """
 
     name: str
     output: str
@@ -405,8 +408,10 @@ def drive(study: StudySettings, data_path: str, data_sha256: str, client: Any,
 
 
 def run_summary(study: StudySettings, data_path: str, data_sha256: str, client: Any) -> NotebookOutcome:
-    """Execute the summary notebook on a worker and render it as ``reports/index.html`` (also when it
-    failed: the page then shows where). Never raises for a failed notebook."""
+    """Execute the summary notebook on a worker and render it as ``reports/index.html``.
+
+    A failed notebook is rendered too (the page then shows where); never raises for a failed notebook.
+    """
     job = summary_job(study, data_path)
     try:
         return client.submit(_notebook_on_worker, job, data_sha256, [], str(study.layout.root), pure=False,
@@ -423,8 +428,11 @@ def write_failures(layout: ResultsLayout, outcomes: Sequence[RunOutcome]) -> Non
 
 
 def _notebook_on_worker(job: NotebookJob, data_sha256: str, inputs: list[str], root: str) -> NotebookOutcome:
-    """An analysis notebook on a study worker, in its warm kernel, then its page; reused while its inputs
-    are unchanged. A failed notebook's executed copy is rendered too, so its page shows the error."""
+    """Run an analysis notebook on a study worker, in its warm kernel, then render its page.
+
+    Reused while its inputs are unchanged. A failed notebook's executed copy is rendered too, so its
+    page shows the error.
+    """
     from partclust.errors import PartclustError
     from partclust.reporting.render import render_notebooks
     from partclust.runner.cache import execute_cached

@@ -1,5 +1,7 @@
-"""What the study executes besides the fits: every analysis notebook, its parameters, where its executed
-copy goes, when it can start and which files of earlier stages it reads.
+"""What the study executes besides the fits: every analysis notebook.
+
+For each: its parameters, where its executed copy goes, when it can start and which files of earlier
+stages it reads.
 
 ================  =======================================  ==============================================
 notebook          executed copy                            starts when
@@ -94,9 +96,12 @@ def summary_job(study: StudySettings, data_path: str) -> NotebookJob:
 
 
 def job_inputs(job: NotebookJob, layout: ResultsLayout) -> list[Path]:
-    """Files of earlier stages a job reads: for a per-model job every run's ``run.json`` and ``summary.csv``
-    (a run folder is renamed into place only when complete, so its ``run.json`` stands for its draws too)
-    and any SAS output; none for the others."""
+    """Files of earlier stages a job reads (for its cache key).
+
+    For a per-model job every run's ``run.json`` and ``summary.csv`` (a run folder is renamed into place
+    only when complete, so its ``run.json`` stands for its draws too) and any SAS output; none for the
+    others.
+    """
     if job.model is None:
         return []
     files = [d / name for d in layout.seed_runs(job.model) for name in ("run.json", "summary.csv")]

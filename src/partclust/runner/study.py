@@ -63,8 +63,10 @@ def _sigterm_as_interrupt() -> None:
 
 def write_study_record(study: StudySettings, design, outcomes: Sequence[RunOutcome], wall_s: float,
                        stages: dict[str, float], notebooks: Sequence[NotebookOutcome] = ()) -> Path:
-    """Write ``study/study.json``: settings, data checksum, versions, timings, every run's and every
-    analysis notebook's outcome."""
+    """Write ``study/study.json``.
+
+    Settings, data checksum, versions, timings, every run's and every analysis notebook's outcome.
+    """
     record = {
         "settings": {**asdict(study), "models": list(study.models), "seeds": list(study.seeds)},
         "data": {"path": design.source, "sha256": design.sha256},
