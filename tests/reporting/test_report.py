@@ -16,7 +16,7 @@ from helpers_report import FAILED, NASTY, executed_notebook, make_results
 
 from partclust.config import RESIDUALS
 from partclust.errors import ReportError
-from partclust.reporting import tables
+from partclust.reporting import summary, tables
 from partclust.reporting.format import SIGNIFICANT
 from partclust.reporting.render import render_all, render_html, report_path
 from partclust.reporting.tables import headline_table
@@ -208,7 +208,7 @@ def test_headline_numbers_equal_the_csvs_and_s2u_leads(built, model):
 
 def test_folded_tables_say_what_was_run_and_list_failed_runs_escaped(built):
     results, pages = built
-    index, text = _fragment(results, tables.folded_tables(results))
+    index, text = _fragment(results, summary.folded_tables(results))
     page = Page(text)
     assert text.count("<details") == 5 and " open" not in text  # every part folded
     kv = {c[0]["text"]: c[1]["text"] for c in (r["cells"] for r in page.table("settings")) if len(c) == 2}
@@ -239,7 +239,7 @@ def test_folded_tables_say_what_was_run_and_list_failed_runs_escaped(built):
 
 def test_missing_parts_are_said_not_raised(tmp_path):
     results = make_results(tmp_path, models=("single",), study_json=False, failed=None)
-    index, text = _fragment(results, tables.folded_tables(results))  # nothing rendered yet either
+    index, text = _fragment(results, summary.folded_tables(results))  # nothing rendered yet either
     assert "No study record" in text and "study/study.json" in text
     assert "not run" in text and "study/per_condition/mc_error.csv" in text
     assert "no failed runs" in text
@@ -254,7 +254,7 @@ def test_missing_parts_are_said_not_raised(tmp_path):
 
 
 def test_empty_results_dir(tmp_path):
-    text = tables.folded_tables(tmp_path)
+    text = summary.folded_tables(tmp_path)
     assert text.count("not run") == len(RESIDUALS)
     assert "no failed runs" in text and "No study record" in text and "no runs under" in text
 
@@ -263,7 +263,7 @@ def test_malformed_csv_names_file_and_column(tmp_path):
     results = make_results(tmp_path, models=("single",))
     pd.DataFrame({"name": ["s2u"]}).to_csv(results / "study" / "single" / "mc_error.csv", index=False)
     with pytest.raises(ReportError, match=r"mc_error\.csv lacks column\(s\) param"):
-        tables.folded_tables(results)
+        summary.folded_tables(results)
 
 
 # --------------------------------------------------------------------------------------------------

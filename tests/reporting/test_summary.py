@@ -18,7 +18,7 @@ from partclust.config import NOTEBOOK_FILES  # noqa: E402
 from partclust.errors import ReportError  # noqa: E402
 from partclust.inference.runs import read_posterior  # noqa: E402
 from partclust.references.exact import exact_posterior  # noqa: E402
-from partclust.reporting import summary  # noqa: E402
+from partclust.reporting import analyses, summary  # noqa: E402
 from partclust.reporting.findings import FINDING_KEY, notebook_findings, show_finding  # noqa: E402
 
 
@@ -124,7 +124,7 @@ def test_figures_have_a_panel_per_model_with_labels(answered):
 
 def test_the_list_of_analyses_follows_the_registry(answered, tmp_path):
     results, _ = answered
-    text = summary.analyses_markdown(results)
+    text = analyses.analyses_markdown(results)
     for role, file in NOTEBOOK_FILES.items():
         if role != "summary":
             assert file[:2] + " · " in text or "not run by this study" in text, file  # every notebook listed
@@ -133,14 +133,14 @@ def test_the_list_of_analyses_follows_the_registry(answered, tmp_path):
 
     # a notebook added to the registry appears, with its finding once the study ran it
     registry = {**NOTEBOOK_FILES, "formula": "06_model_formula.ipynb"}
-    text = summary.analyses_markdown(results, registry)
+    text = analyses.analyses_markdown(results, registry)
     assert "**06_model_formula** — not run by this study; open `notebooks/06_model_formula.ipynb`" in text
     nbformat.write(executed_notebook("A formula front end", finding="the formula model equals the SAS model"),
                    results / "study" / "06_model_formula.ipynb")
     from partclust.reporting.render import render_all
 
     render_all(results)
-    text = summary.analyses_markdown(results, registry)
+    text = analyses.analyses_markdown(results, registry)
     assert "[**06_model_formula**](study/06_model_formula.html) — the formula model equals the SAS model" in text
     assert "[single](study/04_monte_carlo_single.html) — calibration of single looks fine" in text
     assert "[single seed-1](runs/single/seed-1/02_fit.html) — single seed 1: σ²_u 0.41" in text
@@ -148,8 +148,8 @@ def test_the_list_of_analyses_follows_the_registry(answered, tmp_path):
 
 def test_many_runs_are_listed_by_their_first_copy(tmp_path, monkeypatch):
     results = make_results(tmp_path, models=("single",))
-    monkeypatch.setattr(summary, "MAX_LISTED", 2)
-    text = summary.analyses_markdown(results)
+    monkeypatch.setattr(analyses, "MAX_LISTED", 2)
+    text = analyses.analyses_markdown(results)
     assert "3 executed copies, the first of each of 1 folders shown" in text
     assert "single seed-1" in text and "single seed-3" not in text
     assert "and 2 more, each linked in the runs table below" in text

@@ -1,9 +1,10 @@
 """Reporting layer: executed notebooks as offline HTML pages, the landing page's content, and the figures.
 
 ``render`` (nbconvert, offline template with folded code in ``templates/``) · ``summary`` (the study's
-answer, its figures and the list of analyses, for the summary notebook that becomes the landing page)
-· ``tables`` (the landing page's folded tables) · ``findings`` (a notebook's one-line finding, recorded
-in its executed copy) · ``format`` (numbers as printed) · ``plots/`` (figures for the notebooks).
+answer, its figures and its folded tables, for the summary notebook that becomes the landing page) ·
+``analyses`` (every notebook of the registry with what it found) · ``tables`` (Monte Carlo error
+tables) · ``records`` (what was run: settings, runs, failures, files) · ``findings`` (a notebook's
+one-line finding, recorded in its executed copy) · ``format`` (numbers as printed) · ``plots/``.
 """
 
 from partclust.reporting.findings import FINDING_KEY, notebook_findings, show_finding

@@ -9,16 +9,16 @@ calls these functions; they read what the study wrote and sample nothing:
   judgement of why a SAS table could differ (``why/*.csv``). :meth:`StudyAnswer.markdown` says it in
   three sentences.
 - :func:`s2u_density_figure`, :func:`calibration_figure` — the two pictures.
-- :func:`analyses` / :func:`analyses_markdown` — every notebook of
-  :data:`~partclust.config.NOTEBOOK_FILES` with a link to each executed copy and the line it recorded
-  with :func:`~partclust.reporting.findings.show_finding`.
+- :func:`folded_tables` — the last section: every table of the study, folded
+  (:mod:`partclust.reporting.tables`, :mod:`partclust.reporting.records`).
+
+The list of analyses between the figures and the tables is :mod:`partclust.reporting.analyses`.
 
 Numbers in the sentences are those of the CSVs, printed to four decimals (ratios to two).
 """
 
 from __future__ import annotations
 
-import html
 import json
 import math
 from dataclasses import dataclass, field
@@ -28,16 +28,14 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from partclust.config import NOTEBOOK_FILES, RESIDUALS
+from partclust.config import RESIDUALS
 from partclust.errors import ReportError
-from partclust.layout import NOTEBOOKS, ResultsLayout
-from partclust.reporting.findings import notebook_findings
-from partclust.reporting.render import executed_notebooks, natural_key, notebook_title, report_path
-from partclust.reporting.tables import href
+from partclust.layout import ResultsLayout
+from partclust.reporting import records
+from partclust.reporting.tables import fold, headline_html
 
 __all__ = ["MODEL_LABELS", "WHY_TABLES", "WHY_SETTINGS", "ModelAnswer", "WhyAnswer", "StudyAnswer", "study_models",
-           "study_answer", "s2u_density_figure", "calibration_figure", "ExecutedCopy", "Analysis", "analyses",
-           "analyses_markdown"]
+           "study_answer", "s2u_density_figure", "calibration_figure", "folded_tables"]
 
 MODEL_LABELS: dict[str, str] = {"single": "single residual", "per_condition": "per-condition residual"}
 """How each model is named in sentences."""
@@ -45,8 +43,6 @@ WHY_TABLES: tuple[str, ...] = ("skew", "mixing", "prior_traps")
 """The tables of notebook 05 (under ``why/``) the answer's third sentence is judged from."""
 WHY_SETTINGS = "settings.json"
 """Notebook 05's record of its model, dataset and sizes (under ``why/``)."""
-MAX_LISTED = 6
-"""Executed copies of one notebook listed one by one; beyond that, the first of each folder."""
 
 
 def _label(model: str) -> str:
@@ -307,108 +303,20 @@ def calibration_figure(answer: StudyAnswer):
     return fig
 
 
-# ---- every analysis --------------------------------------------------------------------------------
-@dataclass
-class ExecutedCopy:
-    """One executed copy of an analysis notebook: where it is, its page, what it found."""
-
-    notebook: Path
-    label: str
-    page: Path | None
-    findings: list[str]
-
-
-@dataclass
-class Analysis:
-    """A notebook of the registry and its executed copies under a results folder."""
-
-    role: str
-    file: str
-    title: str
-    copies: list[ExecutedCopy]
-
-
-def _title(file: str) -> str:
-    import nbformat
-
-    path = NOTEBOOKS / file
-    try:
-        return notebook_title(nbformat.read(path, as_version=4)) or Path(file).stem
-    except Exception:  # a notebook that cannot be read is still listed, by its file name
-        return Path(file).stem
-
-
-def _copy_label(results: Path, nb: Path, stem: str) -> str:
-    rel = nb.relative_to(results)
-    suffix = nb.stem[len(stem):].strip("_")
-    return " ".join([*rel.parent.parts[1:], *([suffix] if suffix else [])])
-
-
-def analyses(results: str | Path, registry: Mapping[str, str] | None = None,
-             skip: Sequence[str] = ("summary",)) -> list[Analysis]:
-    """List every notebook of a registry with its executed copies, their pages and recorded findings.
-
-    Every notebook of ``registry`` (default :data:`~partclust.config.NOTEBOOK_FILES`) but ``skip``; its
-    executed copies are found under ``results`` (``runs/``, ``study/``, ``comparison/``; a copy's file
-    name starts with the notebook's stem).
+# ---- the folded tables -----------------------------------------------------------------------------
+def folded_tables(results: str | Path, models: Sequence[str] | None = None) -> str:
+    """The landing page's last section: every table of the study, each folded under a title (HTML).
 
     Raises
     ------
     ReportError
-        When an executed copy cannot be read.
+        When a file that is present cannot be read (the message names it).
     """
     results = Path(results)
-    registry = NOTEBOOK_FILES if registry is None else registry
-    executed = executed_notebooks(results)
-    out = []
-    for role, file in registry.items():
-        if role in skip:
-            continue
-        stem = Path(file).stem
-        copies = []
-        for nb in executed:
-            if not nb.stem.startswith(stem):
-                continue
-            page = report_path(results, nb)
-            copies.append(ExecutedCopy(nb, _copy_label(results, nb, stem), page if page.is_file() else None,
-                                       notebook_findings(nb)))
-        out.append(Analysis(role, file, _title(file), copies))
-    return out
-
-
-def _text(s: str) -> str:
-    """Text from files (findings, titles, paths) for Markdown: HTML in it is shown, never interpreted."""
-    return html.escape(str(s), quote=False)
-
-
-def _copy_line(results: Path, c: ExecutedCopy, name: str) -> str:
-    said = " · ".join(_text(f) for f in c.findings) if c.findings else "ran; it records no one-line finding, see its page"
-    link = f"[{name}]({href(results, c.page)})" if c.page is not None else f"{name} (page not rendered)"
-    return f"{link} — {said}"
-
-
-def analyses_markdown(results: str | Path, registry: Mapping[str, str] | None = None) -> str:
-    """The landing page's list of analyses: a link per executed copy with what it found (Markdown)."""
-    results = Path(results)
-    lines = []
-    for a in analyses(results, registry):
-        title = _text(a.title)
-        if not a.copies:
-            lines.append(f"- **{title}** — not run by this study; open `notebooks/{a.file}` in JupyterLab "
-                         f"(`make lab`).")
-            continue
-        if len(a.copies) == 1:
-            lines.append("- " + _copy_line(results, a.copies[0], f"**{title}**"))
-            continue
-        shown = a.copies
-        if len(a.copies) > MAX_LISTED:  # many runs: the first of each folder (e.g. each model's first seed)
-            firsts: dict[Path, ExecutedCopy] = {}
-            for c in sorted(a.copies, key=lambda c: natural_key(c.notebook.as_posix())):
-                firsts.setdefault(c.notebook.parent.parent, c)
-            shown = list(firsts.values())
-        lines.append(f"- **{title}** — {len(a.copies)} executed cop{'y' if len(a.copies) == 1 else 'ies'}"
-                     + ("" if shown is a.copies else f", the first of each of {len(shown)} folders shown") + ":")
-        lines += ["    - " + _copy_line(results, c, _text(c.label or c.notebook.stem)) for c in shown]
-        if shown is not a.copies:
-            lines.append(f"    - and {len(a.copies) - len(shown)} more, each linked in the runs table below.")
-    return "\n".join(lines)
+    return "\n".join([
+        fold("Monte Carlo error and verdicts, per model", headline_html(results, models)),
+        fold(f"Runs ({records.count_runs(results)}) and their convergence gate", records.runs_html(results)),
+        fold(f"Failed runs ({records.count_failed(results)})", records.failed_html(results)),
+        fold("Study settings, versions, data and timings", records.study_record_html(results)),
+        fold("Every table and record (CSV, JSON)", records.files_html(results)),
+    ])

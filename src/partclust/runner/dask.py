@@ -21,6 +21,9 @@ run this package's environment and see the same filesystem (results are written 
 Each worker keeps one Jupyter kernel alive across its runs, so the imports and the model compile
 are paid once per worker and model rather than once per run; every run is still a papermill
 execution of the notebook with its own parameters, and the draws do not depend on the reuse.
+
+Length: one engine — the tasks a worker runs (a fit, an analysis notebook, a page) share the worker's
+reusable kernel with the driver that schedules them, and read best beside it.
 """
 
 from __future__ import annotations
