@@ -1,6 +1,8 @@
 """Replicating a SAS PROC MCMC analysis of a partially clustered trial in PyMC.
 
-Monte Carlo error is measured and separated from real differences. Layers, each a sub-package, every import pointing down this list:
+Monte Carlo error is measured and separated from real differences.
+
+Layers, each a sub-package, every import pointing down this list:
 
 ``data`` (find, read, validate → Design) → ``models`` (priors, names, the PyMC model) → ``inference``
 (settings, sampling, summaries and the convergence gate, run records) → ``references`` (exact

@@ -93,7 +93,10 @@ class ResultsLayout:
         return self.root / "comparison" / f"{model}.csv"
 
     def references(self, key: str) -> Path:
-        """Return the folder of one dataset × model's reference tables and sidecars (``key``: ``<data-sha12>-<model>``)."""
+        """Return the folder of one dataset × model's reference tables and sidecars.
+
+        ``key`` is ``<data-sha12>-<model>`` (:func:`~partclust.references.store.reference_key`).
+        """
         return self.root / "references" / key
 
     @property

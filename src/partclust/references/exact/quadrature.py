@@ -36,7 +36,9 @@ def log_prior(priors: Priors, s2u: np.ndarray, residuals: list[np.ndarray]) -> n
 class Axis:
     """One variance on its quadrature scale: y = center + scale·ψ(z) at nodes z0 + k·h.
 
-    y is log σ²_u (``bound`` infinite) or logit(σ²_e / bound). ``psi`` chooses ψ: ``"long_left"``, ψ(z) = z + 1 − e⁻ᶻ, spends few nodes on a long exponential
+    y is log σ²_u (``bound`` infinite) or logit(σ²_e / bound).
+
+    ``psi`` chooses ψ: ``"long_left"``, ψ(z) = z + 1 − e⁻ᶻ, spends few nodes on a long exponential
     left tail in y (σ²_u under a Gamma prior on the variance or the SD, whose density in log σ²_u
     decays only exponentially towards 0) and is linear to the right; ``"long_right"``, its mirror
     ψ(z) = z − 1 + eᶻ, for a sharp left cut-off and an exponential right tail (σ²_u under an
