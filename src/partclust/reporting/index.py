@@ -131,7 +131,7 @@ def _e(value: Any) -> str:
 
 
 def _href(results: Path, path: Path) -> str:
-    """A link from ``results/reports/index.html`` to ``path``, URL-quoted and attribute-escaped."""
+    """Return the link from ``results/reports/index.html`` to ``path``, URL-quoted and attribute-escaped."""
     rel = Path(path).relative_to(results).as_posix()
     if rel.startswith(REPORTS_DIR + "/"):
         target = rel[len(REPORTS_DIR) + 1:]
@@ -162,7 +162,7 @@ def _verdict_class(verdict: Any) -> str:
 
 
 def _table_html(df: pd.DataFrame, caption: str = "") -> str:
-    """A headline-style table: ``param`` rows labelled, numbers right-aligned, CI columns merged."""
+    """Render a headline-style table: ``param`` rows labelled, numbers right-aligned, CI columns merged."""
     cols = [c for c in df.columns if c not in ("ratio_lo", "ratio_hi")]
     has_ci = "ratio_lo" in df.columns and "ratio_hi" in df.columns
     if has_ci:

@@ -168,10 +168,10 @@ def gibbs_autocorrelation(n_effects: int, var_log_s2u: float) -> float:
     """Lag-1 autocorrelation of log σ²_u under an ideal two-block Gibbs sampler (σ²_u | u, u | σ²_u).
 
     For a two-block Gibbs sampler the lag-1 autocorrelation is the fraction of missing information,
-    1 − E[Var(θ | u)] / Var(θ) (Liu, Wong and Kong 1994). Given m effects, log σ²_u has conditional variance ≈ 2/m (a scaled
-    χ²_m), while its posterior variance is ``var_log_s2u``: so ρ ≈ 1 − 2/(m·var_log_s2u). A
-    back-of-envelope bound (Gaussian on the log scale, prior ignored): real Metropolis steps only
-    mix slower.
+    1 − E[Var(θ | u)] / Var(θ) (Liu, Wong and Kong 1994). Given m effects, log σ²_u has conditional
+    variance ≈ 2/m (a scaled χ²_m), while its posterior variance is ``var_log_s2u``: so
+    ρ ≈ 1 − 2/(m·var_log_s2u). A back-of-envelope bound (Gaussian on the log scale, prior ignored):
+    real Metropolis steps only mix slower.
 
     References
     ----------
