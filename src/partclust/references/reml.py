@@ -160,7 +160,7 @@ def reml(design: Design, residual: str = "single") -> RemlFit:
     design : Design
         The validated data.
     residual : {"single", "per_condition"}
-        The residual structure.
+        One residual variance, or one per arm (:func:`lrt` compares the two fits).
 
     Returns
     -------

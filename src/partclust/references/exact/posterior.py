@@ -148,6 +148,13 @@ class ExactPosterior:
         """The priors this posterior was computed under."""
         return self._problem.priors
 
+    def _axis_index(self, param: str) -> int:
+        """Return the quadrature axis of the variance ``param``; a SpecError names the choices otherwise."""
+        names = self._problem.names
+        if param not in names:
+            raise SpecError(f"param must be one of {names}; got {param!r}")
+        return names.index(param)
+
     def density(self, param: str, x: Any) -> np.ndarray:
         """Exact marginal posterior density of a variance on its natural scale at ``x``, for plots.
 
@@ -170,10 +177,7 @@ class ExactPosterior:
         SpecError
             When ``param`` is not a variance of the model.
         """
-        names = self._problem.names
-        if param not in names:
-            raise SpecError(f"param must be one of {names}; got {param!r}")
-        k = names.index(param)
+        k = self._axis_index(param)
         x = np.asarray(x, dtype=float)
         flat = x.reshape(-1)
         inside = (flat >= 0) if k == 0 else (flat > 0)
@@ -203,10 +207,7 @@ class ExactPosterior:
         SpecError
             When ``param`` is not a variance of the model.
         """
-        names = self._problem.names
-        if param not in names:
-            raise SpecError(f"param must be one of {names}; got {param!r}")
-        k = names.index(param)
+        k = self._axis_index(param)
         ax = self._axes[k]
         w = self._marginals[k] * np.exp(ax.log_w)
         v = ax.var(ax.z)
@@ -309,9 +310,9 @@ def exact_posterior(
     Parameters
     ----------
     design : Design
-        The validated data.
+        The validated data; only its sufficient statistics enter the quadrature.
     residual : {"single", "per_condition"}
-        The residual structure.
+        One residual variance (a 2-D integral over the variances) or one per arm (3-D).
     grid : float
         Resolution: the z step is 1/grid, about ``grid`` nodes per conditional posterior SD of each
         variance near the mode. Doubling it from the default changes means and SDs below 1e-8 and
@@ -469,18 +470,14 @@ def exact_draws(
 
     Parameters
     ----------
-    design : Design
-        The validated data.
-    residual : {"single", "per_condition"}
-        The residual structure.
+    design, residual, grid, priors
+        As for :func:`exact_posterior`.
     n : int
         Draws (per chain when ``chains`` is given).
     seed : int
         Seed of the draws (the quadrature itself is deterministic).
     chains : int, optional
         Shape the draws as (chain, draw) like a sampler's posterior group.
-    grid, priors
-        As for :func:`exact_posterior`.
 
     Returns
     -------
