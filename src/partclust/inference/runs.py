@@ -57,7 +57,7 @@ TREE_GROUPS: tuple[str, ...] = ("posterior", "sample_stats", "log_likelihood", "
 
 
 def run_tree(result: FitResult, design: Design) -> "xr.DataTree":
-    """The run's ArviZ ``DataTree`` as ``posterior.nc`` stores it (see the module docstring).
+    """Return the run's ArviZ ``DataTree`` as ``posterior.nc`` stores it (see the module docstring).
 
     Variables netCDF cannot store (object dtype, e.g. nutpie's per-draw divergence messages,
     which are empty unless a draw diverged; ``run.json`` counts the divergences) are dropped.
@@ -139,7 +139,18 @@ def default_run_dir(settings: FitSettings) -> Path:
 
 
 def read_run(run_dir: str | Path) -> tuple[dict[str, Any], pd.DataFrame]:
-    """Read a completed run directory (``run.json`` and ``summary.csv``)."""
+    """Read a completed run directory (``run.json`` and ``summary.csv``).
+
+    Returns
+    -------
+    (dict, pandas.DataFrame)
+        The run record and the summary (columns :data:`~partclust.inference.SUMMARY_COLUMNS`).
+
+    Raises
+    ------
+    FitError
+        When either file is missing (the run did not complete).
+    """
     d = Path(run_dir)
     missing = [f for f in (RUN_JSON, SUMMARY_CSV) if not (d / f).is_file()]
     if missing:
@@ -159,7 +170,7 @@ def is_complete(path: Path, settings: FitSettings, data_sha256: str) -> bool:
 
 
 def read_posterior(run_dir: str | Path) -> "xr.Dataset":
-    """The posterior draws of a run folder (``posterior.nc``), dims (chain, draw[, cluster]).
+    """Read the posterior draws of a run folder (``posterior.nc``), dims (chain, draw[, cluster]).
 
     Reads only the ``posterior`` group of a ``DataTree`` file, or the root of a file written before
     runs stored the whole tree.
@@ -188,7 +199,7 @@ def read_posterior(run_dir: str | Path) -> "xr.Dataset":
 
 
 def read_trace(run_dir: str | Path) -> "xr.DataTree":
-    """The whole ArviZ ``DataTree`` of a run folder, for ``az.loo``, ``az.plot_energy`` and the like.
+    """Read the whole ArviZ ``DataTree`` of a run folder, for ``az.loo``, ``az.plot_energy`` and the like.
 
     A file written before runs stored the whole tree comes back as a tree with its one
     ``posterior`` group.

@@ -99,13 +99,14 @@ def _text(s: str) -> str:
 
 
 def _copy_line(results: Path, c: ExecutedCopy, name: str) -> str:
-    said = " · ".join(_text(f) for f in c.findings) if c.findings else "ran; it records no one-line finding, see its page"
+    said = (" · ".join(_text(f) for f in c.findings) if c.findings
+            else "ran; it records no one-line finding, see its page")
     link = f"[{name}]({href(results, c.page)})" if c.page is not None else f"{name} (page not rendered)"
     return f"{link} — {said}"
 
 
 def analyses_markdown(results: str | Path, registry: Mapping[str, str] | None = None) -> str:
-    """The landing page's list of analyses: a link per executed copy with what it found (Markdown)."""
+    """Write the landing page's list of analyses: a link per executed copy with what it found (Markdown)."""
     results = Path(results)
     lines = []
     for a in analyses(results, registry):

@@ -42,7 +42,7 @@ def show_finding(text: str) -> None:
 
 
 def notebook_findings(notebook: str | Path) -> list[str]:
-    """The findings recorded by :func:`show_finding` in an executed notebook, in cell order.
+    """Read the findings recorded by :func:`show_finding` in an executed notebook, in cell order.
 
     Returns
     -------

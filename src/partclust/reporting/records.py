@@ -148,18 +148,19 @@ def _data_files(results: Path) -> str:
         if d.is_dir():
             files += [p for p in d.rglob("*") if p.is_file() and p.suffix in (".csv", ".json")]
     if not files:
-        return '<p class="missing">no tables under <code>study/</code>, <code>comparison/</code>, <code>why/</code> or <code>references/</code>.</p>'
+        return ('<p class="missing">no tables under <code>study/</code>, <code>comparison/</code>, '
+                '<code>why/</code> or <code>references/</code>.</p>')
     files.sort(key=lambda p: natural_key(p.relative_to(results).as_posix()))
     return "<ul>" + "".join(f"<li>{_link(results, p)}</li>" for p in files) + "</ul>"
 
 
 def study_record_html(results: Path) -> str:
-    """What was run: settings, versions, data checksum, date and stage times from ``study/study.json``."""
+    """Show what was run: settings, versions, data checksum, date and stage times from ``study/study.json``."""
     return _study_section(Path(results))[0]
 
 
 def failed_html(results: Path) -> str:
-    """The failed runs of ``study/failed.json`` with their errors and executed notebooks."""
+    """List the failed runs of ``study/failed.json`` with their errors and executed notebooks."""
     return _failed_section(Path(results))
 
 

@@ -87,12 +87,12 @@ class StudyAnswer:
     why: WhyAnswer
 
     def sentences(self) -> list[str]:
-        """The answer: σ²_u against the exact posterior, the calibration of the MCSE, why SAS could differ."""
+        """State the answer: σ²_u against the exact posterior, the calibration of the MCSE, why SAS could differ."""
         return [s for s in (_verdict_sentence(self.models), _calibration_sentence(self.models),
                             _why_sentence(self.why)) if s]
 
     def markdown(self) -> str:
-        """The sentences as one Markdown paragraph."""
+        """Join the sentences into one Markdown paragraph."""
         return " ".join(self.sentences())
 
 
@@ -107,7 +107,7 @@ def _read_csv(path: Path) -> pd.DataFrame | None:
 
 
 def study_models(results: str | Path) -> list[str]:
-    """The models of the study: those ``study/study.json`` lists, else those with tables, else both."""
+    """Return the models of the study: those ``study/study.json`` lists, else those with tables, else both."""
     layout = ResultsLayout(Path(results))
     try:
         listed = json.loads(layout.study_record.read_text())["settings"]["models"]
@@ -305,7 +305,7 @@ def calibration_figure(answer: StudyAnswer):
 
 # ---- the folded tables -----------------------------------------------------------------------------
 def folded_tables(results: str | Path, models: Sequence[str] | None = None) -> str:
-    """The landing page's last section: every table of the study, each folded under a title (HTML).
+    """Build the landing page's last section: every table of the study, each folded under a title (HTML).
 
     Raises
     ------

@@ -83,7 +83,7 @@ def inputs_manifest(notebook: str | os.PathLike, parameters: dict[str, Any], dat
 
 
 def inputs_key(manifest: dict) -> str:
-    """The SHA-256 of a manifest's canonical JSON: equal keys, equal inputs."""
+    """Hash a manifest's canonical JSON with SHA-256: equal keys, equal inputs."""
     return hashlib.sha256(json.dumps(manifest, sort_keys=True, default=json_default).encode()).hexdigest()
 
 

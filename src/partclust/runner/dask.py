@@ -148,7 +148,7 @@ def run_one(model: str, seed: int, study: StudySettings, data_path: str, data_sh
 
 # ---- the driver --------------------------------------------------------------------------------
 def make_client(study: StudySettings):
-    """A Dask client: to ``study.scheduler`` if given (checked for workers), else a new LocalCluster.
+    """Connect a Dask client: to ``study.scheduler`` if given (checked for workers), else to a new LocalCluster.
 
     Returns
     -------

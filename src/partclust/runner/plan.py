@@ -72,7 +72,7 @@ class NotebookJob:
 
 
 def analysis_jobs(study: StudySettings, data_path: str) -> list[NotebookJob]:
-    """The analysis notebooks of a study, in the order they may start (the summary excluded)."""
+    """List the analysis notebooks of a study, in the order they may start (the summary excluded)."""
     layout, root = study.layout, str(study.layout.root)
     jobs = [NotebookJob("data", str(layout.study_notebook(NOTEBOOK_FILES["data"])), {"data_path": data_path})]
     if study.why_notebook:
@@ -89,7 +89,7 @@ def analysis_jobs(study: StudySettings, data_path: str) -> list[NotebookJob]:
 
 
 def summary_job(study: StudySettings, data_path: str) -> NotebookJob:
-    """The summary notebook: the study's answer, rendered as the landing page; always executed."""
+    """Return the summary notebook's job: the study's answer, rendered as the landing page; always executed."""
     return NotebookJob("summary", str(study.layout.study_notebook(NOTEBOOK_FILES["summary"])),
                        {"results_dir": str(study.layout.root), "data_path": data_path, "models": list(study.models)},
                        cached=False)

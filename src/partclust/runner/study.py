@@ -115,7 +115,7 @@ def landing_page(out: Path, design, models: Sequence[str] = ()) -> Path:
 
 
 def main_study(study: StudySettings, design) -> int:
-    """What ``partclust study`` does: fits, analysis notebooks, the landing page; prints progress and where it is.
+    """Run ``partclust study``: fits, analysis notebooks, the landing page; prints progress and where it is.
 
     Returns
     -------

@@ -79,6 +79,7 @@ class StudySettings:
     fit_notebook: str = NOTEBOOK_FILES["fit"]
 
     def __post_init__(self) -> None:
+        """Refuse a study that cannot start (see Raises), before any run is scheduled."""
         bad = [m for m in self.models if m not in RESIDUALS]
         if bad:
             raise StudyError(f"unknown model(s) {bad}; choose from {', '.join(RESIDUALS)}")
@@ -93,7 +94,7 @@ class StudySettings:
                 self.fit_settings(m, s)  # validates draws, tune, chains, seeds
 
     def fit_settings(self, model: str, seed: int) -> FitSettings:
-        """The settings of one run."""
+        """Return the settings of one run (model × seed) of the study."""
         return FitSettings(model=model, seed=int(seed), draws=self.draws, tune=self.tune, chains=self.chains)
 
     @property
@@ -191,7 +192,7 @@ def aggregate_model(model: str, results: Path, design: Any, sas_output_dir: str 
 
 
 def s2u_headline(agg: ModelAggregate) -> dict[str, Any]:
-    """The numbers a reader wants first about σ²_u for one model (for notebooks and the report).
+    """Collect the numbers a reader wants first about σ²_u for one model (for notebooks and the report).
 
     Returns
     -------
@@ -202,7 +203,7 @@ def s2u_headline(agg: ModelAggregate) -> dict[str, Any]:
 
 
 def s2u_numbers(model: str, exact: Any, mc: pd.DataFrame | None, comparison: pd.DataFrame | None) -> dict[str, Any]:
-    """The numbers a reader wants first about σ²_u, from the exact posterior and a model's two tables.
+    """Collect the numbers a reader wants first about σ²_u, from the exact posterior and a model's two tables.
 
     Parameters
     ----------

@@ -62,7 +62,7 @@ def calibration_plot(mc: pd.DataFrame, band: tuple[float, float], title: str, ax
 
 def s2u_density(draws: np.ndarray, exact, reml_value: float | None, title: str,
                 ax: plt.Axes | None = None) -> plt.Figure:
-    """Sampled σ²_u (histogram) with the exact marginal density; mean, median, mode and REML marked.
+    """Plot sampled σ²_u (histogram) with the exact marginal density; mean, median, mode and REML marked.
 
     With no draws only the exact density is drawn. Drawn on ``ax`` when given, else on a new figure.
     """
