@@ -21,7 +21,7 @@ from partclust.inference.settings import FitSettings
 from partclust.models.priors import SAS_PRIORS, Priors
 from partclust.models.pymc import build_model
 
-__all__ = ["FitResult", "fit"]
+__all__ = ["FitResult", "fit", "fit_translated", "sample_model"]
 
 
 @dataclass
@@ -61,14 +61,17 @@ def _design_key(design: Design) -> str:
     return h.hexdigest()
 
 
-def _sample_nutpie(model: pm.Model, s: FitSettings, timings: dict[str, float], key: tuple, cores: int | None):
+def _sample_nutpie(model: pm.Model, s: FitSettings, timings: dict[str, float], key: tuple | None,
+                   cores: int | None):
     import nutpie
 
     t = time.perf_counter()
-    compiled = _COMPILED.get(key)
+    compiled = _COMPILED.get(key) if key is not None else None
     timings["compile_cached"] = compiled is not None
     if compiled is None:
-        compiled = _COMPILED[key] = nutpie.compile_pymc_model(model)
+        compiled = nutpie.compile_pymc_model(model)
+        if key is not None:
+            _COMPILED[key] = compiled
     timings["compile_s"] = time.perf_counter() - t
     t = time.perf_counter()
     trace = nutpie.sample(
@@ -79,14 +82,16 @@ def _sample_nutpie(model: pm.Model, s: FitSettings, timings: dict[str, float], k
     return trace
 
 
-def _sample_pymc(model: pm.Model, s: FitSettings, timings: dict[str, float]):
+def _sample_pymc(model: pm.Model, s: FitSettings, timings: dict[str, float], blocks: list[list[str]] | None = None):
     t = time.perf_counter()
     with model:
         step = None
         if s.sampler == "metropolis":
             # One Metropolis update per free variable in turn: a Metropolis-within-Gibbs scheme,
-            # the kind of sampler PROC MCMC uses (it blocks parameters and random effects).
-            step = [pm.Metropolis([v]) for v in model.free_RVs]
+            # the kind of sampler PROC MCMC uses (it blocks parameters and random effects). A
+            # translated program's PARMS statements are its blocks, as in PROC MCMC.
+            groups = blocks or [[v.name] for v in model.free_RVs]
+            step = [pm.Metropolis([model[name] for name in group]) for group in groups]
         trace = pm.sample(
             draws=s.draws, tune=s.tune, chains=s.chains, cores=1, random_seed=s.seed, step=step,
             nuts_sampler="pymc", progressbar=False, compute_convergence_checks=False,
@@ -115,15 +120,76 @@ def fit(design: Design, settings: FitSettings, priors: Priors = SAS_PRIORS, core
         ``trace`` holds ``posterior`` and ``sample_stats``; ``timings`` has ``build_s``,
         ``compile_s``, ``sample_s`` and ``compile_cached``.
     """
-    timings: dict[str, Any] = {}
     t = time.perf_counter()
     model = build_model(design, settings.model, settings.parameterization, priors)
-    timings["build_s"] = time.perf_counter() - t
+    build_s = time.perf_counter() - t
+    key = (_design_key(design), settings.model, settings.parameterization, priors)
+    return sample_model(model, settings, key, cores, timings={"build_s": build_s})
+
+
+def sample_model(model: pm.Model, settings: FitSettings, key: tuple | None = None, cores: int | None = None,
+                 blocks: list[list[str]] | None = None, timings: dict[str, Any] | None = None) -> FitResult:
+    """Sample a PyMC model as ``settings`` say (the draws, tune, chains, seed and sampler; not the model).
+
+    Parameters
+    ----------
+    model : pymc.Model
+    settings : FitSettings
+    key : tuple, optional
+        Everything the compiled model depends on; with it, nutpie's compiled model is cached per process.
+    cores : int, optional
+        Threads nutpie samples chains on.
+    blocks : list of list of str, optional
+        Variables Metropolis updates together (default: one at a time).
+    timings : dict, optional
+        Timings measured so far (e.g. ``build_s``), kept in the result.
+
+    Returns
+    -------
+    FitResult
+    """
+    timings = dict(timings or {})
     if settings.sampler == "nutpie":
-        key = (_design_key(design), settings.model, settings.parameterization, priors)
         trace = _sample_nutpie(model, settings, timings, key, cores)
     else:
-        trace = _sample_pymc(model, settings, timings)
+        trace = _sample_pymc(model, settings, timings, blocks)
     return FitResult(settings=settings, trace=trace, timings=timings)
+
+
+def fit_translated(translated: Any, settings: FitSettings, cores: int | None = None) -> FitResult:
+    """Sample a translated PROC MCMC program (:class:`~partclust.translate.model.TranslatedModel`).
+
+    The Metropolis sampler updates each PARMS block jointly and each random effect's vector as one block,
+    as PROC MCMC blocks them; NUTS updates everything jointly.
+
+    Parameters
+    ----------
+    translated : TranslatedModel
+        Built with ``settings.parameterization``.
+    settings : FitSettings
+    cores : int, optional
+
+    Returns
+    -------
+    FitResult
+
+    Raises
+    ------
+    FitError
+        When the model was built with another parameterization than ``settings`` asks for.
+    """
+    from partclust.errors import FitError
+
+    if translated.parameterization != settings.parameterization:
+        raise FitError(f"the translated model is {translated.parameterization}, the settings ask for "
+                       f"{settings.parameterization}")
+    program, data = translated.program, translated.bound.data
+    blocks = [list(b.names) for b in program.blocks]
+    free = {v.name for v in translated.model.free_RVs}
+    blocks += [[v.name] for v in translated.model.free_RVs if not any(v.name in b for b in blocks)]
+    blocks = [[n for n in b if n in free] for b in blocks]
+    key = ("translated", settings.program_sha256 or program.path, program.step, data.sha256 or id(data),
+           settings.parameterization)
+    return sample_model(translated.model, settings, key, cores, blocks=[b for b in blocks if b])
 
 

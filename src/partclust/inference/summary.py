@@ -6,7 +6,7 @@ function summarizes PyMC fits and PROC MCMC's OUTPOST draws, so both are judged 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Iterable
 
 import numpy as np
 import pandas as pd
@@ -15,7 +15,7 @@ import xarray as xr
 from partclust.models.names import scalar_names
 
 __all__ = ["QUANTILES", "STATISTICS", "MCSE_COLUMN", "SUMMARY_COLUMNS", "GATE", "flat_params", "summarize",
-           "convergence_gate", "gate_description"]
+           "select_params", "summarize_params", "convergence_gate", "gate_description"]
 
 QUANTILES: dict[str, float] = {"q2.5": 0.025, "median": 0.5, "q97.5": 0.975}
 """Column name → probability of the quantiles every summary and reference reports."""
@@ -49,6 +49,32 @@ def flat_params(posterior: xr.Dataset, residual: str) -> dict[str, xr.DataArray]
     return out
 
 
+def select_params(posterior: xr.Dataset, items: Iterable[Any]) -> dict[str, xr.DataArray]:
+    """Named scalar draws picked from a posterior: ``(name, variable, dim, label)`` each (dim and label ``None``
+    for a scalar variable), e.g. ``("u[3]", "u", "j", "3")``; objects with those attributes work too.
+
+    Raises
+    ------
+    FitError
+        When a variable or label is not in the posterior.
+    """
+    from partclust.errors import FitError
+
+    out: dict[str, xr.DataArray] = {}
+    for item in items:
+        name, var, dim, label = (item if isinstance(item, tuple) else (item.name, item.var, item.dim, item.label))
+        if var not in posterior:
+            raise FitError(f"the posterior has no variable {var!r} (needed for {name})")
+        da = posterior[var]
+        if dim is not None:
+            if dim not in da.dims or label not in set(map(str, da.coords[dim].values)):
+                raise FitError(f"the posterior's {var} has no {dim} = {label!r} (needed for {name})")
+            labels = [str(v) for v in da.coords[dim].values]
+            da = da.isel({dim: labels.index(str(label))}, drop=True)
+        out[name] = da
+    return out
+
+
 def summarize(posterior: xr.Dataset, residual: str) -> pd.DataFrame:
     """Posterior table with MCSEs (ArviZ, rank-normalized, over all chains).
 
@@ -64,9 +90,19 @@ def summarize(posterior: xr.Dataset, residual: str) -> pd.DataFrame:
         Columns :data:`SUMMARY_COLUMNS`, one row per scalar then ``u[<cluster label>]``; values in the
         parameters' units (variances in outcome units²), ESS in draws.
     """
+    return summarize_params(flat_params(posterior, residual))
+
+
+def summarize_params(params: dict[str, xr.DataArray]) -> pd.DataFrame:
+    """:func:`summarize` for any named scalar draws (dims chain, draw), in the given order.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns :data:`SUMMARY_COLUMNS`, one row per entry of ``params``.
+    """
     import arviz as az
 
-    params = flat_params(posterior, residual)
     ds = xr.Dataset({k.replace("[", "__").replace("]", ""): v for k, v in params.items()})
     stats: dict[str, xr.Dataset] = {
         "mcse_mean": az.mcse(ds, method="mean"),

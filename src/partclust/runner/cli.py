@@ -1,4 +1,4 @@
-"""Command line: ``partclust validate | fit | exact | reml | compare | why | study``.
+"""Command line: ``partclust validate | fit | exact | reml | compare | why | study | translate``.
 
 Bad input exits with code 2 and one sentence naming the problem, never a traceback; a failed
 computation exits with 1 and says where the details are.
@@ -145,6 +145,49 @@ def cmd_why(args: argparse.Namespace) -> int:
     return 0
 
 
+def _program_data(program_path: str, data: str | None) -> tuple[str | None, str]:
+    """The data file for a program: ``--data``, else the project's dataset if it has the program's columns.
+
+    Returns (path or None, why none).
+    """
+    from partclust.data import resolve_data_path
+    from partclust.errors import DataError
+
+    if data:
+        return str(resolve_data_path(data)), ""
+    try:
+        return str(resolve_data_path(None, allow_download=False)), ""
+    except DataError as exc:
+        return None, str(exc)
+
+
+def cmd_translate(args: argparse.Namespace) -> int:
+    from partclust.errors import DataError
+    from partclust.translate.program import read_program
+    from partclust.translate.table import format_table, translation_table
+    from partclust.translate.translation import translate_file
+
+    program = read_program(args.program, args.step)  # refusals and the list of steps come first, without data
+    path, why = _program_data(args.program, args.data)
+    translation = None
+    if path is not None:
+        try:
+            translation = translate_file(args.program, path, args.step)
+        except DataError as exc:
+            if args.data:
+                raise
+            why = f"the default dataset does not fit this program ({exc}); give --data FILE"
+    if translation is not None:
+        print(translation.text(args.parameterization))
+    else:
+        print(program.title)
+        print()
+        print(format_table(translation_table(program, None, args.parameterization)))
+        print()
+        print(f"model family: not checked without data ({why})")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="partclust",
@@ -210,6 +253,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=str(RESULTS), metavar="DIR")
     _add_data(p)
     p.set_defaults(func=cmd_study)
+
+    p = sub.add_parser("translate", help="translate a PROC MCMC program: the SAS ↔ PyMC table and the model family")
+    p.add_argument("program", metavar="PROGRAM.sas")
+    p.add_argument("--step", type=int, default=None, metavar="K",
+                   help="which PROC MCMC step of the file (needed when it has several; without it they are listed)")
+    p.add_argument("--parameterization", choices=PARAMETERIZATIONS, default="noncentered",
+                   help="how the RANDOM statement's effects are written (sas_singletons: one per subject value, "
+                        "as PROC MCMC)")
+    p.add_argument("--data", metavar="PATH", default=None,
+                   help="the data the program reads (default: the project's dataset, if it has the program's columns)")
+    p.set_defaults(func=cmd_translate)
     return parser
 
 

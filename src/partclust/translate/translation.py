@@ -1,0 +1,110 @@
+"""A PROC MCMC program and its data, translated: the program, the PyMC model, the family, the table.
+
+:func:`translate_file` is what the command line and the notebooks call: read step ``K`` of a ``.sas``
+file, read the data, bind them, recognise the model family, and build the PyMC model on demand in any
+parameterization.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from partclust.translate.evaluate import ProgramData, read_program_data
+from partclust.translate.family import Family, recognise
+from partclust.translate.model import BoundProgram, Reported, TranslatedModel, bind, build_translated_model
+from partclust.translate.program import Program, read_program
+from partclust.translate.table import format_table, translation_table
+
+__all__ = ["Translation", "translate_file", "program_sha256"]
+
+
+def program_sha256(path: str | Path) -> str:
+    """SHA-256 of a program file (a changed program is another model)."""
+    from partclust.data import sha256_of
+
+    return sha256_of(path)
+
+
+@dataclass(frozen=True, eq=False)
+class Translation:
+    """A program read against its data.
+
+    Attributes
+    ----------
+    program : Program
+    data : ProgramData
+    bound : BoundProgram
+    family : Family
+        The model family's specification, or why the program is not in it.
+    sha256 : str
+        Of the program file ("" for text).
+    """
+
+    program: Program
+    data: ProgramData
+    bound: BoundProgram
+    family: Family
+    sha256: str = ""
+
+    @property
+    def name(self) -> str:
+        """A name for results folders: the file's stem, with the step when the file has several."""
+        stem = Path(self.program.path).stem or "program"
+        return f"{stem}-step{self.program.step}" if self.program.n_steps > 1 else stem
+
+    @functools.cache
+    def model(self, parameterization: str = "noncentered") -> TranslatedModel:
+        """The PyMC model (built once per parameterization)."""
+        return build_translated_model(self.bound, parameterization)
+
+    def reported(self, parameterization: str = "noncentered") -> list[Reported]:
+        """What a summary reports, in order (:meth:`TranslatedModel.reported`)."""
+        return self.model(parameterization).reported()
+
+    def table(self, parameterization: str = "noncentered") -> pd.DataFrame:
+        """The SAS ↔ PyMC table (:func:`~partclust.translate.table.translation_table`)."""
+        return translation_table(self.program, self.bound, parameterization)
+
+    def text(self, parameterization: str = "noncentered") -> str:
+        """The table and the recognised family, as the command line prints them."""
+        head = f"{self.program.title}; data {self.data.source} ({self.data.n} rows)"
+        fam = (f"model family: {self.family.description}" if self.family.member else
+               f"model family: not a member ({self.family.reason}); exact and REML do not apply")
+        notes = [f"note: {n}" for n in self.program.notes]
+        return "\n".join([head, "", format_table(self.table(parameterization)), "", fam] + notes)
+
+    def record(self) -> dict[str, Any]:
+        """What a run record stores about the program (path, checksum, step, SAS's settings, the family)."""
+        return {**self.program.sas_settings(), "sha256": self.sha256,
+                "family": self.family.description if self.family.member else "",
+                "not_in_family": "" if self.family.member else self.family.reason,
+                "names": dict(self.family.names)}
+
+
+def translate_file(path: str | Path, data: str | Path | ProgramData, step: int | None = None) -> Translation:
+    """Read step ``step`` of the SAS program at ``path`` and bind it to ``data`` (a CSV path or a table).
+
+    Raises
+    ------
+    RefusedError
+        For a construct outside the supported subset (naming the line and statement), before any sampling.
+    SpecError
+        For a file that cannot be read, has no PROC MCMC step, or several and no ``step``.
+    DataError
+        When the data lack a column the program needs.
+    """
+    program = read_program(path, step)
+    table = data if isinstance(data, ProgramData) else read_program_data(str(data))
+    bound = bind(program, table)
+    return Translation(program, table, bound, recognise(bound), program_sha256(path))
+
+
+def translation_of(program: Program, data: ProgramData) -> Translation:
+    """:func:`translate_file` for a program already read (e.g. from text)."""
+    bound = bind(program, data)
+    return Translation(program, data, bound, recognise(bound), "")
