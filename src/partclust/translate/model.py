@@ -238,14 +238,20 @@ class TranslatedModel:
         return self.bound.program
 
     def reported(self) -> list[Reported]:
-        """The parameters (PARMS order), the derived quantities of MONITOR=, then ``<effect>[<value>]`` of the
-        touched effects."""
-        out = [Reported(p, p) for p in self.program.parameters]
-        out += [Reported(d, d, kind="derived") for d in self.program.derived]
-        for name, e in self.bound.effects.items():
-            dim = e.sas_dim if self.parameterization == "sas_singletons" else e.dim
-            out += [Reported(f"{name}[{lab}]", name, dim, lab, "effect") for lab in e.labels]
-        return out
+        """What a summary reports, in order (:func:`reported`)."""
+        return reported(self.bound, self.parameterization)
+
+
+def reported(bound: BoundProgram, parameterization: str = "noncentered") -> list[Reported]:
+    """The parameters (PARMS order), the derived quantities of MONITOR=, then ``<effect>[<value>]`` for the
+    effects the data touch, each with where its draws are in a posterior of ``parameterization``."""
+    program = bound.program
+    out = [Reported(p, p) for p in program.parameters]
+    out += [Reported(d, d, kind="derived") for d in program.derived]
+    for name, e in bound.effects.items():
+        dim = e.sas_dim if parameterization == "sas_singletons" else e.dim
+        out += [Reported(f"{name}[{lab}]", name, dim, lab, "effect") for lab in e.labels]
+    return out
 
 
 def build_translated_model(bound: BoundProgram, parameterization: str = "noncentered") -> TranslatedModel:

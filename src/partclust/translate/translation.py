@@ -16,7 +16,8 @@ import pandas as pd
 
 from partclust.translate.evaluate import ProgramData, read_program_data
 from partclust.translate.family import Family, recognise
-from partclust.translate.model import BoundProgram, Reported, TranslatedModel, bind, build_translated_model
+from partclust.translate.model import (BoundProgram, Reported, TranslatedModel, bind, build_translated_model,
+                                      reported)
 from partclust.translate.program import Program, read_program
 from partclust.translate.table import format_table, translation_table
 
@@ -63,8 +64,12 @@ class Translation:
         return build_translated_model(self.bound, parameterization)
 
     def reported(self, parameterization: str = "noncentered") -> list[Reported]:
-        """What a summary reports, in order (:meth:`TranslatedModel.reported`)."""
-        return self.model(parameterization).reported()
+        """What a summary reports, in order, with where the draws are in a posterior of ``parameterization``."""
+        return reported(self.bound, parameterization)
+
+    def reported_names(self) -> list[Reported]:
+        """:meth:`reported` for a posterior whose effects are over the touched values only (as OUTPOST is read)."""
+        return reported(self.bound, "centered")
 
     def table(self, parameterization: str = "noncentered") -> pd.DataFrame:
         """The SAS ↔ PyMC table (:func:`~partclust.translate.table.translation_table`)."""
