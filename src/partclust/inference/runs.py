@@ -51,8 +51,11 @@ def write_run(
     out_dir : path
     result : FitResult
     design : Design
+        Or any data with ``source``, ``sha256`` and ``n`` (a translated program's
+        :class:`~partclust.translate.evaluate.ProgramData`).
     summary : pandas.DataFrame, optional
-        From :func:`~partclust.inference.summary.summarize` (computed when absent).
+        From :func:`~partclust.inference.summary.summarize` (computed for the built-in models when absent;
+        required for a translated program).
     extra : dict, optional
         More fields for run.json.
 
@@ -65,6 +68,8 @@ def write_run(
     out.mkdir(parents=True, exist_ok=True)
     t = time.perf_counter()
     if summary is None:
+        if result.settings.sas_program:
+            raise FitError("write_run needs the summary of a translated program's fit")
         summary = summarize(result.posterior, result.settings.model)
     gate = convergence_gate(summary, result.divergences)
     posterior = result.posterior
@@ -79,7 +84,7 @@ def write_run(
         "seed": int(result.settings.seed),
         "sampler": result.settings.sampler,
         "data": {"path": design.source, "sha256": design.sha256, "n": design.n,
-                 "clusters": list(design.clusters)},
+                 "clusters": list(getattr(design, "clusters", ()))},
         "versions": package_versions(),
         "timings": {k: (round(v, 4) if isinstance(v, float) else v) for k, v in result.timings.items()},
         "divergences": result.divergences,

@@ -50,8 +50,10 @@ def flat_params(posterior: xr.Dataset, residual: str) -> dict[str, xr.DataArray]
 
 
 def select_params(posterior: xr.Dataset, items: Iterable[Any]) -> dict[str, xr.DataArray]:
-    """Named scalar draws picked from a posterior: ``(name, variable, dim, label)`` each (dim and label ``None``
-    for a scalar variable), e.g. ``("u[3]", "u", "j", "3")``; objects with those attributes work too.
+    """Pick named scalar draws from a posterior.
+
+    Each item is ``(name, variable, dim, label)`` (dim and label ``None`` for a scalar variable), e.g.
+    ``("u[3]", "u", "j", "3")``; objects with those attributes work too.
 
     Raises
     ------

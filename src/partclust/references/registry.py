@@ -24,7 +24,7 @@ from partclust.references.base import Reference, reference_table
 from partclust.references.published import load_published, published_info
 
 __all__ = ["REFERENCE_NAMES", "exact_reference", "reml_reference", "pymc2_reference", "sas_reference",
-           "all_references", "get_reference", "side_by_side", "forest_table"]
+           "program_references", "all_references", "get_reference", "side_by_side", "forest_table"]
 
 REFERENCE_NAMES: tuple[str, ...] = ("exact", "reml", "pymc2_2011", "sas")
 PYMC2_DRAWS = 1000
@@ -180,3 +180,63 @@ def forest_table(references: Iterable[Reference] | Mapping[str, Reference], fit:
             rows.append({"param": param, "source": name, "value": r["mean"],
                          "lo": r.get("q2.5", np.nan), "hi": r.get("q97.5", np.nan)})
     return pd.DataFrame(rows, columns=["param", "source", "value", "lo", "hi"])
+
+
+def program_references(translation, sas_output: str | Path | list[Path] | None = None,
+                       exact_posterior=None) -> dict[str, Reference]:
+    """The references of a translated PROC MCMC program, in the program's names.
+
+    ``exact`` and ``reml`` when the program is in the model family (else unavailable, saying why), ``sas``
+    from the program's own OUTPOST files (a folder or the files) when given.
+
+    Parameters
+    ----------
+    translation : Translation
+        From :func:`partclust.translate.translate_file`.
+    sas_output : path or list of paths, optional
+        A folder holding the step's ``outpost.csv`` (and ``outpost_chain2.csv`` …), or the files.
+    exact_posterior : ExactPosterior, optional
+        Reuse an exact posterior already computed for ``translation.family.data``.
+
+    Returns
+    -------
+    dict of str to Reference
+        ``{"exact": …, "reml": …, "sas": …}``.
+    """
+    from partclust.references import sas
+
+    model = translation.name
+    family = translation.family
+    refs: list[Reference] = []
+    if family.member:
+        from partclust.references.exact import exact_posterior as _exact
+        from partclust.references.reml import reml
+
+        post = exact_posterior if exact_posterior is not None else _exact(family.data)
+        table = family.rename(post.table)
+        rows = [{"param": r["param"], "statistic": stat, "value": r[stat], "se": 0.0,
+                 "note": "" if np.isfinite(r[stat]) else "not computed by the quadrature"}
+                for _, r in table.iterrows() for stat in STATISTICS]
+        refs.append(Reference("exact", model, reference_table(rows), dict(post.provenance)))
+        est = reml(family.data)
+        note = "REML is a point estimate (a restricted-likelihood maximum), not a posterior mean"
+        rows = [{"param": family.program_name(str(r["param"])), "statistic": "mean", "value": r["estimate"],
+                 "note": note} for _, r in est.table.iterrows()]
+        refs.append(Reference("reml", model, reference_table(rows),
+                              {"method": "restricted maximum likelihood (partclust.references.reml)",
+                               "restricted_loglik": est.loglik, "converged": est.converged,
+                               "s2u_on_boundary": est.s2u_on_boundary}))
+    else:
+        why = f"the program is not in the model family: {family.reason}"
+        refs += [Reference(n, model, reference_table([]), {}, available=False, unavailable_reason=why)
+                 for n in ("exact", "reml")]
+    if sas_output is None:
+        refs.append(Reference("sas", model, reference_table([]), {}, available=False,
+                              unavailable_reason="no PROC MCMC output of this program was given (--sas-output)"))
+    else:
+        source = [Path(p) for p in sas_output] if isinstance(sas_output, (list, tuple)) else Path(sas_output)
+        result = sas.read_program_sas_output(source, translation)
+        rows = [{"param": r["param"], "statistic": stat, "value": r[stat], "se": r[MCSE_COLUMN[stat]]}
+                for _, r in result.summary.iterrows() for stat in STATISTICS]
+        refs.append(Reference("sas", model, reference_table(rows), dict(result.provenance())))
+    return {r.name: r for r in refs}

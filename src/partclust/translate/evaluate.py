@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, override
 
 import numpy as np
 import pandas as pd
@@ -27,7 +27,7 @@ import pandas as pd
 from partclust.errors import DataError, SpecError
 from partclust.translate.program import Assign, If, ModelMark, Program, RefusedError
 
-__all__ = ["Interpreter", "NotPolynomial", "Poly", "PolyBackend", "ProgramData", "TensorBackend", "Text", "Val",
+__all__ = ["Backend", "Interpreter", "NotPolynomial", "Poly", "PolyBackend", "ProgramData", "TensorBackend", "Text", "Val",
            "read_program_data"]
 
 
@@ -147,6 +147,54 @@ class NotPolynomial(Exception):
 
 
 # ---- the interpreter --------------------------------------------------------------------------------
+class Backend:
+    """The arithmetic an :class:`Interpreter` runs a program with; values are whatever a backend makes."""
+
+    def number(self, x: float) -> Any:
+        """A constant."""
+        raise NotImplementedError
+
+    def parameter(self, name: str) -> Any:
+        """A PARMS parameter."""
+        raise NotImplementedError
+
+    def effect(self, name: str) -> Any:
+        """A random effect's value for each observation."""
+        raise NotImplementedError
+
+    def column(self, name: str) -> Any:
+        """A data column (numbers, or :class:`Text`)."""
+        raise NotImplementedError
+
+    def binary(self, op: str, a: Any, b: Any) -> Any:
+        """``add``, ``sub``, ``mul``, ``div`` or ``pow`` of two values."""
+        raise NotImplementedError
+
+    def negate(self, a: Any) -> Any:
+        """Minus a value."""
+        raise NotImplementedError
+
+    def call(self, fname: str, args: list[Any]) -> Any:
+        """``log``, ``exp`` or ``sqrt`` of a value."""
+        raise NotImplementedError
+
+    def compare(self, op: str, a: Any, b: Any) -> Any:
+        """A comparison (SAS's operator ``op``), true or false per observation."""
+        raise NotImplementedError
+
+    def logical(self, op: str, a: Any, b: Any) -> Any:
+        """``and_``, ``or_`` or ``not_`` (``b`` unused) of truth values."""
+        raise NotImplementedError
+
+    def mask(self, cond: Any) -> np.ndarray | None:
+        """Per-observation truth of a condition on data only (``None`` when it depends on a parameter)."""
+        raise NotImplementedError
+
+    def where(self, cond: Any, a: Any, b: Any) -> Any:
+        """``a`` where ``cond`` holds, else ``b`` (IF … THEN … ELSE)."""
+        raise NotImplementedError
+
+
 class Interpreter:
     """Run a program's statements with a backend.
 
@@ -167,7 +215,7 @@ class Interpreter:
         self.final_env: dict[str, Val] | None = None
         self.line = program.line
 
-    def refuse(self, what: str, line: int | None = None) -> RefusedError:
+    def _refuse(self, what: str, line: int | None = None) -> RefusedError:
         row = next((r for r in self.program.rows if r.line == (line or self.line)), None)
         text = f": {row.sas}" if row is not None else ""
         return RefusedError(f"{self.program.path}, line {line or self.line}: {what}{text}")
@@ -176,11 +224,11 @@ class Interpreter:
     def run(self) -> dict[str, Val]:
         """Execute the body; returns the variables at the end."""
         env: dict[str, Val] = {}
-        self.block(self.program.body, env)
+        self._block(self.program.body, env)
         self.final_env = env
         return env
 
-    def block(self, nodes: tuple, env: dict[str, Val]) -> None:
+    def _block(self, nodes: tuple, env: dict[str, Val]) -> None:
         for node in nodes:
             if isinstance(node, ModelMark):
                 continue
@@ -189,17 +237,17 @@ class Interpreter:
                 v = self.eval(node.expr, env)
                 env[node.target.lower()] = Val(v.value, v.defined, node.target)
             elif isinstance(node, If):
-                self.if_node(node, env)
+                self._if_node(node, env)
 
-    def if_node(self, node: If, env: dict[str, Val]) -> None:
+    def _if_node(self, node: If, env: dict[str, Val]) -> None:
         self.line = node.line
         cond = self.eval(node.cond, env)
         if cond.defined is not None and not (cond.defined is not False and cond.defined.all()):
-            raise self.refuse("the condition uses a variable that is not set for every observation", node.line)
+            raise self._refuse("the condition uses a variable that is not set for every observation", node.line)
         mask = self.backend.mask(cond.value)
         env_t, env_e = dict(env), dict(env)
-        self.block(node.then, env_t)
-        self.block(node.orelse, env_e)
+        self._block(node.then, env_t)
+        self._block(node.orelse, env_e)
         for key in dict.fromkeys(list(env_t) + list(env_e)):
             vt, ve = env_t.get(key), env_e.get(key)
             if vt is ve:
@@ -242,43 +290,43 @@ class Interpreter:
             s = str(kids[0])
             return Val(Text(s[1:-1].replace(s[0] * 2, s[0]).rstrip(), f"'{s[1:-1]}'"))
         if op == "variable":
-            return self.name(str(kids[0]), env, scalar_only)
+            return self._name(str(kids[0]), env, scalar_only)
         if op == "call":
             args = [self.eval(k, env, scalar_only=scalar_only) for k in kids[1:] if k is not None]
-            return Val(self.guard(lambda: b.call(str(kids[0]).lower(), [a.value for a in args])),
+            return Val(self._guard(lambda: b.call(str(kids[0]).lower(), [a.value for a in args])),
                        _all_defined(args))
         if op in ("add", "sub", "mul", "div", "pow"):
             x, y = (self.eval(k, env, scalar_only=scalar_only) for k in kids)
-            return Val(self.guard(lambda: b.binary(op, x.value, y.value)), _and_defined(x.defined, y.defined))
+            return Val(self._guard(lambda: b.binary(op, x.value, y.value)), _and_defined(x.defined, y.defined))
         if op == "neg":
             x = self.eval(kids[0], env, scalar_only=scalar_only)
-            return Val(self.guard(lambda: b.negate(x.value)), x.defined)
+            return Val(self._guard(lambda: b.negate(x.value)), x.defined)
         if op == "unary":
             return self.eval(kids[0], env, scalar_only=scalar_only)
         if op == "compare":
             x = self.eval(kids[0], env, scalar_only=scalar_only)
             y = self.eval(kids[2], env, scalar_only=scalar_only)
-            return Val(self.guard(lambda: b.compare(str(kids[1]).lower(), x.value, y.value)),
+            return Val(self._guard(lambda: b.compare(str(kids[1]).lower(), x.value, y.value)),
                        _and_defined(x.defined, y.defined))
         if op in ("and_", "or_"):
             x, y = (self.eval(k, env, scalar_only=scalar_only) for k in kids)
-            return Val(self.guard(lambda: b.logical(op, x.value, y.value)), _and_defined(x.defined, y.defined))
+            return Val(self._guard(lambda: b.logical(op, x.value, y.value)), _and_defined(x.defined, y.defined))
         if op == "not_":
             x = self.eval(kids[0], env, scalar_only=scalar_only)
-            return Val(self.guard(lambda: b.logical("not_", x.value, None)), x.defined)
+            return Val(self._guard(lambda: b.logical("not_", x.value, None)), x.defined)
         if len(kids) == 1:
             return self.eval(kids[0], env, scalar_only=scalar_only)
-        raise self.refuse(f"cannot evaluate {op}")
+        raise self._refuse(f"cannot evaluate {op}")
 
-    def guard(self, fn: Callable[[], Any]) -> Any:
+    def _guard(self, fn: Callable[[], Any]) -> Any:
         try:
             return fn()
         except (NotPolynomial, RefusedError, DataError):
             raise
         except SpecError as exc:
-            raise self.refuse(str(exc)) from None
+            raise self._refuse(str(exc)) from None
 
-    def name(self, name: str, env: dict[str, Val], scalar_only: bool) -> Val:
+    def _name(self, name: str, env: dict[str, Val], scalar_only: bool) -> Val:
         low = name.lower()
         if not scalar_only and low in env:
             return env[low]
@@ -286,17 +334,17 @@ class Interpreter:
             return Val(self.backend.parameter(self.params[low]))
         if scalar_only:
             if low in self.effects or self.data.column_name(name) or low in self.assigned:
-                raise self.refuse(f"{name} here must be a constant or a parameter (a random effect's mean and "
+                raise self._refuse(f"{name} here must be a constant or a parameter (a random effect's mean and "
                                   "variance cannot depend on data, effects or program variables)")
-            raise self.refuse(f"{name} is not a parameter")
+            raise self._refuse(f"{name} is not a parameter")
         if low in self.effects:
             return Val(self.backend.effect(self.effects[low]))
         col = self.data.column_name(name)
         if col is not None:
             return Val(self.backend.column(col))
         if low in self.assigned:
-            raise self.refuse(f"{name} is used before it is assigned")
-        raise self.refuse(f"{name} is neither a parameter, a random effect, a variable assigned before, nor a column "
+            raise self._refuse(f"{name} is used before it is assigned")
+        raise self._refuse(f"{name} is neither a parameter, a random effect, a variable assigned before, nor a column "
                           f"of the data ({self.data.source}: {', '.join(map(str, self.data.table.columns))})")
 
     # ---- what the model needs --------------------------------------------------------------------
@@ -311,10 +359,10 @@ class Interpreter:
             if v.defined is not None and (v.defined is False or not v.defined.all()):
                 who = f" ({v.origin})" if v.origin else ""
                 rows = "" if v.defined is False else f" (e.g. line {int(np.flatnonzero(~v.defined)[0]) + 2} of the data)"
-                raise self.refuse(f"the MODEL's {what}{who} is not set for every observation{rows}: an IF assigns "
+                raise self._refuse(f"the MODEL's {what}{who} is not set for every observation{rows}: an IF assigns "
                                   "it without an ELSE", m.line)
             if isinstance(v.value, Text):
-                raise self.refuse(f"the MODEL's {what} is text", m.line)
+                raise self._refuse(f"the MODEL's {what} is text", m.line)
         return mean, spread
 
     def random_arguments(self, r: Any) -> tuple[Val, Val]:
@@ -353,7 +401,7 @@ class Column:
     values: np.ndarray
 
 
-class TensorBackend:
+class TensorBackend(Backend):
     """PyTensor arithmetic; data-only values stay NumPy (so conditions on data give row masks).
 
     Parameters
@@ -373,15 +421,19 @@ class TensorBackend:
         self.effects = effects
         self.data_tensor = data_tensor
 
+    @override
     def number(self, x: float) -> float:
         return x
 
+    @override
     def parameter(self, name: str) -> Any:
         return self.parameters[name]
 
+    @override
     def effect(self, name: str) -> Any:
         return self.effects[name]
 
+    @override
     def column(self, name: str) -> Any:
         if self.data.is_numeric(name):
             return Column(name, self.data.numeric(name, "data column"))
@@ -389,6 +441,7 @@ class TensorBackend:
 
     @staticmethod
     def is_data(v: Any) -> bool:
+        """Whether ``v`` involves no parameter or effect (NumPy, a column, text)."""
         return isinstance(v, (float, int, np.ndarray, np.floating, np.bool_, Column, Text))
 
     def num(self, v: Any) -> Any:
@@ -415,6 +468,7 @@ class TensorBackend:
             return pt.cast(v, "float64")
         return v
 
+    @override
     def binary(self, op: str, a: Any, b: Any) -> Any:
         if self.is_data(a) and self.is_data(b):
             x, y = self.num(a), self.num(b)
@@ -428,9 +482,11 @@ class TensorBackend:
         return {"add": lambda: x + y, "sub": lambda: x - y, "mul": lambda: x * y, "div": lambda: x / y,
                 "pow": lambda: x ** y}[op]()
 
+    @override
     def negate(self, a: Any) -> Any:
         return -self.num(a) if self.is_data(a) else -self.tensor(a)
 
+    @override
     def call(self, fname: str, args: list[Any]) -> Any:
         import pytensor.tensor as pt
 
@@ -444,6 +500,7 @@ class TensorBackend:
             return out
         return {"log": pt.log, "exp": pt.exp, "sqrt": pt.sqrt}[fname](self.tensor(a))
 
+    @override
     def compare(self, op: str, a: Any, b: Any) -> Any:
         import pytensor.tensor as pt
 
@@ -458,6 +515,7 @@ class TensorBackend:
         x, y = self.tensor(a), self.tensor(b)
         return {"eq": pt.eq, "ne": pt.neq, "lt": pt.lt, "gt": pt.gt, "le": pt.le, "ge": pt.ge}[kind](x, y)
 
+    @override
     def logical(self, op: str, a: Any, b: Any) -> Any:
         import pytensor.tensor as pt
 
@@ -474,6 +532,7 @@ class TensorBackend:
             return (x & y) if op == "and_" else (x | y)
         return pt.and_(x, y) if op == "and_" else pt.or_(x, y)
 
+    @override
     def mask(self, cond: Any) -> np.ndarray | None:
         """Per-row truth of a condition on data only (``None`` when it depends on a parameter)."""
         if self.is_data(cond):
@@ -481,6 +540,7 @@ class TensorBackend:
             return np.broadcast_to(m, (self.data.n,)).copy()
         return None
 
+    @override
     def where(self, cond: Any, a: Any, b: Any) -> Any:
         import pytensor.tensor as pt
 
@@ -526,7 +586,7 @@ def _clean(terms: dict[Monomial, np.ndarray]) -> dict[Monomial, np.ndarray]:
     return {k: v for k, v in terms.items() if np.any(v != 0) or k == ()}
 
 
-class PolyBackend:
+class PolyBackend(Backend):
     """The polynomial arithmetic of the module docstring.
 
     Parameters
@@ -539,17 +599,22 @@ class PolyBackend:
         self.n = data.n
 
     def const(self, x: Any) -> Poly:
+        """A per-row constant (broadcast)."""
         return Poly({(): np.broadcast_to(np.asarray(x, dtype=float), (self.n,)).copy()})
 
+    @override
     def number(self, x: float) -> Poly:
         return self.const(x)
 
+    @override
     def parameter(self, name: str) -> Poly:
         return Poly({((name, 1.0),): np.ones(self.n)})
 
+    @override
     def effect(self, name: str) -> Poly:
         return Poly({((name, 1.0),): np.ones(self.n)})
 
+    @override
     def column(self, name: str) -> Any:
         if self.data.is_numeric(name):
             return self.const(self.data.numeric(name, "data column"))
@@ -562,6 +627,7 @@ class PolyBackend:
             return self.const(v.astype(float))
         return v
 
+    @override
     def binary(self, op: str, a: Any, b: Any) -> Poly:
         x, y = self._poly(a), self._poly(b)
         if op in ("add", "sub"):
@@ -623,10 +689,12 @@ class PolyBackend:
             terms[pk] = terms.get(pk, np.zeros(self.n)) + pv
         return Poly(_clean(terms))
 
+    @override
     def negate(self, a: Any) -> Poly:
         x = self._poly(a)
         return Poly({k: -v for k, v in x.terms.items()})
 
+    @override
     def call(self, fname: str, args: list[Any]) -> Poly:
         (a,) = args
         x = self._poly(a)
@@ -641,6 +709,7 @@ class PolyBackend:
             raise SpecError(f"{fname}() of the data is not finite for some rows")
         return self.const(out)
 
+    @override
     def compare(self, op: str, a: Any, b: Any) -> Poly:
         if isinstance(a, Text) or isinstance(b, Text):
             if isinstance(a, Text):
@@ -652,6 +721,7 @@ class PolyBackend:
             raise NotPolynomial("a condition on a parameter")
         return self.const(_NUMPY_COMPARE[_COMPARE[op]](x.constant(self.n), y.constant(self.n)))
 
+    @override
     def logical(self, op: str, a: Any, b: Any) -> Poly:
         x = self._poly(a)
         if not x.is_data:
@@ -665,12 +735,14 @@ class PolyBackend:
         by = y.constant(self.n) != 0
         return self.const((bx & by) if op == "and_" else (bx | by))
 
+    @override
     def mask(self, cond: Any) -> np.ndarray:
         x = self._poly(cond)
         if not x.is_data:
             raise NotPolynomial("a condition on a parameter")
         return x.constant(self.n) != 0
 
+    @override
     def where(self, cond: Any, a: Any, b: Any) -> Poly:
         m = self.mask(cond).astype(float)
         x, y = self._poly(a), self._poly(b)

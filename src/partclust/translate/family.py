@@ -1,4 +1,4 @@
-"""Is a translated program a member of the model family, and which :class:`~partclust.models.ModelSpec` is it?
+"""Whether a translated program is a member of the model family, and which :class:`~partclust.models.ModelSpec` it is.
 
 The family (STUDY.md): y = X·b + z ⊙ u[g] + e, u_k ~ N(0, σ²_u), e_i ~ N(0, σ²_e[r_i]), with normal or flat
 priors on b and priors on v ≥ 0 for the variances. A program is a member when, read as polynomials over

@@ -243,8 +243,11 @@ class TranslatedModel:
 
 
 def reported(bound: BoundProgram, parameterization: str = "noncentered") -> list[Reported]:
-    """The parameters (PARMS order), the derived quantities of MONITOR=, then ``<effect>[<value>]`` for the
-    effects the data touch, each with where its draws are in a posterior of ``parameterization``."""
+    """List what a summary reports, with where each quantity's draws are in a posterior of ``parameterization``.
+
+    The parameters (PARMS order), the derived quantities of MONITOR=, then ``<effect>[<value>]`` for the
+    effects the data touch.
+    """
     program = bound.program
     out = [Reported(p, p) for p in program.parameters]
     out += [Reported(d, d, kind="derived") for d in program.derived]

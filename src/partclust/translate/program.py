@@ -20,7 +20,8 @@ Supported (case-insensitive, SAS comments anywhere):
 - assignments with ``+ - * / **``, ``log exp sqrt``, comparisons (``= eq ^= ne < lt …``, ``and or not``,
   quoted text), data columns, parameters, random effects and earlier variables;
   ``IF … THEN statement; [ELSE statement;]`` and ``DO; … END;`` groups, also after THEN/ELSE;
-- ``MODEL column ~ normal(mu, var=|sd=|prec=)``; ``RUN;`` (or ``QUIT;``);
+- ``MODEL column ~ normal(mu, var=|sd=|prec=)``, anywhere in the step: its arguments are read after all
+  programming statements (a variable it uses may not be assigned both before and after it); ``RUN;`` (or ``QUIT;``);
 - global statements inside the step (``ODS``, ``TITLE``, ``OPTIONS``, …) are recorded and have no effect.
 """
 
@@ -164,8 +165,10 @@ class ModelStatement:
 
 @dataclass(frozen=True)
 class ModelMark:
-    """Where the MODEL statement stands among the programming statements (recorded; its arguments are read
-    after all of them, and a variable it uses may not be assigned both before and after it)."""
+    """Where the MODEL statement stands among the programming statements.
+
+    Its arguments are read after all of them; a variable it uses may not be assigned both before and after it.
+    """
 
     line: int
 
@@ -749,8 +752,11 @@ class _Reader:
                     raise self.refuse(line, f"array element {node.children[0]} (arrays are not supported)")
 
     def check_model_position(self, body: tuple, model: ModelStatement, st: Statement) -> None:
-        """The MODEL statement's arguments are read after all programming statements; a variable it uses that is
-        assigned both before and after it would be ambiguous, so it is refused."""
+        """Refuse a variable the MODEL uses that is assigned both before and after the MODEL statement.
+
+        The MODEL statement's arguments are read after all programming statements; such a variable would be
+        ambiguous.
+        """
         used = {str(t.children[0]).lower() for tree in (model.dist.mean, model.dist.value)
                 if hasattr(tree, "iter_subtrees") for t in tree.iter_subtrees() if t.data == "variable"}
         before: set[str] = set()

@@ -51,13 +51,14 @@ class SourceText:
 
     @classmethod
     def from_text(cls, text: str, path: str = "<text>") -> SourceText:
-        """Line numbers counted in ``text`` itself (after normalising line ends to ``\\n``)."""
+        r"""Line numbers counted in ``text`` itself (after normalising line ends to ``\n``)."""
         text = text.replace("\r\n", "\n").replace("\r", "\n")
         newlines = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32) == ord("\n")
         lines = (np.concatenate([[0], np.cumsum(newlines)[:-1]]) + 1 if text else np.zeros(0)).astype(np.int32)
         return cls(text, lines, np.zeros(len(text), dtype=np.int32), [""], path)
 
     def __len__(self) -> int:
+        """Number of characters."""
         return len(self.text)
 
     def slice(self, start: int, stop: int | None = None) -> SourceText:

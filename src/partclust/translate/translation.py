@@ -83,6 +83,10 @@ class Translation:
         notes = [f"note: {n}" for n in self.program.notes]
         return "\n".join([head, "", format_table(self.table(parameterization)), "", fam] + notes)
 
+    def listing(self) -> str:
+        """The step as read: each statement on its line, indented by its IF/DO depth (macros expanded)."""
+        return "\n".join(f"{r.line:>5}  {'  ' * r.depth}{r.sas}" for r in self.program.rows)
+
     def record(self) -> dict[str, Any]:
         """What a run record stores about the program (path, checksum, step, SAS's settings, the family)."""
         return {**self.program.sas_settings(), "sha256": self.sha256,

@@ -116,8 +116,11 @@ class OutpostLayout:
 
     @classmethod
     def for_translation(cls, translation: Any) -> "OutpostLayout":
-        """A translated program's layout: its parameters, its MONITOR= derived quantities (when present) and
-        ``<effect>_<value>`` for every value of each RANDOM statement's SUBJECT= column."""
+        """Lay out a translated program's OUTPOST.
+
+        Its parameters, its MONITOR= derived quantities (when present) and ``<effect>_<value>`` for every value
+        of each RANDOM statement's SUBJECT= column.
+        """
         program = translation.program
         effects = []
         for name, e in translation.bound.effects.items():
