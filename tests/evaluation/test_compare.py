@@ -190,7 +190,7 @@ def test_exact_and_reml_cli(run1_path, tmp_path, capsys):
     out = tmp_path / "exact.csv"
     assert main(["exact", "--model", "per_condition", "--data", str(run1_path), "--out", str(out)]) == 0
     t = pd.read_csv(out)
-    assert list(t.columns) == ["param", "mean", "sd", "q2.5", "median", "q97.5"]
+    assert list(t.columns) == ["param", "mean", "sd", "q2.5", "median", "q97.5", "note"]
     assert "s2e_treated" in set(t.param)
     assert main(["reml", "--data", str(run1_path)]) == 0
     assert "likelihood-ratio test" in capsys.readouterr().out

@@ -59,7 +59,7 @@ def cmd_exact(args: argparse.Namespace) -> int:
     from partclust.references.exact import exact_posterior
 
     design = load_design(args.data)
-    post = exact_posterior(design, args.model)
+    post = exact_posterior(design, args.model, progress=sys.stderr.isatty())
     out = write_csv(Path(args.out), post.table)
     print(post.table.to_string(index=False, float_format=lambda v: f"{v:.5f}"))
     print(f"σ²_u marginal mode: {post.s2u_mode:.5f}")
