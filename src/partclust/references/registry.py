@@ -215,7 +215,7 @@ def program_references(translation, sas_output: str | Path | list[Path] | None =
         post = exact_posterior if exact_posterior is not None else _exact(family.data)
         table = family.rename(post.table)
         rows = [{"param": r["param"], "statistic": stat, "value": r[stat], "se": 0.0,
-                 "note": "" if np.isfinite(r[stat]) else "not computed by the quadrature"}
+                 "note": "" if np.isfinite(r[stat]) else (str(r.get("note") or "") or "not computed by the quadrature")}
                 for _, r in table.iterrows() for stat in STATISTICS]
         refs.append(Reference("exact", model, reference_table(rows), dict(post.provenance)))
         est = reml(family.data)
