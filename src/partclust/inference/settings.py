@@ -20,8 +20,8 @@ class FitSettings:
 
     Parameters
     ----------
-    model : {"single", "per_condition"}
-        The residual structure.
+    model : str
+        A built-in model (``single``, ``per_condition``) or, with ``spec``, the name of a formula model.
     parameterization : {"noncentered", "centered", "sas_singletons"}
     seed : int
         0 … 2³² − 1.
@@ -31,6 +31,9 @@ class FitSettings:
     target_accept : float
         NUTS step-size adaptation target, in [0.5, 1). 0.8 left a divergence in 3 of 20
         per-condition seeds and 1 of 20 single seeds; 0.9 in none (4 × 2,000 draws).
+    spec : str
+        The model specification as canonical JSON (:func:`partclust.translate.spec_key`); empty for a
+        built-in model with the SAS program's priors.
 
     Raises
     ------
@@ -46,9 +49,13 @@ class FitSettings:
     chains: int = 4
     sampler: str = "nutpie"
     target_accept: float = 0.9
+    spec: str = ""
 
     def __post_init__(self) -> None:
-        check_choice("model", self.model, RESIDUALS, FitError)
+        if not self.spec:
+            check_choice("model", self.model, RESIDUALS, FitError)
+        elif not (isinstance(self.model, str) and self.model.replace("_", "").replace("-", "").isalnum()):
+            raise FitError(f"model name must be letters, digits, - and _; got {self.model!r}")
         check_parameterization(self.parameterization, FitError)
         check_sampler(self.sampler, FitError)
         for name in ("draws", "tune", "chains", "seed"):
