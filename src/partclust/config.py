@@ -24,6 +24,7 @@ NOTEBOOK_FILES: dict[str, str] = {
     "compare": "03_compare.ipynb",
     "monte_carlo": "04_monte_carlo.ipynb",
     "why": "05_why_s2u_differed.ipynb",
+    "your_trial": "06_your_trial.ipynb",
     "translate": "07_translate.ipynb",
 }
 """Each analysis notebook in ``notebooks/`` by its role (what the study runs, what the report links)."""

@@ -224,12 +224,22 @@ class RunSet:
         return [s for _, _, s in self.included]
 
 
-def load_runs(run_dirs: Sequence[str], model: str | None = None, data_sha256: str | None = None) -> RunSet:
-    """Read run directories; keep converged runs of ``model``; refuse runs of other data.
+def load_runs(run_dirs: Sequence[str], model: str | None = None, data_sha256: str | None = None,
+              spec_record: dict | None = None) -> RunSet:
+    """Read run directories; keep converged runs of ``model``; refuse runs of other data or another specification.
 
-    A run whose recorded data SHA-256 differs from ``data_sha256`` (or from the other runs) is an
-    error, not an exclusion: comparing it would answer a different question.
+    A run whose recorded data SHA-256 differs from ``data_sha256`` (or from the other runs), or whose
+    model specification (formula, priors as PROC MCMC text) differs from ``spec_record`` (or from the
+    other runs'), is an error, not an exclusion: comparing it would answer a different question.
+
+    Raises
+    ------
+    ComparisonError
+        For runs of another model, dataset or specification, or when no run is readable.
     """
+    from partclust.inference.runs import run_spec_record
+
+    specs: list[tuple[str, dict]] = []
     included, excluded = [], []
     shas: set[str] = set()
     for d in run_dirs:
@@ -250,6 +260,15 @@ def load_runs(run_dirs: Sequence[str], model: str | None = None, data_sha256: st
                 f"data with SHA-256 {data_sha256[:12]}…; pass the run's own dataset with --data."
             )
         shas.add(sha)
+        rec_spec = run_spec_record(record)
+        want = spec_record if spec_record is not None else (specs[0][1] if specs else rec_spec)
+        if rec_spec != want:
+            diff = sorted(k for k in set(rec_spec) | set(want) if rec_spec.get(k) != want.get(k))
+            raise ComparisonError(
+                f"run {d} fitted another model specification ({', '.join(diff)} differ: {rec_spec.get('formula')!r} "
+                f"with priors {rec_spec.get('priors')} vs {want.get('formula')!r} with priors {want.get('priors')}); "
+                "compare runs of one specification.")
+        specs.append((str(d), rec_spec))
         if not record["convergence"]["passed"]:
             excluded.append((str(d), "convergence gate " + record["convergence"]["reason"]))
             continue

@@ -17,12 +17,12 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from partclust.config import package_versions
-from partclust.data import Design
 from partclust.errors import FitError
 from partclust.files import write_csv, write_json, write_with
 from partclust.inference.settings import FitSettings
 from partclust.inference.summary import convergence_gate, summarize
 from partclust.layout import ResultsLayout
+from partclust.models.spec import builtin_spec
 
 if TYPE_CHECKING:
     import xarray as xr
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from partclust.inference.sample import FitResult
 
 __all__ = ["RUN_JSON", "SUMMARY_CSV", "POSTERIOR_NC", "write_run", "read_run", "read_posterior", "default_run_dir",
-           "is_complete"]
+           "is_complete", "run_spec_record"]
 
 RUN_JSON = "run.json"
 SUMMARY_CSV = "summary.csv"
@@ -40,7 +40,7 @@ POSTERIOR_NC = "posterior.nc"
 def write_run(
     out_dir: str | Path,
     result: FitResult,
-    design: Design,
+    design: Any,
     summary: pd.DataFrame | None = None,
     extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
@@ -50,9 +50,10 @@ def write_run(
     ----------
     out_dir : path
     result : FitResult
-    design : Design
-        Or any data with ``source``, ``sha256`` and ``n`` (a translated program's
-        :class:`~partclust.translate.evaluate.ProgramData`).
+    design : Design or ModelData
+        The data fitted (a ModelData also records its specification under ``model_spec``); for a translated
+        PROC MCMC program its :class:`~partclust.translate.evaluate.ProgramData` (``model_spec`` is then the
+        family's specification when the program is a member, from ``extra``, else null).
     summary : pandas.DataFrame, optional
         From :func:`~partclust.inference.summary.summarize` (computed for the built-in models when absent;
         required for a translated program).
@@ -67,10 +68,11 @@ def write_run(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     t = time.perf_counter()
+    spec = getattr(design, "spec", None)
     if summary is None:
         if result.settings.sas_program:
             raise FitError("write_run needs the summary of a translated program's fit")
-        summary = summarize(result.posterior, result.settings.model)
+        summary = summarize(result.posterior, design.scalar_names if spec is not None else result.settings.model)
     gate = convergence_gate(summary, result.divergences)
     posterior = result.posterior
     for name in list(posterior.data_vars):
@@ -84,7 +86,10 @@ def write_run(
         "seed": int(result.settings.seed),
         "sampler": result.settings.sampler,
         "data": {"path": design.source, "sha256": design.sha256, "n": design.n,
-                 "clusters": list(getattr(design, "clusters", ()))},
+                 "clusters": list(design.groups if spec is not None else getattr(design, "clusters", ()))},
+        "model_spec": spec.record() if spec is not None else (
+            json.loads(result.settings.spec) if result.settings.spec else
+            None if result.settings.sas_program else builtin_spec(result.settings.model).record()),
         "versions": package_versions(),
         "timings": {k: (round(v, 4) if isinstance(v, float) else v) for k, v in result.timings.items()},
         "divergences": result.divergences,
@@ -101,6 +106,12 @@ def default_run_dir(settings: FitSettings) -> Path:
     """Where an interactive fit writes when no ``output_dir`` is given."""
     name = f"{settings.model}-{settings.parameterization}-{settings.sampler}-seed-{settings.seed}"
     return ResultsLayout().interactive_run(name)
+
+
+def run_spec_record(record: dict[str, Any]) -> dict[str, Any]:
+    """The model specification a run record fitted (runs written before records held one: the built-in
+    model with the SAS program's priors)."""
+    return record.get("model_spec") or builtin_spec(record["settings"]["model"]).record()
 
 
 def read_run(run_dir: str | Path) -> tuple[dict[str, Any], pd.DataFrame]:

@@ -8,6 +8,7 @@ draws do not depend on the cache.
 from __future__ import annotations
 
 import hashlib
+import json
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,10 +17,10 @@ import numpy as np
 import pymc as pm
 import xarray as xr
 
-from partclust.data import Design
 from partclust.inference.settings import FitSettings
 from partclust.models.priors import SAS_PRIORS, Priors
 from partclust.models.pymc import build_model
+from partclust.models.spec import ModelData, builtin_data
 
 __all__ = ["FitResult", "fit", "fit_translated", "sample_model"]
 
@@ -53,11 +54,18 @@ class FitResult:
 _COMPILED: dict[tuple, Any] = {}
 
 
-def _design_key(design: Design) -> str:
+def _design_key(data: Any) -> str:
     h = hashlib.sha256()
-    for arr in (design.y, design.treat, design.cluster_of_row, design.sas_cluster_of_row):
+    if isinstance(data, ModelData):
+        arrays = [data.y, data.X, data.group, data.sas_group, data.resid] + ([data.z] if data.z is not None else [])
+        labels = data.sas_groups + ("\x01",) + data.rows
+        h.update(json.dumps(data.spec.record(), sort_keys=True).encode())
+    else:
+        arrays = [data.y, data.treat, data.cluster_of_row, data.sas_cluster_of_row]
+        labels = data.sas_clusters
+    for arr in arrays:
         h.update(np.ascontiguousarray(arr).tobytes())
-    h.update("\x00".join(design.sas_clusters).encode())
+    h.update("\x00".join(labels).encode())
     return h.hexdigest()
 
 
@@ -102,15 +110,17 @@ def _sample_pymc(model: pm.Model, s: FitSettings, timings: dict[str, float], blo
     return trace
 
 
-def fit(design: Design, settings: FitSettings, priors: Priors = SAS_PRIORS, cores: int | None = None) -> FitResult:
-    """Build the model for ``design`` and sample it as ``settings`` say.
+def fit(data: Any, settings: FitSettings, priors: Priors = SAS_PRIORS, cores: int | None = None) -> FitResult:
+    """Build the model for ``data`` and sample it as ``settings`` say.
 
     Parameters
     ----------
-    design : Design
+    data : ModelData or Design
+        Data read through a specification, or a run1 design (then ``settings.model`` chooses the built-in
+        model and ``priors`` its priors, unless ``settings.spec`` records other priors).
     settings : FitSettings
     priors : Priors
-        Default: the SAS program's.
+        For a Design only. Default: the SAS program's.
     cores : int, optional
         Threads nutpie samples chains on (None: all); it does not change the draws.
 
@@ -121,10 +131,17 @@ def fit(design: Design, settings: FitSettings, priors: Priors = SAS_PRIORS, core
         ``compile_s``, ``sample_s`` and ``compile_cached``.
     """
     t = time.perf_counter()
-    model = build_model(design, settings.model, settings.parameterization, priors)
-    build_s = time.perf_counter() - t
-    key = (_design_key(design), settings.model, settings.parameterization, priors)
-    return sample_model(model, settings, key, cores, timings={"build_s": build_s})
+    if not isinstance(data, ModelData) and settings.spec:
+        from partclust.translate.specs import spec_from_record
+
+        data = builtin_data(data, spec=spec_from_record(settings.spec))
+    if isinstance(data, ModelData):
+        model = build_model(data, parameterization=settings.parameterization)
+        key = (_design_key(data), settings.parameterization)
+    else:
+        model = build_model(data, settings.model, settings.parameterization, priors)
+        key = (_design_key(data), settings.model, settings.parameterization, priors)
+    return sample_model(model, settings, key, cores, timings={"build_s": time.perf_counter() - t})
 
 
 def sample_model(model: pm.Model, settings: FitSettings, key: tuple | None = None, cores: int | None = None,
@@ -191,5 +208,3 @@ def fit_translated(translated: Any, settings: FitSettings, cores: int | None = N
     key = ("translated", settings.program_sha256 or program.path, program.step, data.sha256 or id(data),
            settings.parameterization)
     return sample_model(translated.model, settings, key, cores, blocks=[b for b in blocks if b])
-
-

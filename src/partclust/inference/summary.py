@@ -6,7 +6,7 @@ function summarizes PyMC fits and PROC MCMC's OUTPOST draws, so both are judged 
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -38,10 +38,14 @@ def gate_description(gate: dict[str, float] = GATE) -> str:
                f", at most {gate['divergences_max']:.0f} divergences"))
 
 
-def flat_params(posterior: xr.Dataset, residual: str) -> dict[str, xr.DataArray]:
-    """The reported parameters as scalar draws arrays, named ``b0`` … and ``u[<label>]``."""
+def flat_params(posterior: xr.Dataset, params: str | Sequence[str]) -> dict[str, xr.DataArray]:
+    """The reported parameters as scalar draws arrays, named ``b0`` … (or ``b[<column>]`` …) and ``u[<label>]``.
+
+    ``params``: a built-in model's residual structure (``single``/``per_condition``), or the scalar names
+    themselves (:attr:`partclust.models.ModelData.scalar_names`).
+    """
     out: dict[str, xr.DataArray] = {}
-    for name in scalar_names(residual):
+    for name in (scalar_names(params) if isinstance(params, str) else params):
         out[name] = posterior[name]
     if "u" in posterior:
         for label in posterior["u"].coords["cluster"].values:
@@ -77,14 +81,15 @@ def select_params(posterior: xr.Dataset, items: Iterable[Any]) -> dict[str, xr.D
     return out
 
 
-def summarize(posterior: xr.Dataset, residual: str) -> pd.DataFrame:
+def summarize(posterior: xr.Dataset, residual: str | Sequence[str]) -> pd.DataFrame:
     """Posterior table with MCSEs (ArviZ, rank-normalized, over all chains).
 
     Parameters
     ----------
     posterior : xarray.Dataset
         Draws with dims (chain, draw[, cluster]): b0, b1, s2u, the residual variance(s), optionally u.
-    residual : {"single", "per_condition"}
+    residual : {"single", "per_condition"} or sequence of str
+        A built-in model, or the names of the scalar parameters in table order.
 
     Returns
     -------
@@ -105,7 +110,7 @@ def summarize_params(params: dict[str, xr.DataArray]) -> pd.DataFrame:
     """
     import arviz as az
 
-    ds = xr.Dataset({k.replace("[", "__").replace("]", ""): v for k, v in params.items()})
+    ds = xr.Dataset({f"p{k}": v for k, v in enumerate(params.values())})  # safe names for ArviZ
     stats: dict[str, xr.Dataset] = {
         "mcse_mean": az.mcse(ds, method="mean"),
         "mcse_sd": az.mcse(ds, method="sd"),

@@ -130,6 +130,9 @@ class ModelSpec:
             if self._is_variance(key) and not prior.for_variance:
                 raise SpecError(f"{key} is a variance: its prior needs support on v ≥ 0, but {prior.sas(key)} "
                                 f"has support {prior.support}")
+        # canonical form: a group's default prior is implied, keys in order (equal models compare equal)
+        canon = sorted(((k, p) for k, p in self.priors if not (k in PRIOR_GROUPS and p == DEFAULT_PRIORS[k])), key=lambda kp: kp[0])
+        object.__setattr__(self, "priors", tuple(canon))
 
     # ---- names ---------------------------------------------------------------------------------
     def _is_variance(self, key: str) -> bool:
@@ -408,6 +411,21 @@ class ModelData:
         return len(self.groups)
 
     @property
+    def clusters(self) -> tuple[str, ...]:
+        """The sampled effects' labels (as :attr:`partclust.data.Design.clusters` names them)."""
+        return self.groups
+
+    @property
+    def sas_clusters(self) -> tuple[str, ...]:
+        """Every distinct label of the grouping column, sampled ones first (PROC MCMC's subjects)."""
+        return self.sas_groups
+
+    @property
+    def control_clusters(self) -> tuple[str, ...]:
+        """The labels no data touch (SAS singletons and placeholders)."""
+        return self.sas_groups[len(self.groups):]
+
+    @property
     def variance_names(self) -> tuple[str, ...]:
         """``s2u`` (with a random effect), then the residual variances."""
         return (("s2u",) if self.has_random else ()) + self.residual_names
@@ -591,13 +609,25 @@ def builtin_spec(residual: str = "single", priors: Priors = SAS_PRIORS) -> Model
     )
 
 
-def builtin_data(design: Any, residual: str = "single", priors: Priors = SAS_PRIORS) -> ModelData:
+def builtin_data(design: Any, residual: str = "single", priors: Priors = SAS_PRIORS,
+                 spec: ModelSpec | None = None) -> ModelData:
     """A validated run1-style :class:`~partclust.data.Design` read through a built-in specification.
 
     Rows keep the design's order and subject labels; the sampled effects are the treated clusters and
     the SAS subjects every value of ``j`` (treated clusters first), exactly as the design lists them.
+    ``spec`` (a built-in specification with other priors, e.g. from ``--prior``) replaces
+    ``residual`` and ``priors``.
+
+    Raises
+    ------
+    SpecError
+        When ``spec`` is not a built-in model's specification.
     """
-    spec = builtin_spec(residual, priors)
+    if spec is None:
+        spec = builtin_spec(residual, priors)
+    elif not spec.is_builtin:
+        raise SpecError(f"builtin_data needs a built-in model's specification; got {spec.text()!r}")
+    residual = spec.name
     treat = np.asarray(design.treat, dtype=float)
     X = np.column_stack([np.ones(design.n), treat])
     resid = np.asarray(design.treat, dtype=np.int64) if residual == "per_condition" else np.zeros(design.n, np.int64)

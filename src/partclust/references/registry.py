@@ -30,6 +30,12 @@ REFERENCE_NAMES: tuple[str, ...] = ("exact", "reml", "pymc2_2011", "sas")
 PYMC2_DRAWS = 1000
 
 
+def _builtin_record(name: str) -> dict:
+    from partclust.models.spec import builtin_spec
+
+    return builtin_spec(name).record()
+
+
 def exact_reference(design: Design, residual: str, posterior=None) -> Reference:
     """The exact posterior as a reference (se = 0 for every statistic)."""
     from partclust.references.exact import exact_posterior
@@ -66,6 +72,11 @@ def pymc2_reference(design: Design, residual: str, exact_sd: dict[str, float] | 
     """
     info = published_info("pymc2_2011")
     provenance = {**info, "reference_se": "sd / sqrt(1000) (lower bound; exact posterior sd)"}
+    spec = getattr(design, "spec", None)
+    if spec is not None and not (spec.is_builtin and spec.record() == _builtin_record(spec.name)):
+        return Reference("pymc2_2011", residual, reference_table([]), provenance, available=False,
+                         unavailable_reason="the PyMC 2 (2011) values were published for the built-in run1 models "
+                                            "with the SAS program's priors only")
     if design.sha256 != info["data"]["sha256"]:
         return Reference("pymc2_2011", residual, reference_table([]), provenance, available=False,
                          unavailable_reason="the PyMC 2 (2011) values were published for run1 only")
@@ -89,6 +100,10 @@ def sas_reference(design: Design, residual: str, source: str | Path | list[Path]
     """
     from partclust.references import sas
 
+    spec = getattr(design, "spec", None)
+    if spec is not None and not spec.is_builtin:
+        return Reference("sas", residual, reference_table([]), {}, available=False,
+                         unavailable_reason="PROC MCMC output is read for the built-in run1 models only")
     if isinstance(source, (list, tuple)):
         result = sas.read_sas_output([Path(p) for p in source], design, residual)
     else:

@@ -25,26 +25,69 @@ def _add_data(p: argparse.ArgumentParser) -> None:
                    help="run1.csv (default: $RUN1_CSV, then data/run1.csv, then the pinned download)")
 
 
+def _add_spec(p: argparse.ArgumentParser, model_help: str = "a built-in run1 model") -> None:
+    g = p.add_argument_group("model specification (--model or --formula)")
+    g.add_argument("--model", choices=RESIDUALS, default=None, help=model_help)
+    g.add_argument("--formula", default=None, metavar='"Y ~ X + (0 + TX | G)"',
+                   help="any model of the family, e.g. \"y ~ treat + pretest + (0 + treat | coach)\" or "
+                        "\"Height ~ gf + (1 | Family)\"")
+    g.add_argument("--residual-by", default=None, metavar="COLUMN",
+                   help="with --formula: one residual variance per level of COLUMN")
+    g.add_argument("--prior", action="append", default=[], metavar='"NAME ~ DIST"',
+                   help="a prior in PROC MCMC syntax, e.g. \"s2u ~ igamma(0.01, scale=0.01)\" (repeatable); "
+                        "names: b, b[<column>], s2u, s2e, s2e[<level>] (b0, b1, s2e_control, … for --model)")
+
+
+def _spec(args: argparse.Namespace, default_model: str | None = None):
+    from partclust.translate import model_spec
+
+    model = args.model or (None if args.formula else default_model)
+    return model_spec(model, args.formula, args.residual_by, args.prior)
+
+
+def _model_data(args: argparse.Namespace, spec):
+    from partclust.translate import load_model_data
+
+    return load_model_data(args.data, spec)
+
+
+def _given_spec(args: argparse.Namespace) -> bool:
+    return bool(args.model or args.formula or args.prior or args.residual_by)
+
+
 def cmd_validate(args: argparse.Namespace) -> int:
+    if _given_spec(args):
+        print(_model_data(args, _spec(args)).describe())
+        return 0
     design = load_design(args.data)
     print(design.describe())
     return 0
+
+
+def _notebook_spec_params(args: argparse.Namespace, spec) -> dict:
+    """The fit notebook's specification parameters (it rebuilds the same spec from them)."""
+    return {"model": spec.name if spec.is_builtin else "", "formula": spec.formula,
+            "residual_by": spec.residual_by or "" if not spec.is_builtin else "", "priors": list(args.prior)}
 
 
 def cmd_fit(args: argparse.Namespace) -> int:
     from partclust.inference.runs import RUN_JSON, SUMMARY_CSV
     from partclust.inference.settings import FitSettings
     from partclust.runner.notebooks import FIT_NOTEBOOK, execute
+    from partclust.translate import spec_key
 
+    spec = _spec(args)
     settings = FitSettings(
-        model=args.model, parameterization=args.parameterization, seed=args.seed, draws=args.draws,
+        model=spec.name, parameterization=args.parameterization, seed=args.seed, draws=args.draws,
         tune=args.tune, chains=args.chains, sampler=args.sampler, target_accept=args.target_accept,
+        spec=spec_key(spec),
     )
-    design = load_design(args.data)  # validate before starting a kernel: bad data fails fast
+    data = _model_data(args, spec)  # validate before starting a kernel: bad data fails fast
     out = Path(args.out).resolve()
-    params = {**settings.__dict__, "data_path": design.source, "output_dir": str(out),
-              "make_plots": not args.no_plots}
-    print(f"fitting {settings.model} ({settings.parameterization}, {settings.sampler}, seed {settings.seed}) → {out}")
+    params = {k: v for k, v in settings.__dict__.items() if k != "spec"}
+    params.update(_notebook_spec_params(args, spec))
+    params.update({"data_path": data.source, "output_dir": str(out), "make_plots": not args.no_plots})
+    print(f"fitting {spec.text()} ({settings.parameterization}, {settings.sampler}, seed {settings.seed}) → {out}")
     executed = execute(FIT_NOTEBOOK, out / FIT_NOTEBOOK, params, progress=sys.stderr.isatty())
     record = json.loads((out / RUN_JSON).read_text())
     gate = record["convergence"]
@@ -54,15 +97,28 @@ def cmd_fit(args: argparse.Namespace) -> int:
     return 0
 
 
+def _print_table(table) -> None:
+    import pandas as pd
+
+    with pd.option_context("display.max_colwidth", 200, "display.width", 250):
+        print(table.to_string(index=False, float_format=lambda v: f"{v:.5f}", na_rep="—"))
+
+
 def cmd_exact(args: argparse.Namespace) -> int:
+    import math
+
     from partclust.files import write_csv
     from partclust.references.exact import exact_posterior
 
-    design = load_design(args.data)
-    post = exact_posterior(design, args.model, progress=sys.stderr.isatty())
+    data = _model_data(args, _spec(args))
+    post = exact_posterior(data, progress=sys.stderr.isatty())
     out = write_csv(Path(args.out), post.table)
-    print(post.table.to_string(index=False, float_format=lambda v: f"{v:.5f}"))
-    print(f"σ²_u marginal mode: {post.s2u_mode:.5f}")
+    table = post.table
+    if not table["note"].astype(bool).any():
+        table = table.drop(columns="note")
+    _print_table(table)
+    if not math.isnan(post.s2u_mode):
+        print(f"σ²_u marginal mode: {post.s2u_mode:.5f}")
     print(f"wrote {out}")
     return 0
 
@@ -70,6 +126,13 @@ def cmd_exact(args: argparse.Namespace) -> int:
 def cmd_reml(args: argparse.Namespace) -> int:
     from partclust.references.reml import lrt, reml
 
+    if _given_spec(args):
+        spec = _spec(args)
+        f = reml(_model_data(args, spec))
+        print(f"REML, {spec.text()} (restricted log-likelihood {f.loglik:.4f}"
+              + (", s2u on its boundary 0" if f.s2u_on_boundary else "") + "):")
+        _print_table(f.table)
+        return 0
     design = load_design(args.data)
     fits = {m: reml(design, m) for m in RESIDUALS}
     for m, f in fits.items():
@@ -86,24 +149,29 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from partclust.data import resolve_data_path
     from partclust.evaluation import REAL, compare_all, fit_table, load_runs, verdict_counts
     from partclust.files import write_csv
-    from partclust.inference.runs import RUN_JSON
+    from partclust.inference.runs import RUN_JSON, run_spec_record
     from partclust.references import all_references
+    from partclust.translate import spec_from_record
 
+    first = Path(args.runs[0]) / RUN_JSON
+    record = json.loads(first.read_text()) if first.is_file() else None
+    if _given_spec(args) or record is None:
+        spec = _spec(args)
+    else:  # default: the specification the runs recorded
+        spec = spec_from_record(run_spec_record(record))
     data = args.data
-    if data is None:  # default: the dataset the runs recorded
-        first = Path(args.runs[0]) / RUN_JSON
-        if first.is_file():
-            data = json.loads(first.read_text())["data"]["path"]
-        data = str(resolve_data_path(data)) if data else None
-    design = load_design(data)
-    runs = load_runs(args.runs, model=args.model, data_sha256=design.sha256)
+    if data is None and record is not None:  # default: the dataset the runs recorded
+        data = str(resolve_data_path(record["data"]["path"]))
+    args.data = data
+    md = _model_data(args, spec)
+    runs = load_runs(args.runs, model=spec.name, data_sha256=md.sha256, spec_record=spec.record())
     for d, reason in runs.excluded:
         print(f"excluded: {d}: {reason}", file=sys.stderr)
     fit = fit_table(runs.summaries)
-    refs = all_references(design, args.model, args.sas_output)
+    refs = all_references(md, spec.name, args.sas_output)
     comparison = compare_all(fit, refs.values())
     out = write_csv(Path(args.out), comparison)
-    print(f"{len(runs.included)} converged run(s) of {args.model} compared with {', '.join(refs)}")
+    print(f"{len(runs.included)} converged run(s) of {spec.text()} compared with {', '.join(refs)}")
     print(verdict_counts(comparison).to_string())
     real = comparison[comparison["verdict"] == REAL]
     for _, r in real.iterrows():
@@ -117,14 +185,21 @@ def cmd_study(args: argparse.Namespace) -> int:
     from partclust.runner.study import main_study
     from partclust.studies.seeds import StudySettings
 
-    design = load_design(args.data)
     seeds = tuple(args.seed_list) if args.seed_list else tuple(range(1, args.seeds + 1))
+    models = tuple(args.models) if not args.formula else ("formula",)
     study = StudySettings(
-        models=tuple(args.models), seeds=seeds, draws=args.draws, tune=args.tune, chains=args.chains,
-        data_path=design.source, out=str(Path(args.out).resolve()), workers=args.workers,
+        models=models, seeds=seeds, draws=args.draws, tune=args.tune, chains=args.chains,
+        data_path="", out=str(Path(args.out).resolve()), workers=args.workers,
         scheduler=args.scheduler or "", timeout_s=args.timeout, why_notebook=args.why, plots=args.plots,
+        formula=args.formula or "", residual_by=args.residual_by or "", priors=tuple(args.prior),
     )
-    return main_study(study, design)
+    data = _model_data(args, study.spec(models[0]))
+    for model in models[1:]:
+        _model_data(args, study.spec(model))
+    from dataclasses import replace
+
+    study = replace(study, data_path=data.source)
+    return main_study(study, data)
 
 
 def cmd_why(args: argparse.Namespace) -> int:
@@ -195,12 +270,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("validate", help="check the dataset and print its design")
+    p = sub.add_parser("validate", help="check the dataset and print its design (as a model reads it)")
+    _add_spec(p)
     _add_data(p)
     p.set_defaults(func=cmd_validate)
 
     p = sub.add_parser("fit", help="fit one model with one seed (executes notebooks/02_fit.ipynb)")
-    p.add_argument("--model", choices=RESIDUALS, required=True)
+    _add_spec(p)
     p.add_argument("--seed", type=int, required=True)
     p.add_argument("--draws", type=int, default=2000)
     p.add_argument("--tune", type=int, default=1000)
@@ -214,17 +290,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_fit)
 
     p = sub.add_parser("exact", help="the exact posterior by quadrature (no sampling)")
-    p.add_argument("--model", choices=RESIDUALS, required=True)
+    _add_spec(p)
     p.add_argument("--out", required=True, metavar="FILE.csv")
     _add_data(p)
     p.set_defaults(func=cmd_exact)
 
-    p = sub.add_parser("reml", help="REML estimates of both models and the likelihood-ratio test")
+    p = sub.add_parser("reml", help="REML estimates (default: both built-in models and the likelihood-ratio test)")
+    _add_spec(p, "one built-in run1 model (default: both, with the likelihood-ratio test)")
     _add_data(p)
     p.set_defaults(func=cmd_reml)
 
     p = sub.add_parser("compare", help="compare fits with exact, REML, PyMC 2 (2011) and SAS")
-    p.add_argument("--model", choices=RESIDUALS, required=True)
+    _add_spec(p, "a built-in run1 model (default: the specification the runs recorded)")
     p.add_argument("--runs", nargs="+", required=True, metavar="DIR")
     p.add_argument("--sas-output", metavar="DIR", default=None, help="default: sas_reference/output")
     p.add_argument("--out", required=True, metavar="FILE.csv")
@@ -237,7 +314,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_why)
 
     p = sub.add_parser("study", help="the multi-seed study: every model × seed, aggregate, HTML reports")
-    p.add_argument("--models", nargs="+", choices=RESIDUALS, default=list(RESIDUALS))
+    p.add_argument("--models", nargs="+", choices=RESIDUALS, default=list(RESIDUALS),
+                   help="the built-in models to run (without --formula)")
+    g = p.add_argument_group("model specification (default: the built-in models)")
+    g.add_argument("--formula", default=None, metavar='"Y ~ X + (0 + TX | G)"', help="run this model instead")
+    g.add_argument("--residual-by", default=None, metavar="COLUMN")
+    g.add_argument("--prior", action="append", default=[], metavar='"NAME ~ DIST"')
     g = p.add_mutually_exclusive_group()
     g.add_argument("--seeds", type=int, default=20, help="run seeds 1..N (default 20)")
     g.add_argument("--seed-list", type=int, nargs="+", metavar="SEED")
@@ -270,6 +352,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code (0, 1 failed computation, 2 bad input, 130 interrupted)."""
     args = build_parser().parse_args(argv)
+    if args.command == "study":
+        args.model = None
     try:
         return int(args.func(args) or 0)
     except PartclustError as exc:

@@ -94,8 +94,9 @@ def run_one(model: str, seed: int, study: StudySettings, data_path: str, data_sh
         return RunOutcome(model, seed, "skipped", str(final))
     tmp = final.parent / f".{final.name}.tmp-{uuid.uuid4().hex[:8]}"
     make_plots = study.plots == "all" or (study.plots == "first" and seed == study.seeds[0])
-    params = {**asdict(settings), "data_path": data_path, "output_dir": str(tmp), "make_plots": make_plots,
-              "cores": 2}
+    params = {**{k: v for k, v in asdict(settings).items() if k not in ("spec", "model")},
+              **study.notebook_spec_params(model), "data_path": data_path, "output_dir": str(tmp),
+              "make_plots": make_plots, "cores": 2}
     executed = tmp / NOTEBOOK_FILES["fit"]
     try:
         execute(study.fit_notebook, executed, params, timeout=study.timeout_s, km=_kernel_manager())
@@ -249,13 +250,21 @@ class _Driver:
     def _aggregate(self, model: str) -> None:
         self._submit("notebook", _execute_on_worker, NOTEBOOK_FILES["monte_carlo"],
                      str(self.layout.study_notebook(f"04_monte_carlo_{model}.ipynb")),
-                     {"model": model, "results_dir": str(self.layout.root), "data_path": self.data_path,
-                      "sas_output_dir": ""})
+                     {**self.study.notebook_spec_params(model), "results_dir": str(self.layout.root),
+                      "data_path": self.data_path, "sas_output_dir": ""})
 
     def _extras(self) -> None:
         if self.extras_sent:
             return
         self.extras_sent = True
+        if self.study.formula:  # the data notebook and notebook 05 are about run1's built-in models
+            st = self.study
+            self._submit("notebook", _execute_on_worker, NOTEBOOK_FILES["your_trial"],
+                         str(self.layout.study_notebook(NOTEBOOK_FILES["your_trial"])),
+                         {"data_path": self.data_path, "formula": st.formula, "residual_by": st.residual_by,
+                          "priors": list(st.priors), "seeds": [st.seeds[0]], "draws": st.draws, "tune": st.tune,
+                          "chains": st.chains})
+            return
         self._submit("notebook", _execute_on_worker, NOTEBOOK_FILES["data"],
                      str(self.layout.study_notebook(NOTEBOOK_FILES["data"])), {"data_path": self.data_path})
         if self.study.why_notebook:

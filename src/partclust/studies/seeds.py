@@ -52,6 +52,10 @@ class StudySettings:
     fit_notebook : str
         The notebook each run executes (a name in ``notebooks/`` or a path); it must take the fit
         notebook's parameters and write a run folder.
+    formula, residual_by : str
+        A model of the family to run instead of the built-in models (``models`` is then ``("formula",)``).
+    priors : tuple of str
+        Priors in PROC MCMC syntax (``"s2u ~ igamma(0.01, scale=0.01)"``) for every model run.
 
     Raises
     ------
@@ -73,11 +77,19 @@ class StudySettings:
     why_notebook: bool = False
     plots: str = "first"
     fit_notebook: str = NOTEBOOK_FILES["fit"]
+    formula: str = ""
+    residual_by: str = ""
+    priors: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        bad = [m for m in self.models if m not in RESIDUALS]
-        if bad:
-            raise StudyError(f"unknown model(s) {bad}; choose from {', '.join(RESIDUALS)}")
+        object.__setattr__(self, "priors", tuple(self.priors))
+        if self.formula:
+            if len(self.models) != 1 or self.models[0] in RESIDUALS:
+                raise StudyError("a study of a formula model runs that one model: models=('formula',)")
+        else:
+            bad = [m for m in self.models if m not in RESIDUALS]
+            if bad:
+                raise StudyError(f"unknown model(s) {bad}; choose from {', '.join(RESIDUALS)}")
         if not self.seeds:
             raise StudyError("no seeds to run")
         if self.plots not in ("first", "all", "none"):
@@ -88,9 +100,31 @@ class StudySettings:
             for s in self.seeds:
                 self.fit_settings(m, s)  # validates draws, tune, chains, seeds
 
+    def spec(self, model: str) -> Any:
+        """The :class:`~partclust.models.ModelSpec` of one of the study's models.
+
+        Raises
+        ------
+        SpecError
+            For a malformed formula or prior.
+        """
+        from partclust.translate import model_spec
+
+        if self.formula:
+            return model_spec(None, self.formula, self.residual_by, self.priors, name=model)
+        return model_spec(model, None, None, self.priors)
+
+    def notebook_spec_params(self, model: str) -> dict[str, Any]:
+        """The specification parameters of the fit and aggregate notebooks for ``model``."""
+        return {"model": "" if self.formula else model, "formula": self.formula, "residual_by": self.residual_by,
+                "priors": list(self.priors), "model_name": model}
+
     def fit_settings(self, model: str, seed: int) -> FitSettings:
         """The settings of one run."""
-        return FitSettings(model=model, seed=int(seed), draws=self.draws, tune=self.tune, chains=self.chains)
+        from partclust.translate import spec_key
+
+        return FitSettings(model=model, seed=int(seed), draws=self.draws, tune=self.tune, chains=self.chains,
+                           spec=spec_key(self.spec(model)))
 
     @property
     def n_workers(self) -> int:
@@ -143,7 +177,8 @@ class ModelAggregate:
         return len(self.runs.included)
 
 
-def aggregate_model(model: str, results: Path, design: Any, sas_output_dir: str | None = None) -> ModelAggregate:
+def aggregate_model(model: str, results: Path, design: Any, sas_output_dir: str | None = None,
+                    spec: Any = None) -> ModelAggregate:
     """Read a model's runs, compute calibration, per-seed z and the comparison; write the tables.
 
     Writes ``study/<model>/mc_error.csv``, ``comparison/<model>.csv`` and the exact and REML references
@@ -154,7 +189,8 @@ def aggregate_model(model: str, results: Path, design: Any, sas_output_dir: str 
     Raises
     ------
     ComparisonError
-        When a run was fitted to other data than ``design``.
+        When a run was fitted to other data than ``design`` or to another specification than ``spec``
+        (default: ``design``'s own, or the built-in ``model``).
     """
     from partclust.evaluation.compare import COMPARISON_COLUMNS, compare_all, fit_table, load_runs, per_seed_z
     from partclust.evaluation.mc_error import mc_error_table, z_summary
@@ -164,7 +200,10 @@ def aggregate_model(model: str, results: Path, design: Any, sas_output_dir: str 
 
     layout = ResultsLayout(Path(results))
     dirs = layout.seed_runs(model)
-    runs = load_runs([str(d) for d in dirs], model=model, data_sha256=design.sha256)
+    from partclust.models.spec import builtin_spec
+
+    spec = spec or getattr(design, "spec", None) or builtin_spec(model)
+    runs = load_runs([str(d) for d in dirs], model=model, data_sha256=design.sha256, spec_record=spec.record())
     mc = mc_error_table(runs.summaries)
     exact = exact_posterior(design, model)
     references = all_references(design, model, sas_output_dir or None, exact_posterior=exact)
@@ -192,13 +231,16 @@ def s2u_headline(agg: ModelAggregate) -> dict[str, Any]:
     Returns
     -------
     dict
-        ``exact_mean``, ``exact_median``, ``exact_mode``; with converged seeds also ``n_seeds``,
+        ``model`` and ``n_seeds``; for a model with σ²_u also ``exact_mean``, ``exact_median``, ``exact_mode``
+        and, with converged seeds, ``n_seeds``,
         ``mean_of_means``, ``sd_of_means``, ``rms_mcse``, ``ratio``, ``ratio_lo``, ``ratio_hi``, and
         the pooled comparison with the exact mean (``difference``, ``z``, ``verdict``); ``n_real`` and
         ``n_comparable`` over every statistic and reference, and ``flagged_references``.
     """
     from partclust.evaluation.compare import NOT_COMPARABLE, REAL
 
+    if "s2u" not in set(agg.exact.table["param"]):
+        return {"model": agg.model, "n_seeds": agg.n_seeds}  # a model without random effect
     ex = agg.exact.table.set_index("param").loc["s2u"]
     out: dict[str, Any] = {"model": agg.model, "exact_mean": float(ex["mean"]), "exact_median": float(ex["median"]),
                            "exact_mode": float(agg.exact.s2u_mode), "n_seeds": agg.n_seeds}

@@ -10,8 +10,13 @@ subset) → ``program`` (a PROC MCMC step read into a :class:`Program`; refusals
 """
 
 from partclust.translate.distributions import parse_distribution, parse_prior
+from partclust.translate.formula import formula_data, parse_formula
+from partclust.translate.specs import (as_prior_list, load_model_data, model_spec, parse_priors, spec_from_record,
+                                       spec_key)
 
-__all__ = ["parse_distribution", "parse_prior", "read_program", "translate_file", "Translation", "RefusedError"]
+__all__ = ["as_prior_list", "formula_data", "load_model_data", "model_spec", "parse_distribution", "parse_formula",
+           "parse_prior", "parse_priors", "spec_from_record", "spec_key", "read_program", "translate_file",
+           "Translation", "RefusedError"]
 
 
 def __getattr__(name: str):

@@ -90,11 +90,19 @@ def _args(tree: Any, family: str) -> tuple[list[Any], dict[str, Any]]:
     return positional, keyword
 
 
-def _take(family: str, positional: list, keyword: dict, names: list[tuple[str, ...]]) -> list[float | None]:
-    """Assign positional then keyword arguments to slots; each slot accepts several keywords."""
+def _take(family: str, positional: list, keyword: dict, names: list[tuple[str, ...]],
+          n_positional: int | None = None) -> list[float | None]:
+    """Assign positional then keyword arguments to slots; each slot accepts several keywords.
+
+    Only the first ``n_positional`` slots may be positional (as in PROC MCMC, a spread must be named:
+    ``normal(0, 100)`` could be a variance or an SD, ``gamma(1, 2)`` a scale or a rate).
+    """
     out: list[Any] = [None] * len(names)
-    if len(positional) > len(names):
-        raise SpecError(f"{family}() takes at most {len(names)} positional argument(s); got {len(positional)}")
+    limit = len(names) if n_positional is None else n_positional
+    if len(positional) > limit:
+        spread = " | ".join("=".join((k, "…")) for k in names[limit]) if limit < len(names) else ""
+        raise SpecError(f"{family}() takes at most {limit} positional argument(s); got {len(positional)}"
+                        + (f": name the next one ({spread})" if spread else ""))
     for k, tree in enumerate(positional):
         out[k] = (names[k][0], tree)
     known = {key for slot in names for key in slot}
@@ -118,7 +126,7 @@ def _need(family: str, value: Any, what: str) -> tuple[str, float]:
 
 
 def _normal(pos: list, kw: dict) -> Prior:
-    mean, spread = _take("normal", pos, kw, [("mu", "mean"), ("var", "sd", "prec")])
+    mean, spread = _take("normal", pos, kw, [("mu", "mean"), ("var", "sd", "prec")], n_positional=1)
     key, v = _need("normal", spread, "var=, sd= or prec= (e.g. normal(0, var=10000))")
     m = 0.0 if mean is None else mean[1]
     if not v > 0:
@@ -129,7 +137,7 @@ def _normal(pos: list, kw: dict) -> Prior:
 
 def _gamma_like(cls: type, family: str) -> Callable[[list, dict], Prior]:
     def build(pos: list, kw: dict) -> Prior:
-        shape, spread = _take(family, pos, kw, [("shape",), ("scale", "iscale")])
+        shape, spread = _take(family, pos, kw, [("shape",), ("scale", "iscale")], n_positional=1)
         _, a = _need(family, shape, "a shape (e.g. " + family + "(0.01, scale=0.01))")
         key, v = _need(family, spread, "scale= or iscale=")
         if not v > 0:
@@ -149,7 +157,7 @@ def _uniform(pos: list, kw: dict) -> Prior:
 
 
 def _expon(pos: list, kw: dict) -> Prior:
-    (spread,) = _take("expon", pos, kw, [("scale", "iscale")])
+    (spread,) = _take("expon", pos, kw, [("scale", "iscale")], n_positional=0)
     key, v = _need("expon", spread, "scale= or iscale=")
     if not v > 0:
         raise SpecError(f"expon(): {key}= must be positive; got {v:g}")
