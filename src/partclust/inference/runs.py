@@ -51,9 +51,10 @@ def write_run(
     out_dir : path
     result : FitResult
     design : Design or ModelData
-        The data fitted (a ModelData also records its specification under ``model_spec``); for a translated
-        PROC MCMC program its :class:`~partclust.translate.evaluate.ProgramData` (``model_spec`` is then the
-        family's specification when the program is a member, from ``extra``, else null).
+        The data fitted (a ModelData also records its specification under ``model_spec``), or a translated
+        PROC MCMC program (:class:`~partclust.translate.Translation`: ``model_spec`` identifies the program and
+        its family specification, ``sas_program`` records the PROC MCMC options, PARMS blocks and RANDOM
+        statements SAS was asked to run).
     summary : pandas.DataFrame, optional
         From :func:`~partclust.inference.summary.summarize` (computed for the built-in models when absent;
         required for a translated program).
@@ -89,13 +90,15 @@ def write_run(
                  "clusters": list(design.groups if spec is not None else getattr(design, "clusters", ()))},
         "model_spec": spec.record() if spec is not None else (
             json.loads(result.settings.spec) if result.settings.spec else
-            None if result.settings.sas_program else builtin_spec(result.settings.model).record()),
+            design.spec_record() if hasattr(design, "spec_record") else builtin_spec(result.settings.model).record()),
         "versions": package_versions(),
         "timings": {k: (round(v, 4) if isinstance(v, float) else v) for k, v in result.timings.items()},
         "divergences": result.divergences,
         "convergence": gate,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
+    if hasattr(design, "program"):  # a translated PROC MCMC program: what SAS was asked to do
+        record["sas_program"] = design.record()
     if extra:
         record.update(extra)
     write_json(out / RUN_JSON, record)

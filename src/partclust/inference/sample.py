@@ -115,9 +115,10 @@ def fit(data: Any, settings: FitSettings, priors: Priors = SAS_PRIORS, cores: in
 
     Parameters
     ----------
-    data : ModelData or Design
+    data : ModelData or Design or Translation
         Data read through a specification, or a run1 design (then ``settings.model`` chooses the built-in
-        model and ``priors`` its priors, unless ``settings.spec`` records other priors).
+        model and ``priors`` its priors, unless ``settings.spec`` records other priors), or, with
+        ``settings.sas_program``, a translated PROC MCMC program (:func:`fit_translated`).
     settings : FitSettings
     priors : Priors
         For a Design only. Default: the SAS program's.
@@ -130,6 +131,8 @@ def fit(data: Any, settings: FitSettings, priors: Priors = SAS_PRIORS, cores: in
         ``trace`` holds ``posterior`` and ``sample_stats``; ``timings`` has ``build_s``,
         ``compile_s``, ``sample_s`` and ``compile_cached``.
     """
+    if settings.sas_program:
+        return fit_translated(data.model(settings.parameterization), settings, cores)
     t = time.perf_counter()
     if not isinstance(data, ModelData) and settings.spec:
         from partclust.translate.specs import spec_from_record

@@ -42,12 +42,16 @@ def flat_params(posterior: xr.Dataset, params: str | Sequence[str]) -> dict[str,
     """The reported parameters as scalar draws arrays, named ``b0`` … (or ``b[<column>]`` …) and ``u[<label>]``.
 
     ``params``: a built-in model's residual structure (``single``/``per_condition``), or the scalar names
-    themselves (:attr:`partclust.models.ModelData.scalar_names`).
+    themselves (:attr:`partclust.models.ModelData.scalar_names`), or the items a translated PROC MCMC
+    program reports (:attr:`partclust.translate.Translation.summary_items`: then exactly those,
+    :func:`select_params`).
     """
+    if not isinstance(params, str) and any(not isinstance(p, str) for p in params):
+        return select_params(posterior, params)
     out: dict[str, xr.DataArray] = {}
     for name in (scalar_names(params) if isinstance(params, str) else params):
         out[name] = posterior[name]
-    if "u" in posterior:
+    if "u" in posterior and "cluster" in posterior["u"].dims:
         for label in posterior["u"].coords["cluster"].values:
             out[f"u[{label}]"] = posterior["u"].sel(cluster=label, drop=True)
     return out
@@ -57,7 +61,8 @@ def select_params(posterior: xr.Dataset, items: Iterable[Any]) -> dict[str, xr.D
     """Pick named scalar draws from a posterior.
 
     Each item is ``(name, variable, dim, label)`` (dim and label ``None`` for a scalar variable), e.g.
-    ``("u[3]", "u", "j", "3")``; objects with those attributes work too.
+    ``("u[3]", "u", "j", "3")``; objects with those attributes work too. A label is looked up in ``dim``, or in
+    the variable's one dimension besides chain and draw when ``dim`` is not one of its dims.
 
     Raises
     ------
@@ -72,8 +77,11 @@ def select_params(posterior: xr.Dataset, items: Iterable[Any]) -> dict[str, xr.D
         if var not in posterior:
             raise FitError(f"the posterior has no variable {var!r} (needed for {name})")
         da = posterior[var]
-        if dim is not None:
-            if dim not in da.dims or label not in set(map(str, da.coords[dim].values)):
+        if label is not None:
+            extra = [d for d in da.dims if d not in ("chain", "draw")]
+            if dim not in da.dims and len(extra) == 1:
+                dim = extra[0]
+            if dim not in da.dims or str(label) not in set(map(str, da.coords[dim].values)):
                 raise FitError(f"the posterior's {var} has no {dim} = {label!r} (needed for {name})")
             labels = [str(v) for v in da.coords[dim].values]
             da = da.isel({dim: labels.index(str(label))}, drop=True)

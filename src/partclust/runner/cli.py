@@ -38,6 +38,28 @@ def _add_spec(p: argparse.ArgumentParser, model_help: str = "a built-in run1 mod
                         "names: b, b[<column>], s2u, s2e, s2e[<level>] (b0, b1, s2e_control, … for --model)")
 
 
+def _add_program(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("or a PROC MCMC program, translated as written (partclust translate shows how)")
+    g.add_argument("--sas-program", metavar="FILE.sas", default=None,
+                   help="the SAS program (instead of --model/--formula/--prior; its priors are the program's)")
+    g.add_argument("--step", type=int, default=None, metavar="K",
+                   help="which PROC MCMC step of the file (needed when it has several; without it they are listed)")
+
+
+def _translation(args: argparse.Namespace):
+    """The translated program of ``--sas-program`` (and ``--step``) with its data (``--data`` or the default)."""
+    from partclust.data import resolve_data_path
+    from partclust.errors import SpecError
+    from partclust.translate.program import read_program
+    from partclust.translate.translation import translate_file
+
+    if _given_spec(args):
+        raise SpecError("--sas-program replaces --model, --formula, --residual-by and --prior (the program says "
+                        "the model and its priors); give one or the other")
+    read_program(args.sas_program, args.step)  # refusals and the list of steps come first
+    return translate_file(args.sas_program, resolve_data_path(args.data), args.step)
+
+
 def _spec(args: argparse.Namespace, default_model: str | None = None):
     from partclust.translate import model_spec
 
@@ -52,7 +74,7 @@ def _model_data(args: argparse.Namespace, spec):
 
 
 def _given_spec(args: argparse.Namespace) -> bool:
-    return bool(args.model or args.formula or args.prior or args.residual_by)
+    return bool(getattr(args, "model", None) or args.formula or args.prior or args.residual_by)
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -76,6 +98,8 @@ def cmd_fit(args: argparse.Namespace) -> int:
     from partclust.runner.notebooks import FIT_NOTEBOOK, execute
     from partclust.translate import spec_key
 
+    if args.sas_program:
+        return _fit_program(args)
     spec = _spec(args)
     settings = FitSettings(
         model=spec.name, parameterization=args.parameterization, seed=args.seed, draws=args.draws,
@@ -97,6 +121,44 @@ def cmd_fit(args: argparse.Namespace) -> int:
     return 0
 
 
+def _fit_program(args: argparse.Namespace) -> int:
+    from partclust.inference.runs import RUN_JSON, SUMMARY_CSV
+    from partclust.inference.settings import FitSettings
+    from partclust.runner.notebooks import FIT_NOTEBOOK, execute
+
+    translation = _translation(args)  # refused constructs and bad data fail here, before a kernel starts
+    step = int(args.step or 0)
+    settings = FitSettings(
+        model=translation.name, parameterization=args.parameterization, seed=args.seed, draws=args.draws,
+        tune=args.tune, chains=args.chains, sampler=args.sampler, target_accept=args.target_accept,
+        sas_program=str(Path(args.sas_program).resolve()), step=step, program_sha256=translation.program_sha256,
+    )
+    translation.model(settings.parameterization)  # a statement whose value cannot be computed fails here too
+    out = Path(args.out).resolve()
+    params = {k: v for k, v in settings.__dict__.items() if k not in ("spec", "program_sha256")}
+    params.update({"model": "", "data_path": translation.source, "output_dir": str(out),
+                   "make_plots": not args.no_plots})
+    print(f"fitting {translation.program.title} ({settings.parameterization}, {settings.sampler}, seed "
+          f"{settings.seed}) → {out}")
+    executed = execute(FIT_NOTEBOOK, out / FIT_NOTEBOOK, params, progress=sys.stderr.isatty())
+    record = json.loads((out / RUN_JSON).read_text())
+    gate = record["convergence"]
+    print(f"executed notebook: {executed}")
+    print(f"convergence gate: {'passed' if gate['passed'] else gate['reason']}")
+    print(f"summary: {out / SUMMARY_CSV}")
+    return 0
+
+
+def _family_data(translation):
+    """The family's ModelData of a translated program, or a one-line error saying why the program is not in it."""
+    from partclust.errors import SpecError
+
+    if not translation.family.member:
+        raise SpecError(f"{translation.program.title} is not in the model family, so the exact posterior and REML "
+                        f"do not apply: {translation.family.reason}")
+    return translation.family.data
+
+
 def _print_table(table) -> None:
     import pandas as pd
 
@@ -110,15 +172,17 @@ def cmd_exact(args: argparse.Namespace) -> int:
     from partclust.files import write_csv
     from partclust.references.exact import exact_posterior
 
-    data = _model_data(args, _spec(args))
+    translation = _translation(args) if args.sas_program else None
+    data = _family_data(translation) if translation else _model_data(args, _spec(args))
     post = exact_posterior(data, progress=sys.stderr.isatty())
-    out = write_csv(Path(args.out), post.table)
-    table = post.table
+    table = translation.family.rename(post.table) if translation else post.table  # the program's names
+    out = write_csv(Path(args.out), table)
     if not table["note"].astype(bool).any():
         table = table.drop(columns="note")
     _print_table(table)
     if not math.isnan(post.s2u_mode):
-        print(f"σ²_u marginal mode: {post.s2u_mode:.5f}")
+        name = f" ({translation.effect_variance})" if translation and translation.effect_variance != "s2u" else ""
+        print(f"σ²_u{name} marginal mode: {post.s2u_mode:.5f}")
     print(f"wrote {out}")
     return 0
 
@@ -126,6 +190,13 @@ def cmd_exact(args: argparse.Namespace) -> int:
 def cmd_reml(args: argparse.Namespace) -> int:
     from partclust.references.reml import lrt, reml
 
+    if args.sas_program:
+        translation = _translation(args)
+        f = reml(_family_data(translation))
+        print(f"REML, {translation.program.title}: {translation.family.description} (restricted log-likelihood "
+              f"{f.loglik:.4f}" + (", σ²_u on its boundary 0" if f.s2u_on_boundary else "") + "):")
+        _print_table(translation.family.rename(f.table))
+        return 0
     if _given_spec(args):
         spec = _spec(args)
         f = reml(_model_data(args, spec))
@@ -155,6 +226,10 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
     first = Path(args.runs[0]) / RUN_JSON
     record = json.loads(first.read_text()) if first.is_file() else None
+    if args.sas_program:
+        return _compare_program(args, args.sas_program, record)
+    if not _given_spec(args) and record is not None and record.get("settings", {}).get("sas_program"):
+        return _compare_program(args, record["settings"]["sas_program"], record)  # the program the runs fitted
     if _given_spec(args) or record is None:
         spec = _spec(args)
     else:  # default: the specification the runs recorded
@@ -181,11 +256,55 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def _compare_program(args: argparse.Namespace, sas_program: str, record: dict | None) -> int:
+    from partclust.data import resolve_data_path
+    from partclust.evaluation import REAL, compare_all, fit_table, load_runs, verdict_counts
+    from partclust.files import write_csv
+    from partclust.references import program_references
+
+    if args.sas_program is None:  # default: the program, step and dataset the runs recorded
+        args.sas_program = sas_program
+        args.step = args.step if args.step is not None else (record["settings"].get("step") or None)
+    if args.data is None and record is not None:
+        args.data = str(resolve_data_path(record["data"]["path"]))
+    translation = _translation(args)
+    runs = load_runs(args.runs, model=translation.name, data_sha256=translation.sha256,
+                     spec_record=translation.spec_record())
+    for d, reason in runs.excluded:
+        print(f"excluded: {d}: {reason}", file=sys.stderr)
+    fit = fit_table(runs.summaries)
+    refs = program_references(translation, args.sas_output)
+    comparison = compare_all(fit, refs.values())
+    out = write_csv(Path(args.out), comparison)
+    print(f"{len(runs.included)} converged run(s) of {translation.program.title} compared with "
+          + ", ".join(f"{k}" + ("" if r.available else f" (unavailable: {r.unavailable_reason})") for k, r in refs.items()))
+    print(verdict_counts(comparison).to_string())
+    for _, r in comparison[comparison["verdict"] == REAL].iterrows():
+        print(f"real difference: {r['reference']} {r['param']} {r['statistic']}: fit {r['fit_value']:.4f} vs "
+              f"{r['reference_value']:.4f} (z = {r['z']:.2f})")
+    print(f"wrote {out}")
+    return 0
+
+
 def cmd_study(args: argparse.Namespace) -> int:
     from partclust.runner.study import main_study
     from partclust.studies.seeds import StudySettings
 
     seeds = tuple(args.seed_list) if args.seed_list else tuple(range(1, args.seeds + 1))
+    if args.sas_program:
+        if args.models != list(RESIDUALS):
+            from partclust.errors import SpecError
+
+            raise SpecError("--sas-program runs the program's own model; do not give --models")
+        translation = _translation(args)
+        translation.model("noncentered")  # a statement whose value cannot be computed fails before any fit
+        study = StudySettings(
+            models=(translation.name,), seeds=seeds, draws=args.draws, tune=args.tune, chains=args.chains,
+            data_path=translation.source, out=str(Path(args.out).resolve()), workers=args.workers,
+            scheduler=args.scheduler or "", timeout_s=args.timeout, why_notebook=False, plots=args.plots,
+            sas_program=str(Path(args.sas_program).resolve()), step=int(args.step or 0),
+        )
+        return main_study(study, translation)
     models = tuple(args.models) if not args.formula else ("formula",)
     study = StudySettings(
         models=models, seeds=seeds, draws=args.draws, tune=args.tune, chains=args.chains,
@@ -286,25 +405,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--target-accept", type=float, default=0.9)
     p.add_argument("--no-plots", action="store_true", help="skip trace and rank plots")
     p.add_argument("--out", required=True, metavar="DIR")
+    _add_program(p)
     _add_data(p)
     p.set_defaults(func=cmd_fit)
 
     p = sub.add_parser("exact", help="the exact posterior by quadrature (no sampling)")
     _add_spec(p)
     p.add_argument("--out", required=True, metavar="FILE.csv")
+    _add_program(p)
     _add_data(p)
     p.set_defaults(func=cmd_exact)
 
     p = sub.add_parser("reml", help="REML estimates (default: both built-in models and the likelihood-ratio test)")
     _add_spec(p, "one built-in run1 model (default: both, with the likelihood-ratio test)")
+    _add_program(p)
     _add_data(p)
     p.set_defaults(func=cmd_reml)
 
     p = sub.add_parser("compare", help="compare fits with exact, REML, PyMC 2 (2011) and SAS")
     _add_spec(p, "a built-in run1 model (default: the specification the runs recorded)")
     p.add_argument("--runs", nargs="+", required=True, metavar="DIR")
-    p.add_argument("--sas-output", metavar="DIR", default=None, help="default: sas_reference/output")
+    p.add_argument("--sas-output", metavar="DIR", default=None,
+                   help="default: sas_reference/output (with --sas-program: the folder holding that step's "
+                        "outpost.csv; none by default)")
     p.add_argument("--out", required=True, metavar="FILE.csv")
+    _add_program(p)
     _add_data(p)
     p.set_defaults(func=cmd_compare)
 
@@ -320,6 +445,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--formula", default=None, metavar='"Y ~ X + (0 + TX | G)"', help="run this model instead")
     g.add_argument("--residual-by", default=None, metavar="COLUMN")
     g.add_argument("--prior", action="append", default=[], metavar='"NAME ~ DIST"')
+    _add_program(p)
     g = p.add_mutually_exclusive_group()
     g.add_argument("--seeds", type=int, default=20, help="run seeds 1..N (default 20)")
     g.add_argument("--seed-list", type=int, nargs="+", metavar="SEED")

@@ -94,7 +94,7 @@ def run_one(model: str, seed: int, study: StudySettings, data_path: str, data_sh
         return RunOutcome(model, seed, "skipped", str(final))
     tmp = final.parent / f".{final.name}.tmp-{uuid.uuid4().hex[:8]}"
     make_plots = study.plots == "all" or (study.plots == "first" and seed == study.seeds[0])
-    params = {**{k: v for k, v in asdict(settings).items() if k not in ("spec", "model")},
+    params = {**{k: v for k, v in asdict(settings).items() if k not in ("spec", "model", "program_sha256")},
               **study.notebook_spec_params(model), "data_path": data_path, "output_dir": str(tmp),
               "make_plots": make_plots, "cores": 2}
     executed = tmp / NOTEBOOK_FILES["fit"]
@@ -257,6 +257,15 @@ class _Driver:
         if self.extras_sent:
             return
         self.extras_sent = True
+        if self.study.sas_program:  # the program's own notebook: listing, SAS ↔ PyMC table, one fit, references
+            st = self.study
+            model = st.models[0]
+            self._submit("notebook", _execute_on_worker, NOTEBOOK_FILES["translate"],
+                         str(self.layout.study_notebook(NOTEBOOK_FILES["translate"])),
+                         {"sas_program": st.sas_program, "step": int(st.step), "data_path": self.data_path,
+                          "seed": st.seeds[0], "draws": st.draws, "tune": st.tune, "chains": st.chains,
+                          "output_dir": str(self.layout.study / model / "translate_fit"), "cores": 2})
+            return
         if self.study.formula:  # the data notebook and notebook 05 are about run1's built-in models
             st = self.study
             self._submit("notebook", _execute_on_worker, NOTEBOOK_FILES["your_trial"],

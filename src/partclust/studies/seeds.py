@@ -56,6 +56,10 @@ class StudySettings:
         A model of the family to run instead of the built-in models (``models`` is then ``("formula",)``).
     priors : tuple of str
         Priors in PROC MCMC syntax (``"s2u ~ igamma(0.01, scale=0.01)"``) for every model run.
+    sas_program : str
+        A PROC MCMC program to translate and run instead (``models`` is then its model's one name).
+    step : int
+        Which PROC MCMC step of ``sas_program`` (0: its only one).
 
     Raises
     ------
@@ -80,10 +84,16 @@ class StudySettings:
     formula: str = ""
     residual_by: str = ""
     priors: tuple[str, ...] = ()
+    sas_program: str = ""
+    step: int = 0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "priors", tuple(self.priors))
-        if self.formula:
+        if self.sas_program:
+            if len(self.models) != 1 or self.formula or self.priors or self.residual_by:
+                raise StudyError("a study of a PROC MCMC program runs that program's one model, without a formula "
+                                 "or priors of its own")
+        elif self.formula:
             if len(self.models) != 1 or self.models[0] in RESIDUALS:
                 raise StudyError("a study of a formula model runs that one model: models=('formula',)")
         else:
@@ -116,12 +126,22 @@ class StudySettings:
 
     def notebook_spec_params(self, model: str) -> dict[str, Any]:
         """The specification parameters of the fit and aggregate notebooks for ``model``."""
+        if self.sas_program:
+            return {"model": "", "formula": "", "residual_by": "", "priors": [], "model_name": model,
+                    "sas_program": self.sas_program, "step": int(self.step)}
         return {"model": "" if self.formula else model, "formula": self.formula, "residual_by": self.residual_by,
                 "priors": list(self.priors), "model_name": model}
 
     def fit_settings(self, model: str, seed: int) -> FitSettings:
         """The settings of one run."""
         from partclust.translate import spec_key
+
+        if self.sas_program:
+            from partclust.data import sha256_of
+
+            return FitSettings(model=model, seed=int(seed), draws=self.draws, tune=self.tune, chains=self.chains,
+                               sas_program=self.sas_program, step=int(self.step),
+                               program_sha256=sha256_of(self.sas_program))
 
         return FitSettings(model=model, seed=int(seed), draws=self.draws, tune=self.tune, chains=self.chains,
                            spec=spec_key(self.spec(model)))
@@ -155,7 +175,12 @@ class ModelAggregate:
         :data:`~partclust.evaluation.COMPARISON_COLUMNS` for every reference.
     references : dict of str to Reference
         By name.
-    exact : ExactPosterior
+    exact : ExactPosterior or None
+        In the table's names (a translated program's); ``None`` for a program outside the model family.
+    s2u_name : str
+        σ²_u's name in the tables (a translated program's own).
+    note : str
+        Why there is no exact posterior, when there is none.
     """
 
     model: str
@@ -170,6 +195,8 @@ class ModelAggregate:
     mc_error_csv: Path
     comparison_csv: Path
     reference_dir: Path
+    s2u_name: str = "s2u"
+    note: str = ""
 
     @property
     def n_seeds(self) -> int:
@@ -200,6 +227,8 @@ def aggregate_model(model: str, results: Path, design: Any, sas_output_dir: str 
 
     layout = ResultsLayout(Path(results))
     dirs = layout.seed_runs(model)
+    if hasattr(design, "program"):  # a translated PROC MCMC program
+        return _aggregate_program(model, layout, dirs, design, sas_output_dir)
     from partclust.models.spec import builtin_spec
 
     spec = spec or getattr(design, "spec", None) or builtin_spec(model)
@@ -225,6 +254,46 @@ def aggregate_model(model: str, results: Path, design: Any, sas_output_dir: str 
                           ref_dir)
 
 
+def _aggregate_program(model: str, layout: ResultsLayout, dirs: list[Path], translation: Any,
+                       sas_output_dir: str | None) -> ModelAggregate:
+    """:func:`aggregate_model` for a translated PROC MCMC program: its names; exact and REML when in the family."""
+    from dataclasses import replace
+
+    from partclust.evaluation.compare import COMPARISON_COLUMNS, compare_all, fit_table, load_runs, per_seed_z
+    from partclust.evaluation.mc_error import mc_error_table, z_summary
+    from partclust.references import program_references
+    from partclust.references.exact import exact_posterior
+    from partclust.references.store import default_directory, exact_checks, write_reference
+
+    runs = load_runs([str(d) for d in dirs], model=model, data_sha256=translation.sha256,
+                     spec_record=translation.spec_record())
+    mc = mc_error_table(runs.summaries)
+    family = translation.family
+    exact = exact_posterior(family.data) if family.member else None
+    references = program_references(translation, sas_output_dir or None, exact_posterior=exact)
+    if runs.summaries:
+        z = (per_seed_z(runs.summaries, references["exact"]) if references["exact"].available else
+             pd.DataFrame(columns=["seed_index", "param", "fit_value", "mcse", "z"]))
+        fit = fit_table(runs.summaries)
+        comparison = compare_all(fit, references.values())
+    else:
+        z = pd.DataFrame(columns=["seed_index", "param", "fit_value", "mcse", "z"])
+        fit = pd.DataFrame(columns=["param", "statistic", "fit_value", "fit_se", "n_seeds"])
+        comparison = pd.DataFrame(columns=list(COMPARISON_COLUMNS))
+    mc_csv, cmp_csv = layout.mc_error_csv(model), layout.comparison_csv(model)
+    write_csv(mc_csv, mc)
+    write_csv(cmp_csv, comparison)
+    ref_dir = default_directory(layout.root, translation, model)
+    if exact is not None:
+        write_reference(references["exact"], ref_dir, exact_checks(family.data, exact))
+        write_reference(references["reml"], ref_dir)
+    renamed = replace(exact, table=family.rename(exact.table)) if exact is not None else None
+    return ModelAggregate(model, runs, mc, z, z_summary(z), fit, comparison, references, renamed, mc_csv, cmp_csv,
+                          ref_dir, s2u_name=translation.effect_variance or "s2u",
+                          note="" if family.member else f"The program is not in the model family ({family.reason}), "
+                          "so there is no exact posterior or REML to compare with.")
+
+
 def s2u_headline(agg: ModelAggregate) -> dict[str, Any]:
     """The numbers a reader wants first about σ²_u for one model (for notebooks and the report).
 
@@ -239,16 +308,18 @@ def s2u_headline(agg: ModelAggregate) -> dict[str, Any]:
     """
     from partclust.evaluation.compare import NOT_COMPARABLE, REAL
 
-    if "s2u" not in set(agg.exact.table["param"]):
-        return {"model": agg.model, "n_seeds": agg.n_seeds}  # a model without random effect
-    ex = agg.exact.table.set_index("param").loc["s2u"]
+    name = agg.s2u_name
+    if agg.exact is None or name not in set(agg.exact.table["param"]):
+        out = {"model": agg.model, "n_seeds": agg.n_seeds}  # a model without random effect (or exact posterior)
+        return {**out, "note": agg.note} if agg.note else out
+    ex = agg.exact.table.set_index("param").loc[name]
     out: dict[str, Any] = {"model": agg.model, "exact_mean": float(ex["mean"]), "exact_median": float(ex["median"]),
                            "exact_mode": float(agg.exact.s2u_mode), "n_seeds": agg.n_seeds}
     if not agg.n_seeds:
         return out
-    mc = agg.mc.set_index("param").loc["s2u"]
+    mc = agg.mc.set_index("param").loc[name]
     cmp = agg.comparison
-    c = cmp[(cmp["param"] == "s2u") & (cmp["statistic"] == "mean")].set_index("reference").loc["exact"]
+    c = cmp[(cmp["param"] == name) & (cmp["statistic"] == "mean")].set_index("reference").loc["exact"]
     out.update({
         "mean_of_means": float(mc["mean_of_means"]), "sd_of_means": float(mc["sd_of_means"]),
         "rms_mcse": float(mc["rms_mcse"]), "ratio": float(mc["calibration_ratio"]),

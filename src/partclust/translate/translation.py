@@ -42,15 +42,88 @@ class Translation:
     bound : BoundProgram
     family : Family
         The model family's specification, or why the program is not in it.
-    sha256 : str
+    program_sha256 : str
         Of the program file ("" for text).
+
+    A translation reads like the project's other model data where fits and run records need it:
+    ``source``, ``sha256`` (of the data), ``n``, ``groups``, ``scalar_names``, ``describe()``,
+    ``prior_table()``.
     """
 
     program: Program
     data: ProgramData
     bound: BoundProgram
     family: Family
-    sha256: str = ""
+    program_sha256: str = ""
+
+    @property
+    def source(self) -> str:
+        """The data file."""
+        return self.data.source
+
+    @property
+    def sha256(self) -> str:
+        """SHA-256 of the data file."""
+        return self.data.sha256
+
+    @property
+    def n(self) -> int:
+        """Number of observations."""
+        return self.data.n
+
+    @property
+    def groups(self) -> tuple[str, ...]:
+        """Subject values the data touch, of every RANDOM statement in turn."""
+        return tuple(lab for e in self.bound.effects.values() for lab in e.labels)
+
+    @property
+    def scalar_names(self) -> tuple[str, ...]:
+        """The parameters (PARMS order) and the MONITOR= derived quantities: the scalar variables of a fit."""
+        return tuple(self.program.parameters) + tuple(self.program.derived)
+
+    @property
+    def summary_items(self) -> list[Reported]:
+        """What a summary reports, for any parameterization (:meth:`reported`)."""
+        return self.reported_names()
+
+    @property
+    def has_random(self) -> bool:
+        """Whether the program has a RANDOM statement."""
+        return bool(self.program.randoms)
+
+    @property
+    def effect_variance(self) -> str | None:
+        """The family's σ²_u as the program names it (``None`` outside the family or without random effect)."""
+        return self.family.names.get("s2u") if self.family.member else None
+
+    def describe(self) -> str:
+        """A short account of the program and the data as the model reads them."""
+        lines = [self.program.title, f"data: {self.data.source} ({self.data.n} rows)", f"sha256: {self.sha256}",
+                 "parameters: " + ", ".join(self.program.parameters)]
+        if self.program.derived:
+            lines.append("derived (MONITOR=): " + ", ".join(self.program.derived))
+        for name, e in self.bound.effects.items():
+            lines.append(f"RANDOM {name}: {len(e.sas_labels)} values of {e.subject}, {len(e.labels)} touched by the data")
+            lines += list(e.notes)
+        lines.append(f"model family: {self.family.description}" if self.family.member else
+                     f"model family: not a member ({self.family.reason})")
+        return "\n".join(lines)
+
+    def prior_table(self, parameterization: str = "noncentered") -> pd.DataFrame:
+        """The SAS ↔ PyMC table (where a built-in model shows its priors)."""
+        return self.table(parameterization)
+
+    def pymc_model(self, parameterization: str = "noncentered") -> Any:
+        """The PyMC model (a ``pymc.Model``)."""
+        return self.model(parameterization).model
+
+    def spec_record(self) -> dict[str, Any]:
+        """What identifies the model a run fitted: the program (checksum, step) and its family specification."""
+        return {"name": self.name, "formula": self.family.spec.text() if self.family.member else "",
+                "sas_program": Path(self.program.path).name, "program_sha256": self.program_sha256,
+                "step": self.program.step,
+                "priors": {p: self.program.priors[p].sas(p) for p in self.program.parameters},
+                "family": self.family.spec.record() if self.family.member else None}
 
     @property
     def name(self) -> str:
@@ -89,7 +162,7 @@ class Translation:
 
     def record(self) -> dict[str, Any]:
         """What a run record stores about the program (path, checksum, step, SAS's settings, the family)."""
-        return {**self.program.sas_settings(), "sha256": self.sha256,
+        return {**self.program.sas_settings(), "sha256": self.program_sha256,
                 "family": self.family.description if self.family.member else "",
                 "not_in_family": "" if self.family.member else self.family.reason,
                 "names": dict(self.family.names)}
