@@ -18,9 +18,11 @@ from partclust.data.source import resolve_data_path, sha256_of
 from partclust.data.tables import decode_text, read_text_table
 from partclust.errors import DataError
 
-__all__ = ["REQUIRED_COLUMNS", "Design", "read_table", "validate", "load_design", "design_frame"]
+__all__ = ["REQUIRED_COLUMNS", "MISSING_LABELS", "Design", "read_table", "validate", "load_design", "design_frame"]
 
 REQUIRED_COLUMNS = ("i", "j", "treat", "y")
+MISSING_LABELS: frozenset[str] = frozenset({"", "na", "nan", "n/a", ".", "null", "none"})
+"""Cell texts (case-insensitive) read as a missing cluster id (SAS writes a missing number as ``.``)."""
 
 
 @dataclass(frozen=True)
@@ -29,8 +31,9 @@ class Design:
 
     Rows keep the file's order. Treated subjects carry the index of their cluster in
     ``clusters``; controls carry -1. ``sas_clusters`` lists every distinct value of ``j`` (treated
-    clusters first, then the controls' singletons), which is what PROC MCMC's ``RANDOM ... SUBJECT=j``
-    creates one effect for.
+    clusters first, then the controls' singletons or shared placeholder), which is what PROC MCMC's
+    ``RANDOM ... SUBJECT=j`` creates one effect for; a control without any ``j`` has
+    ``sas_cluster_of_row`` −1. ``notes`` says how the controls' ids were read.
     """
 
     y: np.ndarray
@@ -42,6 +45,7 @@ class Design:
     sas_cluster_of_row: np.ndarray
     source: str
     sha256: str
+    notes: tuple[str, ...] = ()
 
     @property
     def n(self) -> int:
@@ -79,7 +83,7 @@ class Design:
             "cluster sizes: " + ", ".join(f"{k}: {v}" for k, v in sizes.items()),
             f"control singletons (clusters of one): {len(self.control_clusters)}",
         ]
-        return "\n".join(lines)
+        return "\n".join(lines + list(self.notes))
 
 
 def _rows(mask: np.ndarray, limit: int = 8) -> str:
@@ -124,10 +128,10 @@ def validate(df: pd.DataFrame, source: str = "<table>", sha256: str = "") -> Des
 
     subject = df["i"].astype(str).str.strip()
     cluster = df["j"].astype(str).str.strip()
-    for col, values in (("i", subject), ("j", cluster)):
-        blank = (values == "").to_numpy()
-        if blank.any():
-            raise DataError(f"{source}: column {col} is blank at line(s) {_rows(blank)}. Fill in the ids.")
+    blank = (subject == "").to_numpy()
+    if blank.any():
+        raise DataError(f"{source}: column i is blank at line(s) {_rows(blank)}. Fill in the ids.")
+    no_cluster = cluster.str.lower().isin(MISSING_LABELS).to_numpy()
 
     y = pd.to_numeric(df["y"].astype(str).str.strip(), errors="coerce").to_numpy(dtype=float)
     bad_y = ~np.isfinite(y)
@@ -144,6 +148,11 @@ def validate(df: pd.DataFrame, source: str = "<table>", sha256: str = "") -> Des
             f"{source}: column treat must be 0 (control) or 1 (treated); not so at line(s) {_rows(bad_t)}."
         )
     treat = treat_num.astype(np.int8)
+    bad = no_cluster & (treat == 1)
+    if bad.any():
+        raise DataError(f"{source}: treated subject(s) with a missing cluster id in column j at line(s) {_rows(bad)}. "
+                        "Every treated subject belongs to a cluster; only controls may have none.")
+    cluster = cluster.where(~no_cluster, "")
 
     # In run1 ``i`` numbers subjects within their cluster, so a subject is identified by (j, i).
     dup = pd.DataFrame({"j": cluster, "i": subject}).duplicated(keep=False).to_numpy()
@@ -163,14 +172,12 @@ def validate(df: pd.DataFrame, source: str = "<table>", sha256: str = "") -> Des
             f"control subjects (line(s) {_rows(rows)}). Clusters exist only in the treated arm; give each "
             "control its own id."
         )
-    control_counts = cluster[treat == 0].value_counts()
-    shared = control_counts[control_counts > 1].index.tolist()
-    if shared:
-        rows = ((treat == 0) & cluster.isin(shared).to_numpy())
-        raise DataError(
-            f"{source}: control subjects share cluster id(s) {', '.join(map(str, shared[:8]))} in column j "
-            f"(line(s) {_rows(rows)}). Controls are unclustered: give each control a distinct j."
-        )
+    notes = []
+    control_counts = cluster[(treat == 0) & ~no_cluster].value_counts()
+    for label in _label_sort_key(control_counts[control_counts > 1].index.tolist()):
+        notes.append(f"{control_counts[label]} controls share placeholder {label} — treated as unclustered")
+    if no_cluster.any():
+        notes.append(f"{int(no_cluster.sum())} controls have no cluster id — treated as unclustered")
     if treat.sum() == 0 or (treat == 0).sum() == 0:
         empty = "treated (treat = 1)" if treat.sum() == 0 else "control (treat = 0)"
         raise DataError(f"{source}: the {empty} arm has no subjects; both arms are needed.")
@@ -181,11 +188,11 @@ def validate(df: pd.DataFrame, source: str = "<table>", sha256: str = "") -> Des
             f"{source}: only {len(treated_labels)} treated cluster(s) in column j; the cluster variance "
             "needs at least two treated clusters."
         )
-    control_labels = _label_sort_key(cluster[treat == 0].unique().tolist())
+    control_labels = _label_sort_key(cluster[(treat == 0) & ~no_cluster].unique().tolist())
     index = {label: k for k, label in enumerate(treated_labels)}
     sas_index = {label: k for k, label in enumerate(treated_labels + control_labels)}
     cluster_of_row = np.array([index.get(c, -1) for c in cluster], dtype=np.int64)
-    sas_cluster_of_row = np.array([sas_index[c] for c in cluster], dtype=np.int64)
+    sas_cluster_of_row = np.array([sas_index.get(c, -1) for c in cluster], dtype=np.int64)
 
     for arr in (y, treat, cluster_of_row, sas_cluster_of_row):
         arr.setflags(write=False)
@@ -199,6 +206,7 @@ def validate(df: pd.DataFrame, source: str = "<table>", sha256: str = "") -> Des
         sas_cluster_of_row=sas_cluster_of_row,
         source=source,
         sha256=sha256,
+        notes=tuple(notes),
     )
 
 
@@ -210,7 +218,8 @@ def load_design(path: str | os.PathLike | None = None, *, allow_download: bool =
 
 def design_frame(design: Design) -> pd.DataFrame:
     """The design as a tidy table (for notebooks and plots)."""
-    cl = np.array(design.sas_clusters, dtype=object)[design.sas_cluster_of_row]
+    labels = np.array(design.sas_clusters + ("",), dtype=object)  # −1 (no id) picks the blank
+    cl = labels[design.sas_cluster_of_row]
     return pd.DataFrame(
         {
             "subject": design.subject,

@@ -120,8 +120,8 @@ def compare(fit: pd.DataFrame, reference: Reference, alpha: float = FAMILY_ALPHA
 
     reason = pd.Series("", index=df.index, dtype=object)
     missing = df["reference_value"].isna() & ~has_interval
-    reason[missing] = f"{reference.name} has no value for this statistic"
     note = df["ref_note"].fillna("").astype(str)
+    reason[missing & (note == "")] = f"{reference.name} has no value for this statistic"
     reason[(note != "") & (reason == "")] = note[(note != "") & (reason == "")]
     bad_se = ~(df["se"] > 0) | df["fit_se"].isna()
     reason[bad_se & (reason == "")] = "no Monte Carlo standard error for the fit"

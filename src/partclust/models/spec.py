@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from partclust.config import RESIDUALS
+from partclust.data.design import MISSING_LABELS
 from partclust.errors import DataError, SpecError
 from partclust.models.priors import DEFAULT_PRIORS, SAS_PRIORS, Prior, Priors
 from partclust.validate import check_residual
@@ -34,8 +35,6 @@ from partclust.validate import check_residual
 __all__ = ["RandomEffect", "ModelSpec", "ModelData", "builtin_spec", "builtin_data", "build_model_data",
            "group_index", "MISSING_LABELS", "PRIOR_GROUPS", "numeric_column", "normalise_labels"]
 
-MISSING_LABELS: frozenset[str] = frozenset({"", "na", "nan", "n/a", ".", "null", "none"})
-"""Cell texts (case-insensitive) read as a missing cluster id (SAS writes a missing number as ``.``)."""
 PRIOR_GROUPS: tuple[str, ...] = ("b", "s2u", "s2e")
 """Names a prior may be given for as a group: every fixed effect, the effect variance, every residual variance."""
 _LEVEL = re.compile(r"^(b|s2e)\[(.+)\]$")
@@ -636,8 +635,7 @@ def builtin_data(design: Any, residual: str = "single", priors: Priors = SAS_PRI
     sas_group = np.asarray(design.sas_cluster_of_row, dtype=np.int64).copy()
     for arr in (X, treat, resid, group, sas_group):
         arr.setflags(write=False)
-    notes = (f"{len(design.control_clusters)} controls have their own id in column j (SAS's coding of "
-             "unclustered subjects) — treated as unclustered",) if design.control_clusters else ()
+    notes = tuple(getattr(design, "notes", ()))
     return ModelData(spec, np.asarray(design.y), X, ("Intercept", "treat"), spec.fixed_names, treat, group,
                      tuple(design.clusters), sas_group, tuple(design.sas_clusters), resid, levels,
                      spec.residual_names, tuple(design.subject),

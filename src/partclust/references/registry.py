@@ -45,8 +45,9 @@ def exact_reference(design: Design, residual: str, posterior=None) -> Reference:
     for _, r in post.table.iterrows():
         for stat in STATISTICS:
             value = r[stat]
+            why = str(r.get("note", "") or "") or "not computed by the quadrature"
             rows.append({"param": r["param"], "statistic": stat, "value": value, "se": 0.0,
-                         "note": "" if np.isfinite(value) else "not computed by the quadrature"})
+                         "note": "" if np.isfinite(value) else f"exact: {why}"})
     return Reference("exact", residual, reference_table(rows), dict(post.provenance))
 
 
