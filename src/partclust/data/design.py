@@ -49,31 +49,37 @@ class Design:
 
     @property
     def n(self) -> int:
+        """Number of subjects (rows of the file)."""
         return int(self.y.size)
 
     @property
     def n_clusters(self) -> int:
+        """Number of treated clusters (the cluster effects the models estimate)."""
         return len(self.clusters)
 
     @property
     def sas_clusters(self) -> tuple[str, ...]:
+        """Every distinct value of ``j``: the treated clusters, then the controls' singletons."""
         return self.clusters + self.control_clusters
 
     @property
     def cluster_sizes(self) -> dict[str, int]:
+        """Subjects per treated cluster, by label, in the order of ``clusters``."""
         counts = np.bincount(self.cluster_of_row[self.treat == 1], minlength=self.n_clusters)
         return {label: int(c) for label, c in zip(self.clusters, counts)}
 
     @property
     def n_treated(self) -> int:
+        """Number of treated subjects."""
         return int(self.treat.sum())
 
     @property
     def n_control(self) -> int:
+        """Number of control subjects."""
         return self.n - self.n_treated
 
     def describe(self) -> str:
-        """A short human-readable account of the design (used by ``partclust validate``)."""
+        """Describe the design in a few human-readable lines (what ``partclust validate`` prints)."""
         sizes = self.cluster_sizes
         lines = [
             f"data: {self.source}",
@@ -102,7 +108,13 @@ def _label_sort_key(labels: list[str]) -> list[str]:
 
 
 def read_table(path: Path) -> pd.DataFrame:
-    """Read the CSV with any line ending (the original uses old-Mac ``\\r``)."""
+    r"""Read the CSV with any line ending (the original uses old-Mac ``\r``), every cell as text.
+
+    Raises
+    ------
+    DataError
+        When the file is empty or not a readable CSV file.
+    """
     raw = Path(path).read_bytes()
     if not raw.strip():
         raise DataError(f"{path} is empty. Point --data at the run1.csv file.")
@@ -115,7 +127,31 @@ def read_table(path: Path) -> pd.DataFrame:
 
 
 def validate(df: pd.DataFrame, source: str = "<table>", sha256: str = "") -> Design:
-    """Check every assumption the models make and build the :class:`Design`."""
+    """Check every assumption the models make and build the :class:`Design`.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        Columns ``i`` (subject id, unique within its cluster), ``j`` (cluster id; one per control),
+        ``treat`` (0 or 1) and ``y`` (finite outcome); cells may be text.
+    source : str
+        Named in error messages and recorded in the design (usually the file's path).
+    sha256 : str
+        The file's SHA-256, recorded with every result.
+
+    Returns
+    -------
+    Design
+        Rows in the file's order; treated clusters and controls' singletons sorted by label (numbers as
+        numbers).
+
+    Raises
+    ------
+    DataError
+        Naming the column and the file's line numbers: a required column missing, no rows, a blank id, a
+        non-numeric or non-finite ``y``, ``treat`` not 0/1, a repeated subject, a cluster with both arms,
+        controls sharing an id, an empty arm, or fewer than two treated clusters.
+    """
     df = df.rename(columns=lambda c: str(c).strip())
     missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
     if missing:
@@ -211,13 +247,39 @@ def validate(df: pd.DataFrame, source: str = "<table>", sha256: str = "") -> Des
 
 
 def load_design(path: str | os.PathLike | None = None, *, allow_download: bool = True) -> Design:
-    """Resolve, read and validate the dataset in one call."""
+    """Resolve, read and validate the dataset in one call.
+
+    Parameters
+    ----------
+    path : str or path, optional
+        The CSV; default ``$RUN1_CSV``, then ``data/run1.csv``, then the pinned download
+        (:func:`~partclust.data.source.resolve_data_path`).
+    allow_download : bool
+        Whether the pinned download may be fetched when no local copy is found.
+
+    Returns
+    -------
+    Design
+        With ``source`` the resolved path and ``sha256`` the file's checksum.
+
+    Raises
+    ------
+    DataError
+        When the file cannot be found, read or validated (see :func:`validate`).
+    """
     p = resolve_data_path(path, allow_download=allow_download)
     return validate(read_table(p), source=str(p), sha256=sha256_of(p))
 
 
 def design_frame(design: Design) -> pd.DataFrame:
-    """The design as a tidy table (for notebooks and plots)."""
+    """Return the design as a tidy table, one row per subject in the file's order (for notebooks and plots).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``subject`` (``"<j>:<i>"``), ``cluster`` (the subject's value of ``j``; blank when it has none),
+        ``treat`` (0/1), ``arm`` (``"treated"`` or ``"control"``) and ``y`` (the outcome, in its own units).
+    """
     labels = np.array(design.sas_clusters + ("",), dtype=object)  # −1 (no id) picks the blank
     cl = labels[design.sas_cluster_of_row]
     return pd.DataFrame(

@@ -52,6 +52,7 @@ class FitSettings:
     spec: str = ""
 
     def __post_init__(self) -> None:
+        """Refuse settings a sampler would reject, naming the first one out of range."""
         if not self.spec:
             check_choice("model", self.model, RESIDUALS, FitError)
         elif not (isinstance(self.model, str) and self.model.replace("_", "").replace("-", "").isalnum()):

@@ -72,7 +72,7 @@ def build_model(
     parameterization: str = "noncentered",
     priors: Priors = SAS_PRIORS,
 ) -> pm.Model:
-    """The PyMC model of a specification read through its data: the only place a PyMC model is written.
+    """Build the PyMC model of a specification read through its data: the only place a PyMC model is written.
 
     Parameters
     ----------

@@ -221,6 +221,7 @@ def cmd_why(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """Build the argument parser of ``partclust`` and its subcommands, each bound to its ``cmd_*`` function."""
     parser = argparse.ArgumentParser(
         prog="partclust",
         description="Replicate a SAS PROC MCMC analysis of a partially clustered trial in PyMC.",

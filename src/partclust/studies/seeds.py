@@ -82,6 +82,7 @@ class StudySettings:
     priors: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        """Refuse a study that cannot start (see Raises), before any run is scheduled."""
         object.__setattr__(self, "priors", tuple(self.priors))
         if self.formula:
             if len(self.models) != 1 or self.models[0] in RESIDUALS:
@@ -120,7 +121,7 @@ class StudySettings:
                 "priors": list(self.priors), "model_name": model}
 
     def fit_settings(self, model: str, seed: int) -> FitSettings:
-        """The settings of one run."""
+        """Return the settings of one run (model × seed) of the study."""
         from partclust.translate import spec_key
 
         return FitSettings(model=model, seed=int(seed), draws=self.draws, tune=self.tune, chains=self.chains,
@@ -226,7 +227,7 @@ def aggregate_model(model: str, results: Path, design: Any, sas_output_dir: str 
 
 
 def s2u_headline(agg: ModelAggregate) -> dict[str, Any]:
-    """The numbers a reader wants first about σ²_u for one model (for notebooks and the report).
+    """Collect the numbers a reader wants first about σ²_u for one model (for notebooks and the report).
 
     Returns
     -------
