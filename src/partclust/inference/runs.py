@@ -103,8 +103,10 @@ def default_run_dir(settings: FitSettings) -> Path:
 
 
 def run_spec_record(record: dict[str, Any]) -> dict[str, Any]:
-    """The model specification a run record fitted (runs written before records held one: the built-in
-    model with the SAS program's priors)."""
+    """Return the model specification a run record fitted.
+
+    Runs written before records held one fitted the built-in model with the SAS program's priors.
+    """
     return record.get("model_spec") or builtin_spec(record["settings"]["model"]).record()
 
 

@@ -65,7 +65,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def _notebook_spec_params(args: argparse.Namespace, spec) -> dict:
-    """The fit notebook's specification parameters (it rebuilds the same spec from them)."""
+    """Return the fit notebook's specification parameters (it rebuilds the same spec from them)."""
     return {"model": spec.name if spec.is_builtin else "", "formula": spec.formula,
             "residual_by": spec.residual_by or "" if not spec.is_builtin else "", "priors": list(args.prior)}
 

@@ -102,7 +102,7 @@ class StudySettings:
                 self.fit_settings(m, s)  # validates draws, tune, chains, seeds
 
     def spec(self, model: str) -> Any:
-        """The :class:`~partclust.models.ModelSpec` of one of the study's models.
+        """Return the :class:`~partclust.models.ModelSpec` of one of the study's models.
 
         Raises
         ------
@@ -116,7 +116,7 @@ class StudySettings:
         return model_spec(model, None, None, self.priors)
 
     def notebook_spec_params(self, model: str) -> dict[str, Any]:
-        """The specification parameters of the fit and aggregate notebooks for ``model``."""
+        """Return the specification parameters of the fit and aggregate notebooks for ``model``."""
         return {"model": "" if self.formula else model, "formula": self.formula, "residual_by": self.residual_by,
                 "priors": list(self.priors), "model_name": model}
 
