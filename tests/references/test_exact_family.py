@@ -20,7 +20,7 @@ from partclust.errors import SpecError
 from partclust.layout import REPO_ROOT
 from partclust.models import Gamma, InverseGamma, ModelSpec, Normal, RandomEffect, Uniform, build_model_data
 from partclust.references.exact import exact_posterior, log_density_variances
-from partclust.references.exact import posterior as posterior_module
+from partclust.references.exact import effects as effects_module
 from partclust.references.reml import reml, restricted_loglik
 
 EXTERNAL = REPO_ROOT.parent / "shared" / "external_data"
@@ -203,7 +203,7 @@ def test_many_clusters_of_one_shape_are_interpolated_exactly(monkeypatch):
     spec = ModelSpec("y", ("Intercept",), RandomEffect("g"))
     md = build_model_data(spec, df.astype(str), np.ones((3 * k, 1)), ["Intercept"], source="many")
     fast = exact_posterior(md).table
-    monkeypatch.setattr(posterior_module, "SHAPE_GROUP_MIN", 10**9)
+    monkeypatch.setattr(effects_module, "SHAPE_GROUP_MIN", 10**9)
     direct = exact_posterior(md).table
     cols = ["mean", "sd", "q2.5", "median", "q97.5"]
     np.testing.assert_allclose(fast[cols].to_numpy(float), direct[cols].to_numpy(float), rtol=0, atol=1e-9)

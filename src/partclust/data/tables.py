@@ -13,7 +13,7 @@ __all__ = ["decode_text", "read_text_table"]
 
 
 def decode_text(raw: bytes) -> str:
-    """Decode bytes as UTF-8 (a BOM is dropped), else Latin-1; normalise line endings to ``\\n``."""
+    r"""Decode bytes as UTF-8 (a BOM is dropped), else Latin-1; normalise line endings to ``\n``."""
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:

@@ -112,13 +112,26 @@ def default_run_dir(settings: FitSettings) -> Path:
 
 
 def run_spec_record(record: dict[str, Any]) -> dict[str, Any]:
-    """The model specification a run record fitted (runs written before records held one: the built-in
-    model with the SAS program's priors)."""
+    """Return the model specification a run record fitted.
+
+    Runs written before records held one fitted the built-in model with the SAS program's priors.
+    """
     return record.get("model_spec") or builtin_spec(record["settings"]["model"]).record()
 
 
 def read_run(run_dir: str | Path) -> tuple[dict[str, Any], pd.DataFrame]:
-    """Read a completed run directory (``run.json`` and ``summary.csv``)."""
+    """Read a completed run directory (``run.json`` and ``summary.csv``).
+
+    Returns
+    -------
+    (dict, pandas.DataFrame)
+        The run record and the summary (columns :data:`~partclust.inference.SUMMARY_COLUMNS`).
+
+    Raises
+    ------
+    FitError
+        When either file is missing (the run did not complete).
+    """
     d = Path(run_dir)
     missing = [f for f in (RUN_JSON, SUMMARY_CSV) if not (d / f).is_file()]
     if missing:
@@ -138,7 +151,7 @@ def is_complete(path: Path, settings: FitSettings, data_sha256: str) -> bool:
 
 
 def read_posterior(run_dir: str | Path) -> "xr.Dataset":
-    """The posterior draws of a run folder (``posterior.nc``), dims (chain, draw[, cluster]).
+    """Read the posterior draws of a run folder (``posterior.nc``), dims (chain, draw[, cluster]).
 
     Raises
     ------

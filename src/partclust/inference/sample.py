@@ -20,7 +20,7 @@ import xarray as xr
 from partclust.inference.settings import FitSettings
 from partclust.models.priors import SAS_PRIORS, Priors
 from partclust.models.pymc import build_model
-from partclust.models.spec import ModelData, builtin_data
+from partclust.models.model_data import ModelData, builtin_data
 
 __all__ = ["FitResult", "fit", "fit_translated", "sample_model"]
 

@@ -63,6 +63,7 @@ class FitSettings:
     program_sha256: str = ""
 
     def __post_init__(self) -> None:
+        """Refuse settings a sampler would reject, naming the first one out of range."""
         if self.sas_program:
             check_int("step", self.step, error=FitError)
             if self.step < 0:

@@ -1,8 +1,8 @@
 """Model layer: prior families (each defined once), the model specification and its data, names, the PyMC model.
 
-``priors`` (prior families: PyMC builder, log density, PROC MCMC text) → ``spec`` (:class:`ModelSpec`,
-:class:`ModelData`, the built-in run1 models as two specifications) → ``names`` → ``pymc`` (the one PyMC
-builder). ``priors``, ``spec`` and ``names`` import no PyMC; :func:`build_model` (``models.pymc``) is loaded
+``priors`` (prior families: PyMC builder, log density, PROC MCMC text) → ``spec`` (:class:`ModelSpec`; the
+built-in run1 models as two specifications) → ``model_data`` (:class:`ModelData`: a table read through a
+specification) → ``names`` → ``pymc`` (the one PyMC builder). All but ``pymc`` import no PyMC; :func:`build_model` (``models.pymc``) is loaded
 on first use.
 """
 
@@ -10,8 +10,8 @@ from partclust.models.names import PARAM_LABELS, param_label, residual_names, sc
 from partclust.models.priors import (DEFAULT_PRIORS, PRIOR_FAMILIES, S2U_PRIORS, SAS_PRIORS, Exponential, Flat, Gamma,
                                      GammaOnPrecision, GammaOnSD, InverseGamma, Normal, Prior, Priors, Reciprocal,
                                      Uniform, describe_s2u_prior, log_prior_residual, log_prior_s2u, s2u_prior_rv)
-from partclust.models.spec import (ModelData, ModelSpec, RandomEffect, build_model_data, builtin_data, builtin_spec,
-                                   group_index)
+from partclust.models.model_data import ModelData, build_model_data, builtin_data, group_index
+from partclust.models.spec import ModelSpec, RandomEffect, builtin_spec
 
 __all__ = [
     "DEFAULT_PRIORS", "Exponential", "Flat", "Gamma", "GammaOnPrecision", "GammaOnSD", "InverseGamma", "ModelData",

@@ -20,6 +20,9 @@ class                           PROC MCMC                       PyMC
 ``GammaOnPrecision(…)``         (a trap: Gamma put on 1/v)      ``tau = pm.Gamma(…)``; ``v = 1/tau``
 ==============================  ==============================  ==========================================
 
+Length: over 400 lines because each of nine families is a small class with its own docstring and five
+hooks; one concept (a prior family) kept in one module so that each is defined once.
+
 :class:`Priors` is the convenience the built-in run1 models and the σ²_u investigation use (a Normal on
 each fixed effect, one of four σ²_u families, a Uniform on each residual variance);
 :meth:`Priors.families` turns it into the families above.
@@ -45,7 +48,7 @@ __all__ = [
 
 
 def fmt_number(x: float) -> str:
-    """A number as PROC MCMC text: shortest round-trip form, integers without a decimal point."""
+    """Write a number as PROC MCMC text: shortest round-trip form, integers without a decimal point."""
     x = float(x)
     if x == int(x) and abs(x) < 1e15:
         return str(int(x))
@@ -65,6 +68,9 @@ def _finite(what: str, value: Any) -> float:
 class Prior:
     """A prior family. Subclasses are frozen dataclasses holding the family's parameters.
 
+    Each subclass implements the hooks ``_log_density``, ``_pymc``, ``_pymc_text``, ``_sas`` and
+    ``_describe`` (and ``_support`` when not the whole line); the public methods below are defined once.
+
     Attributes
     ----------
     kind : str
@@ -79,6 +85,9 @@ class Prior:
     @property
     def support(self) -> tuple[float, float]:
         """(lower, upper) of the support on the parameter's own scale."""
+        return self._support()
+
+    def _support(self) -> tuple[float, float]:
         return (-math.inf, math.inf)
 
     @property
@@ -87,7 +96,7 @@ class Prior:
         return self.support[0] >= 0.0
 
     def log_density(self, x: Any) -> np.ndarray:
-        """Log density at ``x`` on the parameter's own scale (−inf outside the support).
+        """Evaluate the log density at ``x`` on the parameter's own scale (−inf outside the support).
 
         Parameters
         ----------
@@ -99,25 +108,40 @@ class Prior:
         numpy.ndarray
             Same shape as ``x``; for an improper prior, up to an additive constant.
         """
-        raise NotImplementedError
+        return self._log_density(np.asarray(x, dtype=float))
 
     def pymc(self, name: str) -> Any:
         """Create the prior's random variable named ``name`` in the current PyMC model; return its tensor."""
-        raise NotImplementedError
+        return self._pymc(name)
 
     def pymc_text(self, name: str) -> str:
-        """The PyMC call :meth:`pymc` makes, as text (for SAS ↔ PyMC tables)."""
-        raise NotImplementedError
+        """Write the PyMC call :meth:`pymc` makes, as text (for SAS ↔ PyMC tables)."""
+        return self._pymc_text(name)
 
     def sas(self, name: str = "v") -> str:
-        """The prior in PROC MCMC syntax; :func:`partclust.translate.parse_distribution` reads it back.
+        """Write the prior in PROC MCMC syntax; :func:`partclust.translate.parse_distribution` reads it back.
 
         ``name`` is the parameter's name, which only ``general(-log(name), lower=0)`` mentions.
         """
-        raise NotImplementedError
+        return self._sas(name)
 
     def describe(self) -> str:
-        """The prior in words, with its parameterization spelled out."""
+        """Describe the prior in words, with its parameterization spelled out."""
+        return self._describe()
+
+    def _log_density(self, x: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def _pymc(self, name: str) -> Any:
+        raise NotImplementedError
+
+    def _pymc_text(self, name: str) -> str:
+        raise NotImplementedError
+
+    def _sas(self, name: str) -> str:
+        raise NotImplementedError
+
+    def _describe(self) -> str:
         raise NotImplementedError
 
 
@@ -130,6 +154,7 @@ class Normal(Prior):
     kind: ClassVar[str] = "normal"
 
     def __post_init__(self) -> None:
+        """Check the parameters (:class:`~partclust.errors.SpecError` naming the one out of range)."""
         object.__setattr__(self, "mean", _finite("normal mean", self.mean))
         object.__setattr__(self, "var", check_positive("normal variance", float(self.var)))
 
@@ -138,22 +163,22 @@ class Normal(Prior):
         """The standard deviation √var (PyMC's ``sigma``)."""
         return math.sqrt(self.var)
 
-    def log_density(self, x: Any) -> np.ndarray:
+    def _log_density(self, x: Any) -> np.ndarray:
         x = np.asarray(x, dtype=float)
         return -0.5 * (math.log(2 * math.pi * self.var) + (x - self.mean) ** 2 / self.var)
 
-    def pymc(self, name: str) -> Any:
+    def _pymc(self, name: str) -> Any:
         import pymc as pm
 
         return pm.Normal(name, mu=self.mean, sigma=self.sd)
 
-    def pymc_text(self, name: str) -> str:
+    def _pymc_text(self, name: str) -> str:
         return f"pm.Normal({name!r}, mu={self.mean:g}, sigma={self.sd:g})"
 
-    def sas(self, name: str = "v") -> str:
+    def _sas(self, name: str) -> str:
         return f"normal({fmt_number(self.mean)}, var={fmt_number(self.var)})"
 
-    def describe(self) -> str:
+    def _describe(self) -> str:
         return f"Normal(mean {self.mean:g}, variance {self.var:g})"
 
 
@@ -166,71 +191,73 @@ class Gamma(Prior):
     kind: ClassVar[str] = "gamma"
 
     def __post_init__(self) -> None:
+        """Check the parameters (:class:`~partclust.errors.SpecError` naming the one out of range)."""
         object.__setattr__(self, "shape", check_positive("gamma shape", float(self.shape)))
         object.__setattr__(self, "rate", check_positive("gamma rate (iscale)", float(self.rate)))
 
-    @property
-    def support(self) -> tuple[float, float]:
+    def _support(self) -> tuple[float, float]:
         return (0.0, math.inf)
 
-    def log_density(self, x: Any) -> np.ndarray:
+    def _log_density(self, x: Any) -> np.ndarray:
         x = np.asarray(x, dtype=float)
         a, b = self.shape, self.rate
         with np.errstate(divide="ignore", invalid="ignore"):
             out = a * math.log(b) - special.gammaln(a) + special.xlogy(a - 1.0, x) - b * x
         return np.where(x >= 0, out, -np.inf)  # at 0: finite for shape 1, +inf below, -inf above
 
-    def pymc(self, name: str) -> Any:
+    def _pymc(self, name: str) -> Any:
         import pymc as pm
 
         return pm.Gamma(name, alpha=self.shape, beta=self.rate)
 
-    def pymc_text(self, name: str) -> str:
+    def _pymc_text(self, name: str) -> str:
         return f"pm.Gamma({name!r}, alpha={self.shape:g}, beta={self.rate:g})"
 
-    def sas(self, name: str = "v") -> str:
+    def _sas(self, name: str) -> str:
         return f"gamma(shape={fmt_number(self.shape)}, iscale={fmt_number(self.rate)})"
 
-    def describe(self) -> str:
+    def _describe(self) -> str:
         return f"Gamma(shape {self.shape:g}, rate {self.rate:g})"
 
 
 @dataclass(frozen=True)
 class InverseGamma(Prior):
-    """Inverse-gamma with shape ``shape`` and **scale** ``scale``: density ∝ v^−(shape+1)·exp(−scale/v)
-    (SAS ``igamma(shape, scale=)``; PyMC ``InverseGamma(alpha=shape, beta=scale)``)."""
+    """Inverse-gamma with shape ``shape`` and **scale** ``scale``: density ∝ v^−(shape+1)·exp(−scale/v).
+
+    SAS ``igamma(shape, scale=)``; PyMC ``InverseGamma(alpha=shape, beta=scale)``.
+    """
 
     shape: float = 1.0
     scale: float = 1.0
     kind: ClassVar[str] = "igamma"
 
     def __post_init__(self) -> None:
+        """Check the parameters (:class:`~partclust.errors.SpecError` naming the one out of range)."""
         object.__setattr__(self, "shape", check_positive("igamma shape", float(self.shape)))
         object.__setattr__(self, "scale", check_positive("igamma scale", float(self.scale)))
 
-    @property
-    def support(self) -> tuple[float, float]:
+    def _support(self) -> tuple[float, float]:
         return (0.0, math.inf)
 
-    def log_density(self, x: Any) -> np.ndarray:
+    def _log_density(self, x: Any) -> np.ndarray:
         x = np.asarray(x, dtype=float)
         a, b = self.shape, self.scale
         with np.errstate(divide="ignore", invalid="ignore"):
             out = a * math.log(b) - special.gammaln(a) - (a + 1.0) * np.log(x) - b / x
         return np.where(x > 0, out, -np.inf)
 
-    def pymc(self, name: str) -> Any:
+    def _pymc(self, name: str) -> Any:
         import pymc as pm
 
         return pm.InverseGamma(name, alpha=self.shape, beta=self.scale)
 
-    def pymc_text(self, name: str) -> str:
+    def _pymc_text(self, name: str) -> str:
         return f"pm.InverseGamma({name!r}, alpha={self.shape:g}, beta={self.scale:g})"
 
-    def sas(self, name: str = "v") -> str:
+    def _sas(self, name: str) -> str:
         return f"igamma(shape={fmt_number(self.shape)}, scale={fmt_number(self.scale)})"
 
-    def describe(self) -> str:
+    def _describe(self) -> str:
         return f"inverse-gamma(shape {self.shape:g}, scale {self.scale:g})"
 
 
@@ -243,33 +270,33 @@ class Uniform(Prior):
     kind: ClassVar[str] = "uniform"
 
     def __post_init__(self) -> None:
+        """Check the parameters (:class:`~partclust.errors.SpecError` naming the one out of range)."""
         lo, hi = _finite("uniform lower end", self.lower), _finite("uniform upper end", self.upper)
         if not lo < hi:
             raise SpecError(f"uniform needs lower < upper; got uniform({lo:g}, {hi:g})")
         object.__setattr__(self, "lower", lo)
         object.__setattr__(self, "upper", hi)
 
-    @property
-    def support(self) -> tuple[float, float]:
+    def _support(self) -> tuple[float, float]:
         return (self.lower, self.upper)
 
-    def log_density(self, x: Any) -> np.ndarray:
+    def _log_density(self, x: Any) -> np.ndarray:
         x = np.asarray(x, dtype=float)
         inside = (x > self.lower) & (x <= self.upper)
         return np.where(inside, -math.log(self.upper - self.lower), -np.inf)
 
-    def pymc(self, name: str) -> Any:
+    def _pymc(self, name: str) -> Any:
         import pymc as pm
 
         return pm.Uniform(name, self.lower, self.upper)
 
-    def pymc_text(self, name: str) -> str:
+    def _pymc_text(self, name: str) -> str:
         return f"pm.Uniform({name!r}, {self.lower:g}, {self.upper:g})"
 
-    def sas(self, name: str = "v") -> str:
+    def _sas(self, name: str) -> str:
         return f"uniform({fmt_number(self.lower)}, {fmt_number(self.upper)})"
 
-    def describe(self) -> str:
+    def _describe(self) -> str:
         return f"Uniform({self.lower:g}, {self.upper:g})"
 
 
@@ -281,28 +308,28 @@ class Exponential(Prior):
     kind: ClassVar[str] = "expon"
 
     def __post_init__(self) -> None:
+        """Check the parameters (:class:`~partclust.errors.SpecError` naming the one out of range)."""
         object.__setattr__(self, "scale", check_positive("expon scale", float(self.scale)))
 
-    @property
-    def support(self) -> tuple[float, float]:
+    def _support(self) -> tuple[float, float]:
         return (0.0, math.inf)
 
-    def log_density(self, x: Any) -> np.ndarray:
+    def _log_density(self, x: Any) -> np.ndarray:
         x = np.asarray(x, dtype=float)
         return np.where(x >= 0, -math.log(self.scale) - x / self.scale, -np.inf)
 
-    def pymc(self, name: str) -> Any:
+    def _pymc(self, name: str) -> Any:
         import pymc as pm
 
         return pm.Exponential(name, scale=self.scale)
 
-    def pymc_text(self, name: str) -> str:
+    def _pymc_text(self, name: str) -> str:
         return f"pm.Exponential({name!r}, scale={self.scale:g})"
 
-    def sas(self, name: str = "v") -> str:
+    def _sas(self, name: str) -> str:
         return f"expon(scale={fmt_number(self.scale)})"
 
-    def describe(self) -> str:
+    def _describe(self) -> str:
         return f"Exponential(scale {self.scale:g}, i.e. rate {1 / self.scale:g})"
 
 
@@ -315,31 +342,31 @@ class Flat(Prior):
     proper: ClassVar[bool] = False
 
     def __post_init__(self) -> None:
+        """Check the parameters (:class:`~partclust.errors.SpecError` naming the one out of range)."""
         lo = float(self.lower)
         if lo not in (-math.inf, 0.0):
             raise SpecError(f"a flat prior is supported on the whole line or on v > 0; got lower={lo:g}")
         object.__setattr__(self, "lower", lo)
 
-    @property
-    def support(self) -> tuple[float, float]:
+    def _support(self) -> tuple[float, float]:
         return (self.lower, math.inf)
 
-    def log_density(self, x: Any) -> np.ndarray:
+    def _log_density(self, x: Any) -> np.ndarray:
         x = np.asarray(x, dtype=float)
         return np.where(x > self.lower, 0.0, -np.inf)
 
-    def pymc(self, name: str) -> Any:
+    def _pymc(self, name: str) -> Any:
         import pymc as pm
 
         return pm.HalfFlat(name) if self.lower == 0.0 else pm.Flat(name)
 
-    def pymc_text(self, name: str) -> str:
+    def _pymc_text(self, name: str) -> str:
         return f"pm.HalfFlat({name!r})" if self.lower == 0.0 else f"pm.Flat({name!r})"
 
-    def sas(self, name: str = "v") -> str:
+    def _sas(self, name: str) -> str:
         return "general(0, lower=0)" if self.lower == 0.0 else "general(0)"
 
-    def describe(self) -> str:
+    def _describe(self) -> str:
         return "flat (improper) on v > 0" if self.lower == 0.0 else "flat (improper)"
 
 
@@ -350,16 +377,15 @@ class Reciprocal(Prior):
     kind: ClassVar[str] = "reciprocal"
     proper: ClassVar[bool] = False
 
-    @property
-    def support(self) -> tuple[float, float]:
+    def _support(self) -> tuple[float, float]:
         return (0.0, math.inf)
 
-    def log_density(self, x: Any) -> np.ndarray:
+    def _log_density(self, x: Any) -> np.ndarray:
         x = np.asarray(x, dtype=float)
         with np.errstate(divide="ignore", invalid="ignore"):
             return np.where(x > 0, -np.log(x), -np.inf)
 
-    def pymc(self, name: str) -> Any:
+    def _pymc(self, name: str) -> Any:
         import pymc as pm
         import pytensor.tensor as pt
 
@@ -367,13 +393,13 @@ class Reciprocal(Prior):
         pm.Potential(f"{name}_reciprocal_prior", -pt.log(v))
         return v
 
-    def pymc_text(self, name: str) -> str:
+    def _pymc_text(self, name: str) -> str:
         return f"pm.HalfFlat({name!r}) + pm.Potential(-log({name}))"
 
-    def sas(self, name: str = "v") -> str:
+    def _sas(self, name: str) -> str:
         return f"general(-log({name}), lower=0)"
 
-    def describe(self) -> str:
+    def _describe(self) -> str:
         return "∝ 1/v on v > 0 (improper; flat on log v)"
 
 
@@ -390,33 +416,33 @@ class GammaOnSD(Prior):
     kind: ClassVar[str] = "gamma_on_sd"
 
     def __post_init__(self) -> None:
+        """Check the parameters (:class:`~partclust.errors.SpecError` naming the one out of range)."""
         Gamma(self.shape, self.rate)
 
-    @property
-    def support(self) -> tuple[float, float]:
+    def _support(self) -> tuple[float, float]:
         return (0.0, math.inf)
 
-    def log_density(self, x: Any) -> np.ndarray:
+    def _log_density(self, x: Any) -> np.ndarray:
         x = np.asarray(x, dtype=float)
         with np.errstate(divide="ignore", invalid="ignore"):
             sd = np.sqrt(x)
             out = Gamma(self.shape, self.rate).log_density(sd) - np.log(2.0 * sd)
         return np.where(x > 0, out, -np.inf)
 
-    def pymc(self, name: str) -> Any:
+    def _pymc(self, name: str) -> Any:
         import pymc as pm
 
         sd = pm.Gamma(_derived(name, "sd"), alpha=self.shape, beta=self.rate)
         return pm.Deterministic(name, sd**2)
 
-    def pymc_text(self, name: str) -> str:
+    def _pymc_text(self, name: str) -> str:
         sd = _derived(name, "sd")
         return f"{sd} = pm.Gamma({sd!r}, alpha={self.shape:g}, beta={self.rate:g}); {name} = {sd}**2"
 
-    def sas(self, name: str = "v") -> str:
+    def _sas(self, name: str) -> str:
         return f"gamma(shape={fmt_number(self.shape)}, iscale={fmt_number(self.rate)}) on the SD"
 
-    def describe(self) -> str:
+    def _describe(self) -> str:
         return f"Gamma(shape {self.shape:g}, rate {self.rate:g}) on the SD"
 
 
@@ -432,32 +458,32 @@ class GammaOnPrecision(Prior):
     kind: ClassVar[str] = "gamma_on_precision"
 
     def __post_init__(self) -> None:
+        """Check the parameters (:class:`~partclust.errors.SpecError` naming the one out of range)."""
         Gamma(self.shape, self.rate)
 
-    @property
-    def support(self) -> tuple[float, float]:
+    def _support(self) -> tuple[float, float]:
         return (0.0, math.inf)
 
-    def log_density(self, x: Any) -> np.ndarray:
+    def _log_density(self, x: Any) -> np.ndarray:
         x = np.asarray(x, dtype=float)
         with np.errstate(divide="ignore", invalid="ignore"):
             out = Gamma(self.shape, self.rate).log_density(1.0 / x) - 2.0 * np.log(x)
         return np.where(x > 0, out, -np.inf)
 
-    def pymc(self, name: str) -> Any:
+    def _pymc(self, name: str) -> Any:
         import pymc as pm
 
         tau = pm.Gamma(_derived(name, "tau"), alpha=self.shape, beta=self.rate)
         return pm.Deterministic(name, 1.0 / tau)
 
-    def pymc_text(self, name: str) -> str:
+    def _pymc_text(self, name: str) -> str:
         tau = _derived(name, "tau")
         return f"{tau} = pm.Gamma({tau!r}, alpha={self.shape:g}, beta={self.rate:g}); {name} = 1/{tau}"
 
-    def sas(self, name: str = "v") -> str:
+    def _sas(self, name: str) -> str:
         return f"gamma(shape={fmt_number(self.shape)}, iscale={fmt_number(self.rate)}) on the precision"
 
-    def describe(self) -> str:
+    def _describe(self) -> str:
         return f"Gamma(shape {self.shape:g}, rate {self.rate:g}) on the precision"
 
 
@@ -503,6 +529,8 @@ class Priors:
     s2e_upper: float = 100.0
 
     def __post_init__(self) -> None:
+        """Check the parameters (:class:`~partclust.errors.SpecError` naming the one out of range)."""
+        """Refuse an unknown σ²_u prior family or a parameter that is not a positive number."""
         check_choice("s2u_prior", self.s2u_prior, S2U_PRIORS)
         for name in ("b_sd", "s2u_alpha", "s2u_beta", "s2e_upper"):
             check_positive(name, getattr(self, name))
@@ -525,8 +553,10 @@ class Priors:
         return Uniform(0.0, self.s2e_upper)
 
     def families(self) -> dict[str, Prior]:
-        """The priors by parameter group: ``{"b": …, "s2u": …, "s2e": …}`` (``b`` and ``s2e`` cover every
-        fixed effect and every residual variance)."""
+        """Return the priors by parameter group: ``{"b": …, "s2u": …, "s2e": …}``.
+
+        ``b`` covers every fixed effect and ``s2e`` every residual variance.
+        """
         return {"b": self.b, "s2u": self.s2u, "s2e": self.s2e}
 
 
@@ -565,7 +595,7 @@ def log_prior_residual(priors: Priors, s2e: Any) -> np.ndarray:
 
 
 def describe_s2u_prior(priors: Priors) -> str:
-    """The σ²_u prior in words, e.g. ``"Gamma(shape 1, rate 1) on σ²_u"``."""
+    """Describe the σ²_u prior in words, e.g. ``"Gamma(shape 1, rate 1) on σ²_u"``."""
     a, b = priors.s2u_alpha, priors.s2u_beta
     return {
         "gamma": f"Gamma(shape {a:g}, rate {b:g}) on σ²_u",

@@ -45,15 +45,16 @@ import pymc as pm
 import pytensor.tensor as pt
 
 from partclust.models.priors import SAS_PRIORS, Priors
-from partclust.models.spec import ModelData, builtin_data
+from partclust.models.model_data import ModelData, builtin_data
 from partclust.validate import check_parameterization, check_residual
 
 __all__ = ["build_model", "model_data_of"]
 
 
 def model_data_of(data: Any, residual: str = "single", priors: Priors = SAS_PRIORS) -> ModelData:
-    """``data`` itself if it is a :class:`ModelData`, else a run1 :class:`~partclust.data.Design` read through
-    the built-in model ``residual`` with ``priors``.
+    """Return ``data`` if it is a :class:`ModelData`, else read a run1 Design through a built-in model.
+
+    The built-in model is ``residual`` with ``priors``.
 
     Raises
     ------
@@ -72,7 +73,7 @@ def build_model(
     parameterization: str = "noncentered",
     priors: Priors = SAS_PRIORS,
 ) -> pm.Model:
-    """The PyMC model of a specification read through its data: the only place a PyMC model is written.
+    """Build the PyMC model of a specification read through its data: the only place a PyMC model is written.
 
     Parameters
     ----------
@@ -158,8 +159,11 @@ def build_model(
 
 
 def _level_tensor(md: ModelData, column: Any) -> Any:
-    """The residual level (0 or 1) per row as a data tensor: the residual-by column itself when it is a
-    0/1 column already in the model (the built-in per-condition model's ``treat``)."""
+    """Return the residual level (0 or 1) per row as a data tensor.
+
+    That is the residual-by column itself when it is a 0/1 column already in the model (the built-in
+    per-condition model's ``treat``), so the built-in graph is unchanged.
+    """
     by = md.spec.residual_by
     level = md.resid.astype(float)
     for name, values in ([(by, md.z)] if md.z is not None and md.spec.random.multiplies == by else []) + [

@@ -37,7 +37,7 @@ def _builtin_record(name: str) -> dict:
 
 
 def exact_reference(design: Design, residual: str, posterior=None) -> Reference:
-    """The exact posterior as a reference (se = 0 for every statistic)."""
+    """Return the exact posterior as a reference (se = 0 for every statistic)."""
     from partclust.references.exact import exact_posterior
 
     post = posterior if posterior is not None else exact_posterior(design, residual)
@@ -45,8 +45,9 @@ def exact_reference(design: Design, residual: str, posterior=None) -> Reference:
     for _, r in post.table.iterrows():
         for stat in STATISTICS:
             value = r[stat]
+            why = str(r.get("note", "") or "") or "not computed by the quadrature"
             rows.append({"param": r["param"], "statistic": stat, "value": value, "se": 0.0,
-                         "note": "" if np.isfinite(value) else "not computed by the quadrature"})
+                         "note": "" if np.isfinite(value) else f"exact: {why}"})
     return Reference("exact", residual, reference_table(rows), dict(post.provenance))
 
 
@@ -64,7 +65,7 @@ def reml_reference(design: Design, residual: str) -> Reference:
 
 
 def pymc2_reference(design: Design, residual: str, exact_sd: dict[str, float] | None = None) -> Reference:
-    """The published PyMC 2 (2011) means as intervals [v, v + 0.01).
+    """Return the published PyMC 2 (2011) means as intervals [v, v + 0.01).
 
     Their own Monte Carlo error was not published. With 1,000 thinned draws it is at least
     sd/√1000 (what 1,000 independent draws would give), so that lower bound is used as their MCSE:

@@ -25,7 +25,6 @@ import pandas as pd
 from scipy import optimize, stats
 
 from partclust.errors import SpecError
-from partclust.models.spec import ModelData
 from partclust.references.exact.posterior import as_model_data
 from partclust.references.exact.sufficient import SufficientStats, conditionals, moment_estimates, sufficient_stats
 
@@ -41,8 +40,10 @@ def _loglik(suff: SufficientStats, has_random: bool, v: np.ndarray) -> tuple[flo
 
 
 def restricted_loglik(design: Any, variances: Mapping[str, Any], residual: str = "single") -> float:
-    """l_R at given variances (``s2u`` and ``s2e``, or ``s2e_control`` and ``s2e_treated``; in general the
-    data's :attr:`~partclust.models.ModelData.variance_names`).
+    """Evaluate the restricted log-likelihood l_R at given variances.
+
+    The variances are ``s2u`` and ``s2e``, or ``s2e_control`` and ``s2e_treated``; in general the data's
+    :attr:`~partclust.models.ModelData.variance_names`.
 
     Raises
     ------
@@ -60,8 +61,9 @@ def restricted_loglik(design: Any, variances: Mapping[str, Any], residual: str =
 
 @dataclass(frozen=True)
 class RemlFit:
-    """A REML fit. ``estimates`` and ``se`` are keyed by the fixed effects, then ``s2u``, then the residual
-    variance(s).
+    """A REML fit.
+
+    ``estimates`` and ``se`` are keyed by the fixed effects, then ``s2u``, then the residual variance(s).
 
     SEs of b are model-based, from (X'V̂⁻¹X)⁻¹ (PROC MIXED's default); SEs of the variances are from
     the observed information of l_R on the variance scale (for σ²_u NaN when it is on its boundary
@@ -152,8 +154,10 @@ def reml(design: Any, residual: str = "single") -> RemlFit:
 
 
 def _variance_se(st: SufficientStats, has_random: bool, v: np.ndarray, boundary: bool) -> np.ndarray:
-    """sqrt(diag(H⁻¹)), H the finite-difference Hessian of -l_R on the variance scale, over the
-    variances not on a boundary (σ²_u at 0 gets NaN: the usual asymptotics do not hold there)."""
+    """Return sqrt(diag(H⁻¹)), H the finite-difference Hessian of -l_R on the variance scale.
+
+    Only over the variances not on a boundary (σ²_u at 0 gets NaN: the usual asymptotics do not hold there).
+    """
     free = np.arange(1 if boundary else 0, v.size)
     out = np.full(v.size, math.nan)
 

@@ -87,7 +87,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def _notebook_spec_params(args: argparse.Namespace, spec) -> dict:
-    """The fit notebook's specification parameters (it rebuilds the same spec from them)."""
+    """Return the fit notebook's specification parameters (it rebuilds the same spec from them)."""
     return {"model": spec.name if spec.is_builtin else "", "formula": spec.formula,
             "residual_by": spec.residual_by or "" if not spec.is_builtin else "", "priors": list(args.prior)}
 
@@ -383,6 +383,7 @@ def cmd_translate(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """Build the argument parser of ``partclust`` and its subcommands, each bound to its ``cmd_*`` function."""
     parser = argparse.ArgumentParser(
         prog="partclust",
         description="Replicate a SAS PROC MCMC analysis of a partially clustered trial in PyMC.",

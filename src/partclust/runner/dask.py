@@ -123,7 +123,7 @@ def run_one(model: str, seed: int, study: StudySettings, data_path: str, data_sh
 
 # ---- the driver --------------------------------------------------------------------------------
 def make_client(study: StudySettings):
-    """A Dask client: to ``study.scheduler`` if given (checked for workers), else a new LocalCluster.
+    """Connect a Dask client: to ``study.scheduler`` if given (checked for workers), else to a new LocalCluster.
 
     Returns
     -------
@@ -374,7 +374,7 @@ def write_failures(layout: ResultsLayout, outcomes: Sequence[RunOutcome]) -> Non
 
 
 def _execute_on_worker(name: str, output: str, parameters: dict[str, Any]) -> str:
-    """A notebook on a study worker, in its warm kernel; returns "" or the error."""
+    """Execute a notebook on a study worker, in its warm kernel; returns "" or the error."""
     from partclust.runner.notebooks import execute
 
     try:

@@ -23,7 +23,7 @@ FIT_NOTEBOOK = NOTEBOOK_FILES["fit"]
 
 
 def notebook_path(name: str | os.PathLike) -> Path:
-    """The notebook ``name`` in ``notebooks/``, or ``name`` itself when it is a path to a notebook.
+    """Return the notebook ``name`` in ``notebooks/``, or ``name`` itself when it is a path to a notebook.
 
     Raises
     ------
@@ -103,7 +103,7 @@ def execute(
 
 
 def as_list(value: Any, kind: type = int) -> list:
-    """A notebook list parameter as a list of ``kind``.
+    """Read a notebook list parameter as a list of ``kind``.
 
     Accepts a list, one value, or text such as ``"[1, 2]"``, ``"1,2"`` or ``"centered sas_singletons"``
     (what ``papermill -p`` passes).

@@ -67,7 +67,7 @@ def render_remaining(out: Path) -> list[Path]:
 
 
 def main_study(study: StudySettings, design) -> int:
-    """What ``partclust study`` does: fits, aggregates, renders, indexes; prints progress and where the report is.
+    """Run ``partclust study``: fits, aggregates, renders, indexes; prints progress and where the report is.
 
     Returns
     -------

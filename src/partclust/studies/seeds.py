@@ -88,6 +88,7 @@ class StudySettings:
     step: int = 0
 
     def __post_init__(self) -> None:
+        """Refuse a study that cannot start (see Raises), before any run is scheduled."""
         object.__setattr__(self, "priors", tuple(self.priors))
         if self.sas_program:
             if len(self.models) != 1 or self.formula or self.priors or self.residual_by:
@@ -111,7 +112,7 @@ class StudySettings:
                 self.fit_settings(m, s)  # validates draws, tune, chains, seeds
 
     def spec(self, model: str) -> Any:
-        """The :class:`~partclust.models.ModelSpec` of one of the study's models.
+        """Return the :class:`~partclust.models.ModelSpec` of one of the study's models.
 
         Raises
         ------
@@ -125,7 +126,7 @@ class StudySettings:
         return model_spec(model, None, None, self.priors)
 
     def notebook_spec_params(self, model: str) -> dict[str, Any]:
-        """The specification parameters of the fit and aggregate notebooks for ``model``."""
+        """Return the specification parameters of the fit and aggregate notebooks for ``model``."""
         if self.sas_program:
             return {"model": "", "formula": "", "residual_by": "", "priors": [], "model_name": model,
                     "sas_program": self.sas_program, "step": int(self.step)}
@@ -133,7 +134,7 @@ class StudySettings:
                 "priors": list(self.priors), "model_name": model}
 
     def fit_settings(self, model: str, seed: int) -> FitSettings:
-        """The settings of one run."""
+        """Return the settings of one run (model × seed) of the study."""
         from partclust.translate import spec_key
 
         if self.sas_program:
@@ -295,7 +296,7 @@ def _aggregate_program(model: str, layout: ResultsLayout, dirs: list[Path], tran
 
 
 def s2u_headline(agg: ModelAggregate) -> dict[str, Any]:
-    """The numbers a reader wants first about σ²_u for one model (for notebooks and the report).
+    """Collect the numbers a reader wants first about σ²_u for one model (for notebooks and the report).
 
     Returns
     -------

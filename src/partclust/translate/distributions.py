@@ -35,7 +35,7 @@ class _Symbolic(Exception):
 
 
 def evaluate(tree: Any) -> float:
-    """The value of a constant arithmetic expression tree.
+    """Compute the value of a constant arithmetic expression tree.
 
     Raises
     ------

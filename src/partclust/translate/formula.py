@@ -22,8 +22,8 @@ import pandas as pd
 
 from partclust.errors import DataError, SpecError
 from partclust.models.priors import Prior
-from partclust.models.spec import (MISSING_LABELS, ModelData, ModelSpec, RandomEffect, build_model_data,
-                                   normalise_labels)
+from partclust.models.model_data import MISSING_LABELS, ModelData, build_model_data, normalise_labels
+from partclust.models.spec import ModelSpec, RandomEffect
 
 __all__ = ["parse_formula", "formula_data"]
 

@@ -18,13 +18,13 @@ GRAMMAR_FILE = "procmcmc.lark"
 
 
 def grammar_text() -> str:
-    """The grammar's text (lark EBNF)."""
+    """Return the grammar's text (lark EBNF)."""
     return resources.files("partclust.translate").joinpath(GRAMMAR_FILE).read_text(encoding="utf-8")
 
 
 @functools.cache
 def parser(start: str = "start") -> Any:
-    """A LALR parser of the grammar from rule ``start`` (cached)."""
+    """Return a LALR parser of the grammar from rule ``start`` (cached)."""
     import lark
 
     return lark.Lark(grammar_text(), start=start, parser="lalr", maybe_placeholders=False)

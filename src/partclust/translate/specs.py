@@ -13,7 +13,8 @@ from typing import Any, Sequence
 from partclust.config import RESIDUALS
 from partclust.errors import SpecError
 from partclust.models.priors import Prior
-from partclust.models.spec import ModelData, ModelSpec, builtin_data, builtin_spec
+from partclust.models.model_data import ModelData, builtin_data
+from partclust.models.spec import ModelSpec, builtin_spec
 from partclust.translate.distributions import parse_prior
 from partclust.translate.formula import formula_data, parse_formula
 
@@ -49,7 +50,7 @@ def parse_priors(statements: Sequence[str]) -> tuple[tuple[str, Prior], ...]:
 
 def model_spec(model: str | None = None, formula: str | None = None, residual_by: str | None = None,
                priors: Sequence[str] | str | None = (), name: str | None = None) -> ModelSpec:
-    """The specification the options describe.
+    """Build the specification the options describe.
 
     Parameters
     ----------
@@ -100,7 +101,7 @@ def spec_key(spec: ModelSpec) -> str:
 
 
 def spec_from_record(record: dict[str, Any] | str) -> ModelSpec:
-    """The specification a run record (``run.json``'s ``model_spec``, or :func:`spec_key`'s JSON) describes.
+    """Rebuild the specification a run record (``run.json``'s ``model_spec``, or :func:`spec_key`'s JSON) describes.
 
     Raises
     ------

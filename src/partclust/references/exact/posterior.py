@@ -22,6 +22,9 @@ whatever their number).
 
 Heavy tails: a moment that does not exist, or whose value depends on how far the grid reaches, is not
 printed; the table's ``note`` says which and why, and the quantiles are reported as usual.
+
+Length: over 400 lines because about half are docstrings (shapes, units, errors, the method); the code is
+one concept, the quadrature posterior and what is drawn, evaluated or summarized from its grid.
 """
 from __future__ import annotations
 
@@ -39,9 +42,10 @@ from partclust.config import package_versions
 from partclust.errors import SpecError
 from partclust.inference.summary import QUANTILES
 from partclust.models.priors import SAS_PRIORS, Priors
-from partclust.models.spec import ModelData, builtin_data
+from partclust.models.model_data import ModelData, builtin_data
 from partclust.references.exact.quadrature import TAIL_NATS, Axis, VarianceProblem, open_mesh
 from partclust.references.exact.sinc import mixture_quantiles, sinc_inverse
+from partclust.references.exact.effects import cluster_rows
 from partclust.references.exact.sufficient import Conditionals, cluster_moments
 from partclust.validate import check_residual
 
@@ -58,8 +62,9 @@ KEEP_WEIGHT = 1e-18
 
 
 def as_model_data(data: Any, residual: str = "single", priors: Priors = SAS_PRIORS) -> ModelData:
-    """``data`` if it is a :class:`~partclust.models.ModelData`, else a run1 Design read through the built-in
-    model ``residual`` with ``priors``.
+    """Return ``data`` if it is a :class:`~partclust.models.ModelData`, else read a run1 Design through a built-in model.
+
+    The built-in model is ``residual`` with ``priors``.
 
     Raises
     ------
@@ -78,8 +83,9 @@ def log_density_variances(
     residual: str = "single",
     priors: Priors = SAS_PRIORS,
 ) -> np.ndarray:
-    """log p(y, variances) with b and u integrated out exactly: the unnormalized log posterior
-    density of the variances on their natural scale (no Jacobian), broadcast over arrays.
+    """Evaluate log p(y, variances) with b and u integrated out exactly, broadcast over arrays.
+
+    This is the unnormalized log posterior density of the variances on their natural scale (no Jacobian).
 
     ``variances`` maps each variance name (``s2u`` and ``s2e``, or ``s2e_control`` and ``s2e_treated``
     for the built-in models; the data's :attr:`~partclust.models.ModelData.variance_names` in general) to
@@ -102,8 +108,9 @@ def log_density_variances(
 
 @dataclass(frozen=True, eq=False)
 class ExactPosterior:
-    """The exact posterior of one model: a summary table, the variances' marginals, and the grid that
-    produced them (kept so that densities and i.i.d. draws come from the same quadrature).
+    """The exact posterior of one model: a summary table, the variances' marginals, and their grid.
+
+    The grid is kept so that densities and i.i.d. draws come from the same quadrature as the table.
 
     ``table`` has columns param, mean, sd, q2.5, median, q97.5, note and rows: the fixed effects, ``s2u``,
     the residual variance(s), then ``u[<label>]`` per sampled cluster; quantiles of b and u are those of
@@ -271,7 +278,7 @@ def exact_posterior(
     priors: Priors = SAS_PRIORS,
     progress: bool = False,
 ) -> ExactPosterior:
-    """The exact posterior of one model by quadrature (no Monte Carlo error).
+    """Compute the exact posterior of one model by quadrature (no Monte Carlo error).
 
     Parameters
     ----------
@@ -390,7 +397,7 @@ def exact_posterior(
         rows.append([ax.name, mean, sd, *ax.var(zq), note])
 
     if prob.has_random:
-        u_rows = _cluster_rows(suff, gk, wk, mixture_rows, probs, md.groups, progress)
+        u_rows = cluster_rows(suff, gk, wk, mixture_rows, probs, md.groups, progress)
         rows += u_rows
     table = pd.DataFrame(rows, columns=list(TABLE_COLUMNS))
 
@@ -431,98 +438,6 @@ def exact_posterior(
     if not isinstance(data, ModelData):
         object.__setattr__(post, "_priors", priors)
     return post
-
-
-CHEBYSHEV_NODES = 65
-SHAPE_GROUP_MIN = 4 * CHEBYSHEV_NODES
-"""Clusters sharing (residual group, z'z, X'z) in groups at least this large get their quantiles from a
-Chebyshev interpolant in t = z'y (checked against direct solves), not one solve each."""
-
-
-def _cluster_rows(suff: Any, gk: Conditionals, wk: np.ndarray, mixture_rows: Any, probs: np.ndarray,
-                  labels: tuple[str, ...], progress: bool) -> list[list[Any]]:
-    """Table rows of every cluster effect, in chunks of clusters so that memory stays bounded.
-
-    Given θ, u_k is Gaussian with mean shrink·(t_k − a_k′E[b′]) and a variance that depends on the
-    cluster only through its shape (r_k, c_k, a_k); for many clusters of one shape the quantiles are a
-    smooth function of t_k alone, interpolated on Chebyshev nodes (spectrally accurate, and checked
-    against direct solves at a few clusters; any miss falls back to solving every cluster).
-    """
-    K = suff.n_clusters
-    shape = np.column_stack([suff.k_r, suff.k_c, suff.k_a])
-    _, group_of, counts = np.unique(shape, axis=0, return_inverse=True, return_counts=True)
-    group_of = group_of.ravel()
-    big = counts[group_of] >= SHAPE_GROUP_MIN
-    q_all = np.full((K, probs.size), np.nan)
-    mean_all, sd_all = np.full(K, np.nan), np.full(K, np.nan)
-    note_all = np.full(K, "", dtype=object)
-    for gi in np.flatnonzero(counts >= SHAPE_GROUP_MIN):
-        idx = np.flatnonzero(group_of == gi)
-        q_all[idx], (mean_all[idx], sd_all[idx], note_all[idx]) = _chebyshev_quantiles(
-            suff, gk, wk, idx, probs, mixture_rows)
-        if not np.isfinite(q_all[idx]).all():
-            big[idx] = False
-    per = max(1, MAX_CELLS // max(wk.size, 1))
-    order = np.flatnonzero(~big)  # the rest, one mixture per cluster
-    chunks = range(0, order.size, per)
-    if progress and order.size > per:
-        from tqdm.auto import tqdm
-
-        chunks = tqdm(chunks, desc="cluster effects", unit="chunk", total=math.ceil(order.size / per), leave=False)
-    for a in chunks:
-        idx = order[a:a + per]
-        u_mean, u_var, _, _ = cluster_moments(suff, gk, idx)
-        mean_all[idx], sd_all[idx], q_all[idx], note_all[idx] = mixture_rows(u_mean.T, np.sqrt(u_var).T)
-    return [[f"u[{labels[k]}]", mean_all[k], sd_all[k], *q_all[k], note_all[k]] for k in range(K)]
-
-
-def _chebyshev_quantiles(suff: Any, gk: Conditionals, wk: np.ndarray, idx: np.ndarray, probs: np.ndarray,
-                         mixture_rows: Any) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray, str]]:
-    """Quantiles of u_k for clusters ``idx`` of one shape, interpolated in t_k (NaN if the check fails), and
-    their means, SDs and the group's note on heavy tails."""
-    t = suff.k_t[idx]
-    lo, hi = float(t.min()), float(t.max())
-    rep = idx[:1]
-    _, u_var, shrink, _ = cluster_moments(suff, gk, rep)
-    base = gk.mu @ suff.k_a[rep[0]]
-    sd_mix = np.sqrt(u_var[:, 0])
-    if hi == lo:
-        nodes_t = np.array([lo])
-    else:
-        j = np.arange(CHEBYSHEV_NODES)
-        nodes_t = 0.5 * (lo + hi) + 0.5 * (hi - lo) * np.cos(np.pi * j / (CHEBYSHEV_NODES - 1))
-    m = shrink[:, :1] * (nodes_t[None, :] - base[:, None])
-    _, _, q_nodes, node_notes = mixture_rows(m.T, np.repeat(sd_mix[None, :], nodes_t.size, axis=0))
-    # mean and second moment are polynomials in t: E = t·Σw·k − Σw·k·base, E2 = Σw·var + Σw·k²·(t − base)²
-    k1 = shrink[:, 0]
-    mean = t * (wk @ k1) - wk @ (k1 * base)
-    second = wk @ u_var[:, 0] + t**2 * (wk @ k1**2) - 2 * t * (wk @ (k1**2 * base)) + wk @ (k1**2 * base**2)
-    moments = (mean, np.sqrt(np.maximum(second - mean**2, 0.0)), max(node_notes, key=len))
-    if hi == lo:
-        return np.repeat(q_nodes, idx.size, axis=0), moments
-    bw = np.where(np.arange(CHEBYSHEV_NODES) % 2 == 0, 1.0, -1.0)
-    bw[[0, -1]] *= 0.5
-
-    def interp(x: np.ndarray) -> np.ndarray:
-        diff = x[:, None] - nodes_t[None, :]
-        exact = diff == 0
-        diff = np.where(exact, 1.0, diff)
-        kern = bw / diff
-        out = (kern @ q_nodes) / kern.sum(axis=1, keepdims=True)
-        hit = exact.any(axis=1)
-        out[hit] = q_nodes[np.argmax(exact[hit], axis=1)]
-        return out
-
-    q = np.empty((idx.size, probs.size))
-    for a in range(0, idx.size, 100_000):
-        q[a:a + 100_000] = interp(t[a:a + 100_000])
-    check = idx[np.unique(np.linspace(0, idx.size - 1, 5).astype(int))]
-    u_mean, u_var, _, _ = cluster_moments(suff, gk, check)
-    _, sd_c, q_direct, _ = mixture_rows(u_mean.T, np.sqrt(u_var).T)
-    pos = np.searchsorted(idx, check)
-    if np.max(np.abs(q_direct - q[pos]) / sd_c[:, None]) > 1e-9:
-        return np.full_like(q, np.nan), moments
-    return q, moments
 
 
 def _priors_record(data: Any, md: ModelData, priors: Priors) -> dict[str, Any]:

@@ -22,7 +22,7 @@ from scipy import special
 
 from partclust.errors import SpecError
 from partclust.models.priors import Gamma, GammaOnPrecision, GammaOnSD, InverseGamma, Prior
-from partclust.models.spec import ModelData
+from partclust.models.model_data import ModelData
 from partclust.references.exact.sufficient import Conditionals, conditionals, moment_estimates, sufficient_stats
 
 TAIL_NATS = 40.0  # dropped density is below exp(-40) of the peak
@@ -41,8 +41,9 @@ LONG_RIGHT_TAIL = (InverseGamma, GammaOnPrecision)
 
 @dataclass(frozen=True, eq=False)
 class Axis:
-    """One variance on its quadrature scale: y = center + scale·ψ(z) at nodes z0 + k·h, where y is
-    log(v − lower) (``upper`` infinite) or logit((v − lower)/(upper − lower)).
+    """One variance on its quadrature scale: y = center + scale·ψ(z) at nodes z0 + k·h.
+
+    y is log(v − lower) (``upper`` infinite) or logit((v − lower)/(upper − lower)).
 
     ``psi`` chooses ψ: ``"long_left"``, ψ(z) = z + 1 − e⁻ᶻ, spends few nodes on a long exponential
     left tail in y (σ²_u under a Gamma prior on the variance or the SD, whose density in log σ²_u
@@ -67,9 +68,11 @@ class Axis:
 
     @property
     def h(self) -> float:
+        """The node spacing in z."""
         return float(self.z[1] - self.z[0])
 
     def y(self, z: np.ndarray) -> np.ndarray:
+        """Return the unconstrained value y at ``z``."""
         z = np.asarray(z, dtype=float)
         with np.errstate(over="ignore"):
             if self.psi == "long_left":
@@ -81,10 +84,11 @@ class Axis:
         return self.center + self.scale * psi
 
     def var(self, z: np.ndarray) -> np.ndarray:
+        """Return the variance at ``z``, on its natural scale."""
         return var_of(self.y(z), self.lower, self.upper)
 
     def log_jac(self, z: np.ndarray) -> np.ndarray:
-        """log |d variance / dz|."""
+        """Log |d variance / dz|."""
         z = np.asarray(z, dtype=float)
         if self.psi == "long_left":
             log_dpsi = np.logaddexp(0.0, -z)
@@ -104,14 +108,14 @@ def var_of(y: np.ndarray, lower: float, upper: float = math.inf) -> np.ndarray:
 
 
 def log_dvar_dy(y: np.ndarray, lower: float, upper: float = math.inf) -> np.ndarray:
-    """log |d variance / dy| for :func:`var_of`."""
+    """Log |d variance / dy| for :func:`var_of`."""
     if math.isinf(upper):
         return np.asarray(y, dtype=float)
     return math.log(upper - lower) - np.logaddexp(0.0, -y) - np.logaddexp(0.0, y)
 
 
 def y_of(v: float, lower: float, upper: float) -> float:
-    """The unconstrained value of variance v (inverse of :func:`var_of`), kept inside the support."""
+    """Return the unconstrained value of variance v (inverse of :func:`var_of`), kept inside the support."""
     if math.isinf(upper):
         return math.log(max(v - lower, 1e-300))
     frac = min(max((v - lower) / (upper - lower), 1e-12), 0.5)
@@ -160,6 +164,7 @@ class VarianceProblem:
         return (vs[0], list(vs[1:])) if self.has_random else (np.zeros(()), list(vs))
 
     def given(self, vs: list[np.ndarray]) -> Conditionals:
+        """Return log p(y | θ) and the Gaussian conditionals at the variances ``vs`` (in ``names`` order)."""
         s2u, res = self.split(vs)
         return conditionals(self.suff, s2u, res)
 
@@ -171,7 +176,7 @@ class VarianceProblem:
         return out
 
     def log_post_var(self, vs: list[np.ndarray]) -> np.ndarray:
-        """log p(y, variances) on the variances' natural scale (−inf outside the priors' support)."""
+        """Log p(y, variances) on the variances' natural scale (−inf outside the priors' support)."""
         prior = self.log_prior(vs)
         safe = [np.where(np.isfinite(v) & (v > 0), v, 1.0) for v in vs]
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
@@ -180,15 +185,17 @@ class VarianceProblem:
         return np.where(np.isneginf(prior) | ~np.isfinite(ll), -np.inf, ll + prior)
 
     def log_post_y(self, ys: list[np.ndarray]) -> np.ndarray:
+        """Return the log posterior density on the unconstrained y scale (Jacobian included)."""
         vs = [var_of(y, lo, hi) for y, (lo, hi) in zip(ys, self.supports)]
         return self.log_post_var(vs) + sum(log_dvar_dy(y, lo, hi) for y, (lo, hi) in zip(ys, self.supports))
 
     def log_post_z(self, axes: list[Axis], zs: list[np.ndarray]) -> np.ndarray:
+        """Return the log posterior density on the axes' z scales (Jacobians included)."""
         vs = [a.var(z) for a, z in zip(axes, zs)]
         return self.log_post_var(vs) + sum(a.log_jac(z) for a, z in zip(axes, zs))
 
     def start(self) -> np.ndarray:
-        """A starting point for the mode: moment estimates of every variance (unconstrained scale)."""
+        """Return a starting point for the mode search: moment estimates of every variance, on the y scale."""
         s2u, res = moment_estimates(self.suff)
         vals = ([s2u] if self.has_random else []) + list(res)
         out = []
@@ -240,8 +247,10 @@ class VarianceProblem:
         return x, np.clip(scales, 1e-3, SCALE_MAX)
 
     def axes(self, center: np.ndarray, scale: np.ndarray, h: float) -> list[Axis]:
-        """Grids of step h whose z ranges leave out density below exp(-TAIL_NATS) of the peak, and, for a
-        variance without upper bound, also its first two moments' integrands (module docstring).
+        """Build grids of step h whose z ranges leave out less than exp(-TAIL_NATS) of the peak density.
+
+        For a variance without upper bound the same holds for its first two moments' integrands (module
+        docstring).
 
         A coarse pass (step 0.5) finds the ranges from the marginal log densities, growing the box
         until every cut is inside it; the fine grids then cover the same ranges with step h. Fills

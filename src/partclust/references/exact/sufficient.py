@@ -32,7 +32,7 @@ import numpy as np
 
 from partclust.errors import SpecError
 from partclust.models.priors import Flat, Normal
-from partclust.models.spec import ModelData
+from partclust.models.model_data import ModelData
 
 __all__ = ["SufficientStats", "Conditionals", "sufficient_stats", "conditionals", "cluster_moments",
            "moment_estimates", "fixed_effect_prior", "LOG_2PI"]
@@ -101,7 +101,7 @@ def fixed_effect_prior(md: ModelData) -> tuple[np.ndarray, np.ndarray]:
 
 
 def sufficient_stats(md: ModelData, prior: bool = True) -> SufficientStats:
-    """The statistics of :class:`SufficientStats` for data read through a specification.
+    """Compute the statistics of :class:`SufficientStats` for data read through a specification.
 
     Parameters
     ----------
@@ -177,7 +177,7 @@ def sufficient_stats(md: ModelData, prior: bool = True) -> SufficientStats:
 
 
 def _psd(m: np.ndarray) -> np.ndarray:
-    """A symmetric matrix with the rounding-level negative eigenvalues of a difference set to zero."""
+    """Symmetrize ``m`` and set its rounding-level negative eigenvalues (from a difference) to zero."""
     m = 0.5 * (m + m.T)
     vals, vecs = np.linalg.eigh(m)
     tol = 1e-12 * max(float(np.abs(vals).max()), 1e-300)
@@ -208,7 +208,7 @@ class Conditionals:
 
 
 def conditionals(suff: SufficientStats, s2u: Any, residuals: list[Any]) -> Conditionals:
-    """log p(y | θ) and the Gaussian conditionals of b at variances θ, any (broadcast) shape.
+    """Log p(y | θ) and the Gaussian conditionals of b at variances θ, any (broadcast) shape.
 
     Parameters
     ----------

@@ -28,8 +28,10 @@ _FRAME_VARS = ("iteration",)
 
 
 def label_key(label: str) -> str:
-    """How a subject value appears in a SAS name: numbers as SAS prints them, other characters
-    that cannot appear in a SAS name as ``_``; compared without regard to case."""
+    """Return how a subject value appears in a SAS name (compared without regard to case).
+
+    Numbers appear as SAS prints them, other characters that cannot appear in a SAS name as ``_``.
+    """
     s = str(label).strip()
     try:
         x = float(s)
@@ -267,10 +269,11 @@ class SasPosterior:
 
     @property
     def n_chains(self) -> int:
+        """Number of chains (OUTPOST files) in the sample."""
         return int(self.posterior.sizes["chain"])
 
     def provenance(self) -> dict[str, object]:
-        """What a run record stores about the sample (files, checksums, size)."""
+        """Return what a run record stores about the sample (files, checksums, size, ignored columns)."""
         return {
             "files": [str(p) for p in self.files],
             "sha256": list(self.sha256),
@@ -288,7 +291,33 @@ def as_paths(paths: Path | str | Sequence[Path | str]) -> list[Path]:
 
 
 def read_outpost(paths: Path | Sequence[Path], design: Design, residual: str) -> SasPosterior:
-    """Read one OUTPOST file per chain (CSV or sas7bdat) of a built-in model into a :class:`SasPosterior`."""
+    """Read one OUTPOST file per chain (CSV or sas7bdat) into a :class:`SasPosterior`.
+
+    Parameters
+    ----------
+    paths : path or sequence of paths
+        The OUTPOST files, one per chain, in chain order; each needs the model's parameter columns and
+        one ``u_<j>`` column per value of ``j`` in the data (names matched without regard to case).
+    design : Design
+        The data the SAS program was run on (its values of ``j`` name the effects).
+    residual : {"single", "per_condition"}
+        The residual structure the program sampled.
+
+    Returns
+    -------
+    SasPosterior
+        ``posterior``: scalars with dims (chain, draw) and ``u`` with dims (chain, draw, cluster), the
+        treated clusters by label; ``u_control`` with dims (chain, draw, control_cluster);
+        ``log_density`` PROC MCMC's ``Log…`` columns; files, checksums and ignored columns for the record.
+
+    Raises
+    ------
+    SasOutputError
+        Naming the file and column: no file given, a file missing or unreadable, parameter or effect
+        columns missing or unknown, non-numeric draws, fewer than :data:`MIN_DRAWS_PER_CHAIN` draws, an
+        ``Iteration`` column that is not increasing, the same file given twice, or chains of different
+        lengths.
+    """
     check_residual(residual, SasOutputError)
     return read_outpost_layout(paths, OutpostLayout.for_design(design, residual))
 
