@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from partclust.translate.evaluate import ProgramData
+from partclust.translate.program_data import ProgramData
 
 FAST = "FAST_COMPILE"
 """PyTensor's mode without C compilation: a few evaluations per model cost less than compiling."""

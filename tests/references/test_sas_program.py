@@ -13,7 +13,7 @@ from helpers_translate import PROGRAM_A, PROGRAM_B, intercept_table, program_dat
 
 from partclust.layout import REPO_ROOT
 from partclust.references.sas import SasOutputError, read_program_sas_output, read_sas_output
-from partclust.translate.evaluate import read_program_data
+from partclust.translate.program_data import read_program_data
 from partclust.translate.program import parse_program_text
 from partclust.translate.translation import translate_file, translation_of
 

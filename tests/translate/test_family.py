@@ -9,7 +9,7 @@ from helpers_translate import (PROGRAM_A, PROGRAM_B, PROGRAM_C, PROGRAM_D, inter
 
 from partclust.layout import REPO_ROOT
 from partclust.models import Exponential, Flat, Gamma, InverseGamma, Normal, RandomEffect, Reciprocal, builtin_data
-from partclust.translate.evaluate import read_program_data
+from partclust.translate.program_data import read_program_data
 from partclust.translate.family import recognise
 from partclust.translate.model import bind
 from partclust.translate.program import parse_program_text, read_program

@@ -20,7 +20,7 @@ from scipy import stats
 
 from partclust.inference import FitSettings, fit_translated, select_params, summarize_params
 from partclust.layout import REPO_ROOT
-from partclust.translate.evaluate import read_program_data
+from partclust.translate.program_data import read_program_data
 from partclust.translate.translation import translate_file, translation_of
 from partclust.translate.program import parse_program_text
 

@@ -19,7 +19,7 @@ from partclust.config import PARAMETERIZATIONS
 from partclust.errors import DataError
 from partclust.layout import REPO_ROOT
 from partclust.models import build_model, builtin_data
-from partclust.translate.evaluate import read_program_data
+from partclust.translate.program_data import read_program_data
 from partclust.translate.model import translate
 from partclust.translate.program import RefusedError, parse_program_text, read_program
 

@@ -200,7 +200,7 @@ def forest_table(references: Iterable[Reference] | Mapping[str, Reference], fit:
 
 def program_references(translation, sas_output: str | Path | list[Path] | None = None,
                        exact_posterior=None) -> dict[str, Reference]:
-    """The references of a translated PROC MCMC program, in the program's names.
+    """Build the references of a translated PROC MCMC program, in the program's names.
 
     ``exact`` and ``reml`` when the program is in the model family (else unavailable, saying why), ``sas``
     from the program's own OUTPOST files (a folder or the files) when given.

@@ -16,6 +16,8 @@ from partclust.config import NOTEBOOK_FILES, PARAMETERIZATIONS, RESIDUALS, SAMPL
 from partclust.data import load_design
 from partclust.errors import EXIT_BAD_INPUT, EXIT_FAILED, PartclustError
 from partclust.layout import RESULTS
+from partclust.runner.programs import (add_program, cmd_translate, compare_program, family_data, fit_program,
+                                       spec_given, translation_of)
 
 __all__ = ["build_parser", "main", "EXIT_BAD_INPUT", "EXIT_FAILED"]
 
@@ -38,28 +40,6 @@ def _add_spec(p: argparse.ArgumentParser, model_help: str = "a built-in run1 mod
                         "names: b, b[<column>], s2u, s2e, s2e[<level>] (b0, b1, s2e_control, … for --model)")
 
 
-def _add_program(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("or a PROC MCMC program, translated as written (partclust translate shows how)")
-    g.add_argument("--sas-program", metavar="FILE.sas", default=None,
-                   help="the SAS program (instead of --model/--formula/--prior; its priors are the program's)")
-    g.add_argument("--step", type=int, default=None, metavar="K",
-                   help="which PROC MCMC step of the file (needed when it has several; without it they are listed)")
-
-
-def _translation(args: argparse.Namespace):
-    """The translated program of ``--sas-program`` (and ``--step``) with its data (``--data`` or the default)."""
-    from partclust.data import resolve_data_path
-    from partclust.errors import SpecError
-    from partclust.translate.program import read_program
-    from partclust.translate.translation import translate_file
-
-    if _given_spec(args):
-        raise SpecError("--sas-program replaces --model, --formula, --residual-by and --prior (the program says "
-                        "the model and its priors); give one or the other")
-    read_program(args.sas_program, args.step)  # refusals and the list of steps come first
-    return translate_file(args.sas_program, resolve_data_path(args.data), args.step)
-
-
 def _spec(args: argparse.Namespace, default_model: str | None = None):
     from partclust.translate import model_spec
 
@@ -74,7 +54,7 @@ def _model_data(args: argparse.Namespace, spec):
 
 
 def _given_spec(args: argparse.Namespace) -> bool:
-    return bool(getattr(args, "model", None) or args.formula or args.prior or args.residual_by)
+    return spec_given(args)
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -99,7 +79,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
     from partclust.translate import spec_key
 
     if args.sas_program:
-        return _fit_program(args)
+        return fit_program(args)
     spec = _spec(args)
     settings = FitSettings(
         model=spec.name, parameterization=args.parameterization, seed=args.seed, draws=args.draws,
@@ -121,44 +101,6 @@ def cmd_fit(args: argparse.Namespace) -> int:
     return 0
 
 
-def _fit_program(args: argparse.Namespace) -> int:
-    from partclust.inference.runs import RUN_JSON, SUMMARY_CSV
-    from partclust.inference.settings import FitSettings
-    from partclust.runner.notebooks import FIT_NOTEBOOK, execute
-
-    translation = _translation(args)  # refused constructs and bad data fail here, before a kernel starts
-    step = int(args.step or 0)
-    settings = FitSettings(
-        model=translation.name, parameterization=args.parameterization, seed=args.seed, draws=args.draws,
-        tune=args.tune, chains=args.chains, sampler=args.sampler, target_accept=args.target_accept,
-        sas_program=str(Path(args.sas_program).resolve()), step=step, program_sha256=translation.program_sha256,
-    )
-    translation.model(settings.parameterization)  # a statement whose value cannot be computed fails here too
-    out = Path(args.out).resolve()
-    params = {k: v for k, v in settings.__dict__.items() if k not in ("spec", "program_sha256")}
-    params.update({"model": "", "data_path": translation.source, "output_dir": str(out),
-                   "make_plots": not args.no_plots})
-    print(f"fitting {translation.program.title} ({settings.parameterization}, {settings.sampler}, seed "
-          f"{settings.seed}) → {out}")
-    executed = execute(FIT_NOTEBOOK, out / FIT_NOTEBOOK, params, progress=sys.stderr.isatty())
-    record = json.loads((out / RUN_JSON).read_text())
-    gate = record["convergence"]
-    print(f"executed notebook: {executed}")
-    print(f"convergence gate: {'passed' if gate['passed'] else gate['reason']}")
-    print(f"summary: {out / SUMMARY_CSV}")
-    return 0
-
-
-def _family_data(translation):
-    """The family's ModelData of a translated program, or a one-line error saying why the program is not in it."""
-    from partclust.errors import SpecError
-
-    if not translation.family.member:
-        raise SpecError(f"{translation.program.title} is not in the model family, so the exact posterior and REML "
-                        f"do not apply: {translation.family.reason}")
-    return translation.family.data
-
-
 def _print_table(table) -> None:
     import pandas as pd
 
@@ -172,8 +114,8 @@ def cmd_exact(args: argparse.Namespace) -> int:
     from partclust.files import write_csv
     from partclust.references.exact import exact_posterior
 
-    translation = _translation(args) if args.sas_program else None
-    data = _family_data(translation) if translation else _model_data(args, _spec(args))
+    translation = translation_of(args) if args.sas_program else None
+    data = family_data(translation) if translation else _model_data(args, _spec(args))
     post = exact_posterior(data, progress=sys.stderr.isatty())
     table = translation.family.rename(post.table) if translation else post.table  # the program's names
     out = write_csv(Path(args.out), table)
@@ -191,8 +133,8 @@ def cmd_reml(args: argparse.Namespace) -> int:
     from partclust.references.reml import lrt, reml
 
     if args.sas_program:
-        translation = _translation(args)
-        f = reml(_family_data(translation))
+        translation = translation_of(args)
+        f = reml(family_data(translation))
         print(f"REML, {translation.program.title}: {translation.family.description} (restricted log-likelihood "
               f"{f.loglik:.4f}" + (", σ²_u on its boundary 0" if f.s2u_on_boundary else "") + "):")
         _print_table(translation.family.rename(f.table))
@@ -227,9 +169,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
     first = Path(args.runs[0]) / RUN_JSON
     record = json.loads(first.read_text()) if first.is_file() else None
     if args.sas_program:
-        return _compare_program(args, args.sas_program, record)
+        return compare_program(args, args.sas_program, record)
     if not _given_spec(args) and record is not None and record.get("settings", {}).get("sas_program"):
-        return _compare_program(args, record["settings"]["sas_program"], record)  # the program the runs fitted
+        return compare_program(args, record["settings"]["sas_program"], record)  # the program the runs fitted
     if _given_spec(args) or record is None:
         spec = _spec(args)
     else:  # default: the specification the runs recorded
@@ -256,36 +198,6 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
-def _compare_program(args: argparse.Namespace, sas_program: str, record: dict | None) -> int:
-    from partclust.data import resolve_data_path
-    from partclust.evaluation import REAL, compare_all, fit_table, load_runs, verdict_counts
-    from partclust.files import write_csv
-    from partclust.references import program_references
-
-    if args.sas_program is None:  # default: the program, step and dataset the runs recorded
-        args.sas_program = sas_program
-        args.step = args.step if args.step is not None else (record["settings"].get("step") or None)
-    if args.data is None and record is not None:
-        args.data = str(resolve_data_path(record["data"]["path"]))
-    translation = _translation(args)
-    runs = load_runs(args.runs, model=translation.name, data_sha256=translation.sha256,
-                     spec_record=translation.spec_record())
-    for d, reason in runs.excluded:
-        print(f"excluded: {d}: {reason}", file=sys.stderr)
-    fit = fit_table(runs.summaries)
-    refs = program_references(translation, args.sas_output)
-    comparison = compare_all(fit, refs.values())
-    out = write_csv(Path(args.out), comparison)
-    print(f"{len(runs.included)} converged run(s) of {translation.program.title} compared with "
-          + ", ".join(f"{k}" + ("" if r.available else f" (unavailable: {r.unavailable_reason})") for k, r in refs.items()))
-    print(verdict_counts(comparison).to_string())
-    for _, r in comparison[comparison["verdict"] == REAL].iterrows():
-        print(f"real difference: {r['reference']} {r['param']} {r['statistic']}: fit {r['fit_value']:.4f} vs "
-              f"{r['reference_value']:.4f} (z = {r['z']:.2f})")
-    print(f"wrote {out}")
-    return 0
-
-
 def cmd_study(args: argparse.Namespace) -> int:
     from partclust.runner.study import main_study
     from partclust.studies.seeds import StudySettings
@@ -296,7 +208,7 @@ def cmd_study(args: argparse.Namespace) -> int:
             from partclust.errors import SpecError
 
             raise SpecError("--sas-program runs the program's own model; do not give --models")
-        translation = _translation(args)
+        translation = translation_of(args)
         translation.model("noncentered")  # a statement whose value cannot be computed fails before any fit
         study = StudySettings(
             models=(translation.name,), seeds=seeds, draws=args.draws, tune=args.tune, chains=args.chains,
@@ -339,49 +251,6 @@ def cmd_why(args: argparse.Namespace) -> int:
     return 0
 
 
-def _program_data(program_path: str, data: str | None) -> tuple[str | None, str]:
-    """The data file for a program: ``--data``, else the project's dataset if it has the program's columns.
-
-    Returns (path or None, why none).
-    """
-    from partclust.data import resolve_data_path
-    from partclust.errors import DataError
-
-    if data:
-        return str(resolve_data_path(data)), ""
-    try:
-        return str(resolve_data_path(None, allow_download=False)), ""
-    except DataError as exc:
-        return None, str(exc)
-
-
-def cmd_translate(args: argparse.Namespace) -> int:
-    from partclust.errors import DataError
-    from partclust.translate.program import read_program
-    from partclust.translate.table import format_table, translation_table
-    from partclust.translate.translation import translate_file
-
-    program = read_program(args.program, args.step)  # refusals and the list of steps come first, without data
-    path, why = _program_data(args.program, args.data)
-    translation = None
-    if path is not None:
-        try:
-            translation = translate_file(args.program, path, args.step)
-        except DataError as exc:
-            if args.data:
-                raise
-            why = f"the default dataset does not fit this program ({exc}); give --data FILE"
-    if translation is not None:
-        print(translation.text(args.parameterization))
-    else:
-        print(program.title)
-        print()
-        print(format_table(translation_table(program, None, args.parameterization)))
-        print()
-        print(f"model family: not checked without data ({why})")
-    return 0
-
-
 def build_parser() -> argparse.ArgumentParser:
     """Build the argument parser of ``partclust`` and its subcommands, each bound to its ``cmd_*`` function."""
     parser = argparse.ArgumentParser(
@@ -406,20 +275,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--target-accept", type=float, default=0.9)
     p.add_argument("--no-plots", action="store_true", help="skip trace and rank plots")
     p.add_argument("--out", required=True, metavar="DIR")
-    _add_program(p)
+    add_program(p)
     _add_data(p)
     p.set_defaults(func=cmd_fit)
 
     p = sub.add_parser("exact", help="the exact posterior by quadrature (no sampling)")
     _add_spec(p)
     p.add_argument("--out", required=True, metavar="FILE.csv")
-    _add_program(p)
+    add_program(p)
     _add_data(p)
     p.set_defaults(func=cmd_exact)
 
     p = sub.add_parser("reml", help="REML estimates (default: both built-in models and the likelihood-ratio test)")
     _add_spec(p, "one built-in run1 model (default: both, with the likelihood-ratio test)")
-    _add_program(p)
+    add_program(p)
     _add_data(p)
     p.set_defaults(func=cmd_reml)
 
@@ -430,7 +299,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="default: sas_reference/output (with --sas-program: the folder holding that step's "
                         "outpost.csv; none by default)")
     p.add_argument("--out", required=True, metavar="FILE.csv")
-    _add_program(p)
+    add_program(p)
     _add_data(p)
     p.set_defaults(func=cmd_compare)
 
@@ -446,7 +315,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--formula", default=None, metavar='"Y ~ X + (0 + TX | G)"', help="run this model instead")
     g.add_argument("--residual-by", default=None, metavar="COLUMN")
     g.add_argument("--prior", action="append", default=[], metavar='"NAME ~ DIST"')
-    _add_program(p)
+    add_program(p)
     g = p.add_mutually_exclusive_group()
     g.add_argument("--seeds", type=int, default=20, help="run seeds 1..N (default 20)")
     g.add_argument("--seed-list", type=int, nargs="+", metavar="SEED")

@@ -30,7 +30,7 @@ import pandas as pd
 
 from partclust.errors import DataError, SpecError
 from partclust.models.priors import Flat, Normal
-from partclust.translate.evaluate import Poly, PolyBackend
+from partclust.translate.backends import Poly, PolyBackend
 from partclust.translate.model import BoundProgram, _column_equal_to
 
 __all__ = ["Family", "recognise"]
@@ -66,14 +66,14 @@ class Family:
         return self.spec is not None
 
     def program_name(self, name: str) -> str:
-        """A specification's parameter name (``s2u``, ``u[3]``, ``b0``) as the program names it."""
+        """Name a specification's parameter (``s2u``, ``u[3]``, ``b0``) as the program does."""
         if "[" in name:
             head, rest = name.split("[", 1)
             return f"{self.names.get(head, head)}[{rest}"
         return self.names.get(name, name)
 
     def rename(self, table: pd.DataFrame, column: str = "param") -> pd.DataFrame:
-        """A copy of ``table`` with ``column`` in the program's names."""
+        """Return a copy of ``table`` with ``column`` in the program's names."""
         out = table.copy()
         out[column] = [self.program_name(str(p)) for p in out[column]]
         return out
@@ -110,7 +110,8 @@ def recognise(bound: BoundProgram) -> Family:
 
 
 def _recognise(bound: BoundProgram) -> Family:
-    from partclust.models.spec import ModelSpec, RandomEffect, _label_sort_key, build_model_data, normalise_labels
+    from partclust.models.model_data import _label_sort_key, build_model_data, normalise_labels
+    from partclust.models.spec import ModelSpec, RandomEffect
 
     prog, data = bound.program, bound.data
     n = data.n

@@ -15,19 +15,21 @@ otherwise neither branch can affect a PROC MCMC step and both are skipped. A ref
 undefined macro variable is left as written (SAS warns likewise); it is an error only if it ends up
 inside a PROC MCMC step.
 
+Length: over 400 lines because it is one scanner that executes the macro statements in file order
+(statements, macro calls, %IF extents and functions share its position, scopes and line map); the %EVAL
+arithmetic is apart, in :mod:`partclust.translate.macro_eval`.
+
 Every character of the result keeps the line it was written on (a macro's body: the line inside the
 definition) and the call that produced it, so messages name the line the user wrote.
 """
 
 from __future__ import annotations
 
-import functools
 import re
 from dataclasses import dataclass, field
-from importlib import resources
-from typing import Any
 
 from partclust.errors import SpecError
+from partclust.translate.macro_eval import evaluate_condition, truth
 from partclust.translate.source import SourceText, normalise_space
 
 __all__ = ["MacroResult", "evaluate_condition", "expand_macros"]
@@ -85,105 +87,6 @@ class MacroResult:
     source: SourceText
     undefined: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
-
-
-@functools.cache
-def _condition_parser() -> Any:
-    import lark
-
-    text = resources.files("partclust.translate").joinpath("sasmacro.lark").read_text(encoding="utf-8")
-    return lark.Lark(text, parser="earley", lexer="dynamic")
-
-
-def _int(text: str) -> int | None:
-    t = text.strip()
-    return int(t) if re.fullmatch(r"[+-]?\d+", t) else None
-
-
-def evaluate_condition(text: str, *, floating: bool = False) -> str:
-    """Evaluate a macro expression as ``%EVAL`` (or ``%SYSEVALF`` with ``floating``) does; returns its text.
-
-    Comparisons and logical operators give ``1`` or ``0``; arithmetic needs integers (numbers with ``floating``).
-
-    Raises
-    ------
-    SpecError
-        For text that is not an expression, or arithmetic on text (``%EVAL``'s "character operand" error).
-    """
-    import lark
-
-    try:
-        tree = _condition_parser().parse(text)
-    except lark.exceptions.LarkError:
-        raise SpecError(f"cannot evaluate the macro expression {text.strip()!r}") from None
-
-    def num(v: str) -> float | int:
-        if floating:
-            try:
-                return float(v)
-            except ValueError:
-                pass
-        i = _int(v)
-        if i is None:
-            raise SpecError(f"the macro expression {text.strip()!r} does arithmetic or logic on the text {v!r}")
-        return i
-
-    def fmt(x: float) -> str:
-        return str(int(x)) if float(x) == int(x) else repr(float(x))
-
-    def ev(t: Any) -> str:
-        if isinstance(t, lark.Token):
-            return str(t)
-        kind = t.data
-        if kind == "operand":
-            return " ".join(str(w) for w in t.children)
-        if kind == "compare":
-            a, op, b = ev(t.children[0]).strip(), str(t.children[1]).lower(), ev(t.children[2]).strip()
-            x, y = (num(a), num(b)) if _is_number(a, floating) and _is_number(b, floating) else (a, b)
-            res = {"=": x == y, "eq": x == y, "^=": x != y, "~=": x != y, "ne": x != y, "<": x < y, "lt": x < y,
-                   ">": x > y, "gt": x > y, "<=": x <= y, "le": x <= y, ">=": x >= y, "ge": x >= y}[op]
-            return "1" if res else "0"
-        if kind == "and_":
-            return "1" if num(ev(t.children[0])) and num(ev(t.children[1])) else "0"
-        if kind == "or_":
-            return "1" if num(ev(t.children[0])) or num(ev(t.children[1])) else "0"
-        if kind == "not_":
-            return "0" if num(ev(t.children[0])) else "1"
-        if kind == "negate":
-            return fmt(-num(ev(t.children[0])))
-        if kind == "arith":
-            a, op, b = num(ev(t.children[0])), str(t.children[1]), num(ev(t.children[2]))
-            if op == "/" and b == 0:
-                raise SpecError(f"division by zero in the macro expression {text.strip()!r}")
-            r = {"+": a + b, "-": a - b, "*": a * b, "/": (a / b if floating else int(a / b))}[op]
-            return fmt(r)
-        if len(t.children) == 1:
-            return ev(t.children[0])
-        raise SpecError(f"cannot evaluate the macro expression {text.strip()!r}")
-
-    return ev(tree)
-
-
-def _is_number(text: str, floating: bool) -> bool:
-    if _int(text) is not None:
-        return True
-    if floating:
-        try:
-            float(text)
-            return True
-        except ValueError:
-            return False
-    return False
-
-
-def _truth(value: str, where: str) -> bool:
-    i = _int(value)
-    if i is None:
-        try:
-            return float(value) != 0.0
-        except ValueError:
-            raise SpecError(f"{where}: the %IF condition gives the text {value!r}, not a number") from None
-    return i != 0
 
 
 class _Expander:
@@ -302,7 +205,7 @@ class _Expander:
         raise SpecError(f"{self.where(s, k)}: a %DO block is never closed with %END")
 
     def action_extent(self, s: SourceText, k: int) -> tuple[int, int, int, int]:
-        """The action after ``%THEN``/``%ELSE`` at ``k``: (content start, content end, resume index, is_block)."""
+        """Find the action after ``%THEN``/``%ELSE`` at ``k``: (content start, content end, resume index, is_block)."""
         text = s.text
         k = self.skip_ws(text, k)
         if self.keyword_at(text, k) == "do":
@@ -579,7 +482,7 @@ class _Expander:
                 cond = self.text_of(s.slice(k + 3, then))
             finally:
                 self.in_condition = False
-            truth = _truth(evaluate_condition(cond), self.where(s, k))
+            holds = truth(evaluate_condition(cond), self.where(s, k))
         except _Unresolvable as exc:
             branches = text[t_start:t_end] + ("" if e is None else text[e[0]:e[1]])
             if re.search(r"\bproc\s+mcmc\b|%let\b", branches, re.IGNORECASE):
@@ -590,7 +493,7 @@ class _Expander:
             return resume
         except SpecError as exc:
             raise SpecError(f"{self.where(s, k)}: {exc}") from None
-        chosen = (t_start, t_end, t_block) if truth else (None if e is None else (e[0], e[1], e[3]))
+        chosen = (t_start, t_end, t_block) if holds else (None if e is None else (e[0], e[1], e[3]))
         if chosen is not None:
             start, end, block = chosen
             if block == 2:

@@ -28,7 +28,9 @@ from typing import Any
 import numpy as np
 
 from partclust.errors import DataError
-from partclust.translate.evaluate import Interpreter, NotPolynomial, Poly, PolyBackend, ProgramData, TensorBackend, Text
+from partclust.translate.backends import Poly, PolyBackend, TensorBackend
+from partclust.translate.evaluate import Interpreter, NotPolynomial, Text
+from partclust.translate.program_data import ProgramData
 from partclust.translate.program import Program, RefusedError
 from partclust.validate import check_parameterization
 
@@ -153,7 +155,7 @@ def bind(program: Program, data: ProgramData) -> BoundProgram:
 
 def _effect_index(program: Program, data: ProgramData, r: Any, subject: str, mean: Poly | None,
                   spread: Poly | None, done: dict) -> EffectIndex:
-    from partclust.models.spec import group_index
+    from partclust.models.model_data import group_index
 
     n = data.n
     multiplier = None
@@ -184,7 +186,7 @@ def _effect_index(program: Program, data: ProgramData, r: Any, subject: str, mea
 
 
 def _column_equal_to(data: ProgramData, values: np.ndarray | None) -> str | None:
-    """The name of a numeric column equal to ``values`` ("1" for ones), or ``None``."""
+    """Find the name of a numeric column equal to ``values`` ("1" for ones), or ``None``."""
     if values is None:
         return None
     if np.all(values == 1.0):
@@ -196,7 +198,7 @@ def _column_equal_to(data: ProgramData, values: np.ndarray | None) -> str | None
 
 
 def sigma_of(key: str, value: Any) -> Any:
-    """The normal's standard deviation from PROC MCMC's ``var=``, ``sd=`` or ``prec=`` value (tensor or number)."""
+    """Return the normal's standard deviation from PROC MCMC's ``var=``, ``sd=`` or ``prec=`` value (tensor or number)."""
     import pytensor.tensor as pt
 
     if key == "var":
@@ -238,7 +240,7 @@ class TranslatedModel:
         return self.bound.program
 
     def reported(self) -> list[Reported]:
-        """What a summary reports, in order (:func:`reported`)."""
+        """List what a summary reports, in order (:func:`reported`)."""
         return reported(self.bound, self.parameterization)
 
 
@@ -346,9 +348,9 @@ def _free_name(name: str, taken: set[str]) -> str:
 
 
 def _assignment_line(program: Program, name: str) -> int:
-    from partclust.translate.program import _first_assignment_line
+    from partclust.translate.program import first_assignment_line
 
-    return _first_assignment_line(program.body, name) or program.line
+    return first_assignment_line(program.body, name) or program.line
 
 
 def translate(program: Program, data: ProgramData, parameterization: str = "noncentered") -> TranslatedModel:

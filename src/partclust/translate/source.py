@@ -22,7 +22,7 @@ _WS = re.compile(r"\s+")
 
 
 def normalise_space(text: str) -> str:
-    """Runs of white space (line ends included) as one blank, ends stripped."""
+    """Write runs of white space (line ends included) as one blank, ends stripped."""
     return _WS.sub(" ", text).strip()
 
 
@@ -58,28 +58,28 @@ class SourceText:
         return cls(text, lines, np.zeros(len(text), dtype=np.int32), [""], path)
 
     def __len__(self) -> int:
-        """Number of characters."""
+        """Return the number of characters."""
         return len(self.text)
 
     def slice(self, start: int, stop: int | None = None) -> SourceText:
-        """The characters ``start:stop`` with their lines and contexts."""
+        """Return the characters ``start:stop`` with their lines and contexts."""
         stop = len(self.text) if stop is None else stop
         return SourceText(self.text[start:stop], self.lines[start:stop], self.contexts[start:stop], self.calls,
                           self.path)
 
     def line_at(self, pos: int) -> int:
-        """The file line of character ``pos`` (clipped to the text; 0 for empty text)."""
+        """Return the file line of character ``pos`` (clipped to the text; 0 for empty text)."""
         if len(self.lines) == 0:
             return 0
         return int(self.lines[min(max(pos, 0), len(self.lines) - 1)])
 
     def first_line(self) -> int:
-        """The line of the first non-blank character (else of the first character)."""
+        """Return the line of the first non-blank character (else of the first character)."""
         m = re.search(r"\S", self.text)
         return self.line_at(m.start() if m else 0)
 
     def call_at(self, pos: int) -> str:
-        """The macro call that produced character ``pos`` ("" in open code)."""
+        """Return the macro call that produced character ``pos`` ("" in open code)."""
         if len(self.contexts) == 0:
             return ""
         return self.calls[int(self.contexts[min(max(pos, 0), len(self.contexts) - 1)])]
@@ -93,7 +93,7 @@ class SourceText:
                           np.concatenate([p.contexts for p in parts]).astype(np.int32), calls, path)
 
     def literal(self, text: str, line: int, context: int) -> SourceText:
-        """New text (e.g. a macro variable's value) attributed to one line and call."""
+        """Make new text (e.g. a macro variable's value) attributed to one line and call."""
         n = len(text)
         return SourceText(text, np.full(n, line, np.int32), np.full(n, context, np.int32), self.calls, self.path)
 

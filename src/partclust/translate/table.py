@@ -23,7 +23,7 @@ _SAS_COMPARE = {"==": "=", "!=": "^="}
 
 
 def expression_text(tree: Any, program: Program | None = None, *, sas: bool = False) -> str:
-    """An expression tree as PyTensor code (or, with ``sas``, as SAS text).
+    """Write an expression tree as PyTensor code (or, with ``sas``, as SAS text).
 
     Random effects are written ``u[j_index]`` (the effect of each observation's subject).
     """
@@ -218,7 +218,7 @@ def _row(row: Row, program: Program, bound: Any, parameterization: str, prior_by
 
 
 def format_table(table: pd.DataFrame, width: int = 60) -> str:
-    """The table as plain text, one block per statement (for the command line)."""
+    """Format the table as plain text, one block per statement (for the command line)."""
     lines = []
     for _, r in table.iterrows():
         lines.append(f"line {r['line']:>4}  SAS   {r['sas']}")

@@ -14,7 +14,7 @@ from typing import Any
 
 import pandas as pd
 
-from partclust.translate.evaluate import ProgramData, read_program_data
+from partclust.translate.program_data import ProgramData, read_program_data
 from partclust.translate.family import Family, recognise
 from partclust.translate.model import (BoundProgram, Reported, TranslatedModel, bind, build_translated_model,
                                       reported)
@@ -97,7 +97,7 @@ class Translation:
         return self.family.names.get("s2u") if self.family.member else None
 
     def describe(self) -> str:
-        """A short account of the program and the data as the model reads them."""
+        """Describe the program and the data as the model reads them."""
         lines = [self.program.title, f"data: {self.data.source} ({self.data.n} rows)", f"sha256: {self.sha256}",
                  "parameters: " + ", ".join(self.program.parameters)]
         if self.program.derived:
@@ -110,15 +110,15 @@ class Translation:
         return "\n".join(lines)
 
     def prior_table(self, parameterization: str = "noncentered") -> pd.DataFrame:
-        """The SAS ↔ PyMC table (where a built-in model shows its priors)."""
+        """Return the SAS ↔ PyMC table (where a built-in model shows its priors)."""
         return self.table(parameterization)
 
     def pymc_model(self, parameterization: str = "noncentered") -> Any:
-        """The PyMC model (a ``pymc.Model``)."""
+        """Return the PyMC model (a ``pymc.Model``)."""
         return self.model(parameterization).model
 
     def spec_record(self) -> dict[str, Any]:
-        """What identifies the model a run fitted: the program (checksum, step) and its family specification."""
+        """Identify the model a run fitted: the program (checksum, step) and its family specification."""
         return {"name": self.name, "formula": self.family.spec.text() if self.family.member else "",
                 "sas_program": Path(self.program.path).name, "program_sha256": self.program_sha256,
                 "step": self.program.step,
@@ -133,11 +133,11 @@ class Translation:
 
     @functools.cache
     def model(self, parameterization: str = "noncentered") -> TranslatedModel:
-        """The PyMC model (built once per parameterization)."""
+        """Build the PyMC model (once per parameterization)."""
         return build_translated_model(self.bound, parameterization)
 
     def reported(self, parameterization: str = "noncentered") -> list[Reported]:
-        """What a summary reports, in order, with where the draws are in a posterior of ``parameterization``."""
+        """List what a summary reports, in order, with where the draws are in a posterior of ``parameterization``."""
         return reported(self.bound, parameterization)
 
     def reported_names(self) -> list[Reported]:
@@ -145,11 +145,11 @@ class Translation:
         return reported(self.bound, "centered")
 
     def table(self, parameterization: str = "noncentered") -> pd.DataFrame:
-        """The SAS ↔ PyMC table (:func:`~partclust.translate.table.translation_table`)."""
+        """Return the SAS ↔ PyMC table (:func:`~partclust.translate.table.translation_table`)."""
         return translation_table(self.program, self.bound, parameterization)
 
     def text(self, parameterization: str = "noncentered") -> str:
-        """The table and the recognised family, as the command line prints them."""
+        """Write the table and the recognised family as the command line prints them."""
         head = f"{self.program.title}; data {self.data.source} ({self.data.n} rows)"
         fam = (f"model family: {self.family.description}" if self.family.member else
                f"model family: not a member ({self.family.reason}); exact and REML do not apply")
@@ -157,11 +157,11 @@ class Translation:
         return "\n".join([head, "", format_table(self.table(parameterization)), "", fam] + notes)
 
     def listing(self) -> str:
-        """The step as read: each statement on its line, indented by its IF/DO depth (macros expanded)."""
+        """List the step as read: each statement on its line, indented by its IF/DO depth (macros expanded)."""
         return "\n".join(f"{r.line:>5}  {'  ' * r.depth}{r.sas}" for r in self.program.rows)
 
     def record(self) -> dict[str, Any]:
-        """What a run record stores about the program (path, checksum, step, SAS's settings, the family)."""
+        """Record what a run record stores about the program (path, checksum, step, SAS's settings, the family)."""
         return {**self.program.sas_settings(), "sha256": self.program_sha256,
                 "family": self.family.description if self.family.member else "",
                 "not_in_family": "" if self.family.member else self.family.reason,

@@ -345,7 +345,7 @@ def read_program_sas_output(
 
 def _with_tables(outposts: list[Path], sample: SasPosterior, summary: pd.DataFrame,
                  tables: Mapping[str, Path | Sequence[Path]] | None) -> SasOutput:
-    """The ODS tables beside the OUTPOST files (or as given) and the run information, with the sample."""
+    """Read the ODS tables beside the OUTPOST files (or as given) and the run information, with the sample."""
     found: dict[str, list[Path]] = {}
     explicit = {k.lower(): as_paths(v) for k, v in (tables or {}).items()}
     unknown = sorted(set(explicit) - set(TABLES))

@@ -13,8 +13,8 @@ import xarray as xr
 
 from partclust.data import Design, sha256_of
 from partclust.errors import SasOutputError
-from partclust.models.names import residual_names, scalar_names
 from partclust.references.sas.files import numeric_column, read_frame
+from partclust.references.sas.layouts import RANDOM_EFFECT, EffectLayout, OutpostLayout
 from partclust.validate import check_residual
 
 __all__ = ["MIN_DRAWS_PER_CHAIN", "RANDOM_EFFECT", "SasPosterior", "read_outpost", "label_key", "EffectLayout",
@@ -23,7 +23,6 @@ __all__ = ["MIN_DRAWS_PER_CHAIN", "RANDOM_EFFECT", "SasPosterior", "read_outpost
 MIN_DRAWS_PER_CHAIN = 100
 """Below this many draws per chain an autocorrelation-based MCSE (hence any comparison) is not
 trustworthy; such a sample is refused rather than summarized."""
-RANDOM_EFFECT = "u"
 _FRAME_VARS = ("iteration",)
 
 
@@ -53,84 +52,6 @@ def _effect_index(labels: Sequence[str], source: str, name: str = RANDOM_EFFECT,
             )
         index[key] = label
     return index
-
-
-@dataclass(frozen=True, eq=False)
-class EffectLayout:
-    """One RANDOM statement's OUTPOST columns ``<name>_<subject value>``.
-
-    Attributes
-    ----------
-    name, subject : str
-        The effect and its SUBJECT= column.
-    touched, untouched : tuple of str
-        Subject values whose effects the data touch (reported) and the others (e.g. controls' singletons).
-    dim : str
-        The posterior dim of the touched effects.
-    """
-
-    name: str
-    subject: str
-    touched: tuple[str, ...]
-    untouched: tuple[str, ...]
-    dim: str = "cluster"
-
-
-@dataclass(frozen=True, eq=False)
-class OutpostLayout:
-    """What an OUTPOST file holds for one model: scalar columns and, per random effect, one column per value.
-
-    Attributes
-    ----------
-    model : str
-        The model's name (``single``, ``per_condition``, or a translated program's).
-    scalars : tuple of str
-        Required scalar columns (parameters), in report order.
-    optional : tuple of str
-        Scalar columns read when present (derived quantities a MONITOR= may have listed).
-    effects : tuple of EffectLayout
-    data_source : str
-        The data file, for messages.
-    missing_hint : callable
-        ``(missing names, lower-case columns) → str``: advice when scalar columns are missing.
-    """
-
-    model: str
-    scalars: tuple[str, ...]
-    effects: tuple[EffectLayout, ...]
-    data_source: str
-    optional: tuple[str, ...] = ()
-    missing_hint: Any = None
-
-    @classmethod
-    def for_design(cls, design: Design, residual: str) -> "OutpostLayout":
-        """The built-in model's layout: ``b0 b1 s2u`` and residual variance(s), ``u_<j>`` for every value of j."""
-        other = "per_condition" if residual == "single" else "single"
-
-        def hint(missing: list[str], columns: dict[str, str]) -> str:
-            if all(n.lower() in columns for n in residual_names(other)):
-                return (f" The file has the {other} model's residual variance(s): read it with "
-                        f"residual={other!r} or point to output/{residual}/.")
-            return ""
-
-        effect = EffectLayout(RANDOM_EFFECT, "j", tuple(design.clusters), tuple(design.control_clusters), "cluster")
-        return cls(residual, scalar_names(residual), (effect,), design.source, (), hint)
-
-    @classmethod
-    def for_translation(cls, translation: Any) -> "OutpostLayout":
-        """Lay out a translated program's OUTPOST.
-
-        Its parameters, its MONITOR= derived quantities (when present) and ``<effect>_<value>`` for every value
-        of each RANDOM statement's SUBJECT= column.
-        """
-        program = translation.program
-        effects = []
-        for name, e in translation.bound.effects.items():
-            touched = tuple(e.labels)
-            effects.append(EffectLayout(name, e.subject, touched, tuple(x for x in e.sas_labels if x not in touched),
-                                        e.dim))
-        return cls(translation.name, tuple(program.parameters), tuple(effects), translation.data.source,
-                   tuple(program.derived))
 
 
 @dataclass(frozen=True, eq=False)
