@@ -181,7 +181,7 @@ def test_load_runs_and_compare_cli(run1_design, run1_path, unbalanced_csv, tmp_p
     # the references come from --data; a run of another dataset is refused with exit code 2
     rc = main(["compare", "--model", "single", "--runs", str(tmp_path / "a"), "--data", str(unbalanced_csv),
                "--out", str(tmp_path / "x.csv")])
-    assert rc == 2 and "SHA-256" in capsys.readouterr().err
+    assert rc == 2 and "fitted to other data" in capsys.readouterr().err
     with pytest.raises(ComparisonError, match="not 'per_condition'"):
         load_runs([str(tmp_path / "a")], model="per_condition")
 

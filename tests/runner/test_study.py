@@ -85,12 +85,13 @@ def test_changed_settings_are_not_reused(tmp_path, run1_design):
     settings = study.fit_settings("single", 1)
     from dataclasses import asdict
 
-    (d / "run.json").write_text(json.dumps({"settings": asdict(settings), "data": {"sha256": run1_design.sha256}}))
-    assert is_complete(d, settings, run1_design.sha256)
-    assert not is_complete(d, study.fit_settings("single", 2), run1_design.sha256)
+    (d / "run.json").write_text(json.dumps({"settings": asdict(settings), "data": {"sha256": run1_design.sha256,
+                                                                                  "content_sha256": run1_design.content_sha256}}))
+    assert is_complete(d, settings, run1_design.content_sha256)
+    assert not is_complete(d, study.fit_settings("single", 2), run1_design.content_sha256)
     assert not is_complete(d, settings, "0" * 64)
     longer = StudySettings(models=("single",), seeds=(1,), draws=800, tune=300, chains=2, out=str(tmp_path))
-    assert not is_complete(d, longer.fit_settings("single", 1), run1_design.sha256)
+    assert not is_complete(d, longer.fit_settings("single", 1), run1_design.content_sha256)
 
 
 @pytest.mark.slow
@@ -119,11 +120,11 @@ def test_dask_scheduler_on_localhost(unbalanced_csv, tmp_path):
                 if time.time() > deadline:
                     raise
                 time.sleep(0.5)
-        outcomes = run_study(study, design.source, design.sha256)
+        outcomes = run_study(study, design.source, design.content_sha256)
         assert [(o.seed, o.status) for o in outcomes] == [(5, "done"), (6, "done")], [o.error for o in outcomes]
         for seed in (5, 6):
             assert is_complete(ResultsLayout(tmp_path).run_dir("per_condition", seed), study.fit_settings("per_condition", seed),
-                               design.sha256)
+                               design.content_sha256)
     finally:
         for p in (worker, sched):
             p.send_signal(signal.SIGTERM)

@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from partclust.data import Design, same_data
 from partclust.errors import ComparisonError, FitError
 from partclust.inference.runs import read_run
 from partclust.inference.summary import MCSE_COLUMN, STATISTICS
@@ -224,11 +225,35 @@ class RunSet:
         return [s for _, _, s in self.included]
 
 
-def load_runs(run_dirs: Sequence[str], model: str | None = None, data_sha256: str | None = None) -> RunSet:
+def _data_id(record: dict) -> str:
+    """The dataset a run record names: its canonical hash, or for an old record its file's SHA-256."""
+    data = record.get("data", {})
+    return data.get("content_sha256") or data.get("sha256", "")
+
+
+def load_runs(run_dirs: Sequence[str], model: str | None = None, data_sha256: str | None = None, *,
+              design: Design | None = None) -> RunSet:
     """Read run directories; keep converged runs of ``model``; refuse runs of other data.
 
-    A run whose recorded data SHA-256 differs from ``data_sha256`` (or from the other runs) is an
-    error, not an exclusion: comparing it would answer a different question.
+    A run whose recorded dataset differs from the one given (or from the other runs') is an error,
+    not an exclusion: comparing it would answer a different question. Datasets are matched by their
+    canonical hash (:func:`~partclust.data.same_data`), so a run of run1 is recognised whatever line
+    endings the file given has.
+
+    Parameters
+    ----------
+    run_dirs : sequence of path
+    model : str, optional
+        Default: the first readable run's model.
+    data_sha256 : str, optional
+        The dataset's canonical hash (or, for runs recorded before it existed, its file's SHA-256).
+    design : Design, optional
+        The dataset itself (both hashes are then used); takes precedence over ``data_sha256``.
+
+    Raises
+    ------
+    ComparisonError
+        For a run of another model or other data, or when no run is readable.
     """
     included, excluded = [], []
     shas: set[str] = set()
@@ -243,11 +268,20 @@ def load_runs(run_dirs: Sequence[str], model: str | None = None, data_sha256: st
             model = rec_model
         if rec_model != model:
             raise ComparisonError(f"run {d} is of model {rec_model!r}, not {model!r}; compare one model at a time.")
-        sha = record["data"]["sha256"]
-        if data_sha256 is not None and sha != data_sha256:
+        sha = _data_id(record)
+        recorded = record.get("data", {})
+        if design is not None:
+            matches = same_data(recorded, design.content_sha256, design.sha256)
+            wanted = design.content_sha256
+        elif data_sha256 is not None:
+            matches = data_sha256 in (recorded.get("content_sha256"), recorded.get("sha256"))
+            wanted = data_sha256
+        else:
+            matches, wanted = True, ""
+        if not matches:
             raise ComparisonError(
-                f"run {d} was fitted to data with SHA-256 {sha[:12]}…, but the references are computed from "
-                f"data with SHA-256 {data_sha256[:12]}…; pass the run's own dataset with --data."
+                f"run {d} was fitted to other data (recorded {recorded.get('path', '?')}, hash {sha[:12]}…) than "
+                f"the references are computed from (hash {wanted[:12]}…); pass the run's own dataset with --data."
             )
         shas.add(sha)
         if not record["convergence"]["passed"]:
@@ -259,4 +293,5 @@ def load_runs(run_dirs: Sequence[str], model: str | None = None, data_sha256: st
     if model is None:
         raise ComparisonError("no readable run among " + ", ".join(map(str, run_dirs)))
     return RunSet(model=model, included=tuple(included), excluded=tuple(excluded),
-                  data_sha256=next(iter(shas)) if shas else (data_sha256 or ""))
+                  data_sha256=next(iter(shas)) if shas else (design.content_sha256 if design is not None
+                                                             else data_sha256 or ""))

@@ -78,8 +78,8 @@ def write_run(
         "settings": asdict(result.settings),
         "seed": int(result.settings.seed),
         "sampler": result.settings.sampler,
-        "data": {"path": design.source, "sha256": design.sha256, "n": design.n,
-                 "clusters": list(design.clusters)},
+        "data": {"path": design.source, "sha256": design.sha256, "content_sha256": design.content_sha256,
+                 "encoding": design.encoding, "n": design.n, "clusters": list(design.clusters)},
         "versions": package_versions(),
         "timings": {k: (round(v, 4) if isinstance(v, float) else v) for k, v in result.timings.items()},
         "divergences": result.divergences,
@@ -107,14 +107,17 @@ def read_run(run_dir: str | Path) -> tuple[dict[str, Any], pd.DataFrame]:
     return json.loads((d / RUN_JSON).read_text()), pd.read_csv(d / SUMMARY_CSV)
 
 
-def is_complete(path: Path, settings: FitSettings, data_sha256: str) -> bool:
-    """Whether ``path`` holds a finished run of exactly these settings and this dataset."""
+def is_complete(path: Path, settings: FitSettings, content_sha256: str) -> bool:
+    """Whether ``path`` holds a finished run of exactly these settings and this dataset.
+
+    ``content_sha256`` is the dataset's canonical hash (:attr:`~partclust.data.Design.content_sha256`).
+    """
     try:
         record = json.loads((Path(path) / RUN_JSON).read_text())
     except (OSError, ValueError):
         return False
     return (record.get("settings") == asdict(settings)
-            and record.get("data", {}).get("sha256") == data_sha256
+            and record.get("data", {}).get("content_sha256") == content_sha256
             and (Path(path) / SUMMARY_CSV).is_file() and (Path(path) / POSTERIOR_NC).is_file())
 
 

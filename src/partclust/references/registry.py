@@ -16,10 +16,11 @@ from typing import Iterable, Mapping
 import numpy as np
 import pandas as pd
 
-from partclust.data import Design
+from partclust.data import Design, same_data
 from partclust.errors import SpecError
 from partclust.inference.summary import MCSE_COLUMN, STATISTICS
 from partclust.layout import SAS_OUTPUT
+from partclust.models.checks import check_data
 from partclust.references.base import Reference, reference_table
 from partclust.references.published import load_published, published_info
 
@@ -34,6 +35,8 @@ def exact_reference(design: Design, residual: str, posterior=None) -> Reference:
     """The exact posterior as a reference (se = 0 for every statistic)."""
     from partclust.references.exact import exact_posterior
 
+    if posterior is None:
+        check_data(design, residual)
     post = posterior if posterior is not None else exact_posterior(design, residual)
     rows = []
     for _, r in post.table.iterrows():
@@ -48,6 +51,7 @@ def reml_reference(design: Design, residual: str) -> Reference:
     """REML estimates, shown beside the posterior means (a different quantity: never a verdict)."""
     from partclust.references.reml import reml
 
+    check_data(design, residual, priors=None)
     est = reml(design, residual)
     note = "REML is a point estimate (a restricted-likelihood maximum), not a posterior mean"
     rows = [{"param": r["param"], "statistic": "mean", "value": r["estimate"], "note": note}
@@ -66,7 +70,7 @@ def pymc2_reference(design: Design, residual: str, exact_sd: dict[str, float] | 
     """
     info = published_info("pymc2_2011")
     provenance = {**info, "reference_se": "sd / sqrt(1000) (lower bound; exact posterior sd)"}
-    if design.sha256 != info["data"]["sha256"]:
+    if not same_data(info["data"], design.content_sha256, design.sha256):
         return Reference("pymc2_2011", residual, reference_table([]), provenance, available=False,
                          unavailable_reason="the PyMC 2 (2011) values were published for run1 only")
     pub = load_published("pymc2_2011", "run1", residual)

@@ -25,9 +25,26 @@ def _add_data(p: argparse.ArgumentParser) -> None:
                    help="run1.csv (default: $RUN1_CSV, then data/run1.csv, then the pinned download)")
 
 
+def _load(data: str | None, models: Sequence[str] = (), *, priors: bool = True):
+    """The validated dataset, refused (exit 2) when any of ``models`` cannot be fitted to it."""
+    from partclust.models.checks import check_data
+
+    design = load_design(data)
+    for model in models:
+        check_data(design, model, **({} if priors else {"priors": None}))
+    return design
+
+
 def cmd_validate(args: argparse.Namespace) -> int:
+    from partclust.models.checks import data_problems
+
     design = load_design(args.data)
     print(design.describe())
+    for model in RESIDUALS:
+        problems = data_problems(design, model)
+        verdict = "can be fitted" if not problems else "cannot be fitted: " + problems[0].removeprefix(
+            f"{design.source}: ")
+        print(f"{model} residual model: {verdict}")
     return 0
 
 
@@ -40,7 +57,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
         model=args.model, parameterization=args.parameterization, seed=args.seed, draws=args.draws,
         tune=args.tune, chains=args.chains, sampler=args.sampler, target_accept=args.target_accept,
     )
-    design = load_design(args.data)  # validate before starting a kernel: bad data fails fast
+    design = _load(args.data, [settings.model])  # validate before starting a kernel: bad data fails fast
     out = Path(args.out).resolve()
     params = {**settings.__dict__, "data_path": design.source, "output_dir": str(out),
               "make_plots": not args.no_plots}
@@ -58,7 +75,7 @@ def cmd_exact(args: argparse.Namespace) -> int:
     from partclust.files import write_csv
     from partclust.references.exact import exact_posterior
 
-    design = load_design(args.data)
+    design = _load(args.data, [args.model])
     post = exact_posterior(design, args.model)
     out = write_csv(Path(args.out), post.table)
     print(post.table.to_string(index=False, float_format=lambda v: f"{v:.5f}"))
@@ -70,7 +87,7 @@ def cmd_exact(args: argparse.Namespace) -> int:
 def cmd_reml(args: argparse.Namespace) -> int:
     from partclust.references.reml import lrt, reml
 
-    design = load_design(args.data)
+    design = _load(args.data, RESIDUALS, priors=False)
     fits = {m: reml(design, m) for m in RESIDUALS}
     for m, f in fits.items():
         print(f"REML, {m} residual (restricted log-likelihood {f.loglik:.4f}):")
@@ -95,8 +112,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
         if first.is_file():
             data = json.loads(first.read_text())["data"]["path"]
         data = str(resolve_data_path(data)) if data else None
-    design = load_design(data)
-    runs = load_runs(args.runs, model=args.model, data_sha256=design.sha256)
+    design = _load(data, [args.model])
+    runs = load_runs(args.runs, model=args.model, design=design)
     for d, reason in runs.excluded:
         print(f"excluded: {d}: {reason}", file=sys.stderr)
     fit = fit_table(runs.summaries)
@@ -114,17 +131,20 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_study(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
     from partclust.runner.study import main_study
     from partclust.studies.seeds import StudySettings
 
-    design = load_design(args.data)
     seeds = tuple(args.seed_list) if args.seed_list else tuple(range(1, args.seeds + 1))
+    # every setting is checked before the data are loaded (or downloaded)
     study = StudySettings(
         models=tuple(args.models), seeds=seeds, draws=args.draws, tune=args.tune, chains=args.chains,
-        data_path=design.source, out=str(Path(args.out).resolve()), workers=args.workers,
+        data_path="", out=str(Path(args.out).resolve()), workers=args.workers,
         scheduler=args.scheduler or "", timeout_s=args.timeout, why_notebook=args.why, plots=args.plots,
     )
-    return main_study(study, design)
+    design = _load(args.data, study.models)
+    return main_study(replace(study, data_path=design.source), design)
 
 
 def cmd_why(args: argparse.Namespace) -> int:

@@ -48,7 +48,8 @@ def write_study_record(study: StudySettings, design, outcomes: Sequence[RunOutco
     """Write ``study/study.json``: settings, data checksum, versions, timings and every run's outcome."""
     record = {
         "settings": {**asdict(study), "models": list(study.models), "seeds": list(study.seeds)},
-        "data": {"path": design.source, "sha256": design.sha256},
+        "data": {"path": design.source, "sha256": design.sha256, "content_sha256": design.content_sha256,
+                 "encoding": design.encoding},
         "versions": package_versions(),
         "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
         "wall_s": round(wall_s, 2),
@@ -85,7 +86,7 @@ def main_study(study: StudySettings, design) -> int:
     try:
         bar, update = _progress_bar(n)
         try:
-            outcomes, errors, stages = drive(study, design.source, design.sha256, client, update, post=True)
+            outcomes, errors, stages = drive(study, design.source, design.content_sha256, client, update, post=True)
         finally:
             bar.close()
     finally:

@@ -155,6 +155,8 @@ def aggregate_model(model: str, results: Path, design: Any, sas_output_dir: str 
     ------
     ComparisonError
         When a run was fitted to other data than ``design``.
+    DataError
+        When the model cannot be fitted to ``design`` (:func:`~partclust.models.checks.check_data`).
     """
     from partclust.evaluation.compare import COMPARISON_COLUMNS, compare_all, fit_table, load_runs, per_seed_z
     from partclust.evaluation.mc_error import mc_error_table, z_summary
@@ -162,9 +164,12 @@ def aggregate_model(model: str, results: Path, design: Any, sas_output_dir: str 
     from partclust.references.exact import exact_posterior
     from partclust.references.store import default_directory, exact_checks, write_reference
 
+    from partclust.models.checks import check_data
+
+    check_data(design, model)
     layout = ResultsLayout(Path(results))
     dirs = layout.seed_runs(model)
-    runs = load_runs([str(d) for d in dirs], model=model, data_sha256=design.sha256)
+    runs = load_runs([str(d) for d in dirs], model=model, design=design)
     mc = mc_error_table(runs.summaries)
     exact = exact_posterior(design, model)
     references = all_references(design, model, sas_output_dir or None, exact_posterior=exact)

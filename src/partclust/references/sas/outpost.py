@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from partclust.data import Design, sha256_of
+from partclust.data import Design, normalize_label, sha256_of
 from partclust.errors import SasOutputError
 from partclust.models.names import residual_names, scalar_names
 from partclust.references.sas.files import numeric_column, read_frame
@@ -26,15 +26,16 @@ _FRAME_VARS = ("iteration",)
 
 
 def label_key(label: str) -> str:
-    """How a subject value appears in a SAS name: numbers as SAS prints them, other characters
-    that cannot appear in a SAS name as ``_``; compared without regard to case."""
-    s = str(label).strip()
-    try:
-        x = float(s)
-    except ValueError:
-        return re.sub(r"[^0-9a-z_]", "_", s.lower())
-    if np.isfinite(x) and x == int(x):
-        return str(int(x))
+    """How a subject value appears in a SAS name, compared without regard to case.
+
+    The value is first normalised as the data layer does (:func:`~partclust.data.normalize_label`:
+    ``1``, ``1.0`` and ``01`` are the number 1), so an OUTPOST column matches a cluster exactly when
+    the data would call them one id; an integer is then written as SAS prints it, and any other
+    character that cannot appear in a SAS name becomes ``_``.
+    """
+    s = normalize_label(label)
+    if re.fullmatch(r"-?\d+", s):
+        return s
     return re.sub(r"[^0-9a-z_]", "_", s.lower())
 
 
