@@ -65,8 +65,8 @@ def test_content_sha256_is_the_documented_form():
     import hashlib
 
     h = hashlib.sha256(b"partclust-table-v1\n2\n")
-    h.update("1\x002".encode() + b"\x00\x01")
-    h.update("a\x00b".encode() + b"\x00\x01")
+    h.update(b"1\x002" + b"\x00\x01")
+    h.update(b"a\x00b" + b"\x00\x01")
     h.update(bytes([1, 0]))
     h.update(np.array([0.5, 0.0], dtype="<f8").tobytes())
     assert content_sha256(["1", "2"], ["a", "b"], np.array([1, 0]), np.array([0.5, -0.0])) == h.hexdigest()

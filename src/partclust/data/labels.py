@@ -9,13 +9,13 @@ compares cluster or subject ids — the data's validation, the SAS reader, the r
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Sequence
 from decimal import Decimal, InvalidOperation
-from typing import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["normalize_label", "normalize_labels", "label_order", "label_sort"]
+__all__ = ["label_order", "label_sort", "normalize_label", "normalize_labels"]
 
 _NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
 _CANONICAL_INT = re.compile(r"-?(?:0|[1-9]\d*)")

@@ -18,7 +18,7 @@ import pandas as pd
 
 from partclust.errors import DataError, PartclustError
 
-__all__ = ["Decoded", "ENCODINGS", "decode_bytes", "decode_text", "identify_binary", "read_text_table"]
+__all__ = ["ENCODINGS", "Decoded", "decode_bytes", "decode_text", "identify_binary", "read_text_table"]
 
 ENCODINGS: tuple[str, ...] = (
     "UTF-8", "UTF-8 with BOM", "UTF-16 (BOM)", "UTF-32 (BOM)", "Windows-1252", "Windows-1252/Latin-1",

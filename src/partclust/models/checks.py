@@ -33,8 +33,14 @@ from partclust.errors import DataError
 from partclust.models.priors import SAS_PRIORS, Priors
 from partclust.validate import check_residual
 
-__all__ = ["MIN_RESIDUAL_DF", "SCALE_CONFIDENCE", "ResidualEvidence", "residual_evidence", "check_data",
-           "data_problems"]
+__all__ = [
+    "MIN_RESIDUAL_DF",
+    "SCALE_CONFIDENCE",
+    "ResidualEvidence",
+    "check_data",
+    "data_problems",
+    "residual_evidence",
+]
 
 MIN_RESIDUAL_DF = 3
 """Fewest degrees of freedom a residual variance needs (see the module docstring)."""
