@@ -163,9 +163,10 @@ def test_load_runs_and_compare_cli(run1_design, run1_path, unbalanced_csv, tmp_p
 
     # a gate failure is excluded with its reason, never silently dropped
     failed = dict(rec, convergence={**rec["convergence"], "passed": False, "reason": "failed: divergences (divergences=2)"})
-    (tmp_path / "b").mkdir()
+    import shutil
+
+    shutil.copytree(tmp_path / "a", tmp_path / "b")
     (tmp_path / "b" / "run.json").write_text(json.dumps(failed))
-    (tmp_path / "b" / "summary.csv").write_text((tmp_path / "a" / "summary.csv").read_text())
     runs = load_runs([str(tmp_path / "a"), str(tmp_path / "b")])
     assert runs.excluded == ((str(tmp_path / "b"), "convergence gate failed: divergences (divergences=2)"),)
 

@@ -77,21 +77,35 @@ def test_failed_seed_is_recorded_and_a_rerun_redoes_only_it(unbalanced_csv, tmp_
 
 
 def test_changed_settings_are_not_reused(tmp_path, run1_design):
+    from helpers import write_exact_run
+
     study = StudySettings(models=("single",), seeds=(1,), draws=400, tune=300, chains=2, out=str(tmp_path))
     d = ResultsLayout(tmp_path).run_dir("single", 1)
-    d.mkdir(parents=True)
-    (d / "summary.csv").write_text("x")
-    (d / "posterior.nc").write_text("x")
     settings = study.fit_settings("single", 1)
-    from dataclasses import asdict
-
-    (d / "run.json").write_text(json.dumps({"settings": asdict(settings), "data": {"sha256": run1_design.sha256,
-                                                                                  "content_sha256": run1_design.content_sha256}}))
+    write_exact_run(d, run1_design, settings=settings)
     assert is_complete(d, settings, run1_design.content_sha256)
     assert not is_complete(d, study.fit_settings("single", 2), run1_design.content_sha256)
     assert not is_complete(d, settings, "0" * 64)
     longer = StudySettings(models=("single",), seeds=(1,), draws=800, tune=300, chains=2, out=str(tmp_path))
     assert not is_complete(d, longer.fit_settings("single", 1), run1_design.content_sha256)
+
+
+@pytest.mark.parametrize("name", ["summary.csv", "posterior.nc"])
+def test_a_truncated_run_is_planned_again(tmp_path, run1_design, name):
+    """The study's plan redoes a run whose file was truncated; the intact run is reused."""
+    from helpers import write_exact_run
+
+    from partclust.runner.dask import _Driver
+
+    study = StudySettings(models=("single",), seeds=(1, 2), draws=400, tune=300, chains=2, out=str(tmp_path))
+    layout = ResultsLayout(tmp_path)
+    for seed in (1, 2):
+        write_exact_run(layout.run_dir("single", seed), run1_design, settings=study.fit_settings("single", seed))
+    path = layout.run_dir("single", 2) / name
+    path.write_bytes(path.read_bytes()[:100])
+    driver = _Driver(study, run1_design.source, run1_design.content_sha256, None, None, post=False)
+    assert driver.plan() == [("single", 2)]
+    assert [(o.seed, o.status) for o in driver.outcomes] == [(1, "skipped")]
 
 
 @pytest.mark.slow
@@ -193,7 +207,7 @@ def test_a_hanging_run_or_a_dead_kernel_fails_that_run_only(unbalanced_csv, tmp_
     study = _study(unbalanced_csv, out, seeds=(2, 3), workers=1, timeout_s=20.0, fit_notebook=str(FIXTURES / fixture))
     from partclust.data import load_design
 
-    outcomes = run_study(study, str(unbalanced_csv), load_design(unbalanced_csv).sha256)
+    outcomes = run_study(study, str(unbalanced_csv), load_design(unbalanced_csv).content_sha256)
     status = {o.seed: o.status for o in outcomes}
     assert status == {2: "failed", 3: "done"}  # the next run got a fresh kernel
     error = next(o.error for o in outcomes if o.seed == 2)

@@ -253,16 +253,16 @@ def load_runs(run_dirs: Sequence[str], model: str | None = None, data_sha256: st
     Raises
     ------
     ComparisonError
-        For a run of another model or other data, or when no run is readable.
+        For a run that is not complete (a file missing, truncated or changed since the fit:
+        :func:`~partclust.inference.runs.verify_run`), of another model or of other data.
     """
     included, excluded = [], []
     shas: set[str] = set()
     for d in run_dirs:
         try:
             record, summary = read_run(d)
-        except FitError as exc:
-            excluded.append((str(d), str(exc)))
-            continue
+        except FitError as exc:  # a corrupt or unfinished run is refused, never silently dropped
+            raise ComparisonError(f"{exc} Or leave it out of the comparison.") from None
         rec_model = record["settings"]["model"]
         if model is None:
             model = rec_model
@@ -291,7 +291,7 @@ def load_runs(run_dirs: Sequence[str], model: str | None = None, data_sha256: st
     if len(shas) > 1:
         raise ComparisonError(f"the runs were fitted to {len(shas)} different datasets; compare runs of one dataset.")
     if model is None:
-        raise ComparisonError("no readable run among " + ", ".join(map(str, run_dirs)))
+        raise ComparisonError("no run folders given")
     return RunSet(model=model, included=tuple(included), excluded=tuple(excluded),
                   data_sha256=next(iter(shas)) if shas else (design.content_sha256 if design is not None
                                                              else data_sha256 or ""))

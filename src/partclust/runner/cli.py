@@ -49,7 +49,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_fit(args: argparse.Namespace) -> int:
-    from partclust.inference.runs import RUN_JSON, SUMMARY_CSV
+    from partclust.inference.runs import SUMMARY_CSV, verify_run
     from partclust.inference.settings import FitSettings
     from partclust.runner.notebooks import FIT_NOTEBOOK, execute
 
@@ -63,7 +63,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
               "make_plots": not args.no_plots}
     print(f"fitting {settings.model} ({settings.parameterization}, {settings.sampler}, seed {settings.seed}) → {out}")
     executed = execute(FIT_NOTEBOOK, out / FIT_NOTEBOOK, params, progress=sys.stderr.isatty())
-    record = json.loads((out / RUN_JSON).read_text())
+    record = verify_run(out)
     gate = record["convergence"]
     print(f"executed notebook: {executed}")
     print(f"convergence gate: {'passed' if gate['passed'] else gate['reason']}")
