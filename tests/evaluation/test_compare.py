@@ -172,8 +172,7 @@ def test_load_runs_and_compare_cli(run1_design, run1_path, unbalanced_csv, tmp_p
     assert runs.excluded == ((str(tmp_path / "b"), "convergence gate failed: divergences (divergences=2)"),)
 
     out = tmp_path / "cmp.csv"
-    assert main(["compare", "--model", "single", "--runs", str(tmp_path / "a"), "--out", str(out),
-                 "--sas-output", str(tmp_path / "no_sas")]) == 0
+    assert main(["compare", "--model", "single", "--runs", str(tmp_path / "a"), "--out", str(out)]) == 0
     cmp = pd.read_csv(out)
     assert set(cmp["reference"]) == {"exact", "reml", "pymc2_2011", "sas"}
     assert set(cmp["statistic"]) == {"mean", "sd", "q2.5", "median", "q97.5"}
@@ -291,7 +290,7 @@ def test_cli_compare_two_seeds_flags_a_shift_and_refuses_repeats(run1_design, ru
         write_exact_run(tmp_path / f"s{seed}", run1_design, seed=seed, shift_s2u=0.2)
     out = tmp_path / "cmp.csv"
     assert main(["compare", "--model", "single", "--runs", str(tmp_path / "s1"), str(tmp_path / "s2"),
-                 "--data", str(run1_path), "--sas-output", str(tmp_path / "no_sas"), "--out", str(out)]) == 0
+                 "--data", str(run1_path), "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     assert "real difference: exact s2u mean" in printed
     cmp = pd.read_csv(out)

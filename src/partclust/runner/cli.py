@@ -104,7 +104,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from partclust.evaluation import REAL, compare_all, fit_table, load_runs, verdict_counts
     from partclust.files import write_csv
     from partclust.inference.runs import RUN_JSON
-    from partclust.references import all_references
+    from partclust.references import all_references, refuse_inconsistent_sas
 
     data = args.data
     if data is None:  # default: the dataset the runs recorded
@@ -118,6 +118,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         print(f"excluded: {d}: {reason}", file=sys.stderr)
     fit = fit_table(runs.summaries)
     refs = all_references(design, args.model, args.sas_output)
+    refuse_inconsistent_sas(refs)  # a PostSumInt that disagrees with its OUTPOST draws: exit 2
     comparison = compare_all(fit, refs.values())
     out = write_csv(Path(args.out), comparison)
     print(f"{len(runs.included)} converged run(s) of {args.model} compared with {', '.join(refs)}")
@@ -144,6 +145,10 @@ def cmd_study(args: argparse.Namespace) -> int:
         scheduler=args.scheduler or "", timeout_s=args.timeout, why_notebook=args.why, plots=args.plots,
     )
     design = _load(args.data, study.models)
+    from partclust.references import refuse_inconsistent_sas, sas_reference
+
+    for model in study.models:  # the aggregate compares with sas_reference/output: check it before any fit
+        refuse_inconsistent_sas([sas_reference(design, model)])
     return main_study(replace(study, data_path=design.source), design)
 
 
