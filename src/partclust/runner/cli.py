@@ -16,6 +16,7 @@ from partclust.config import NOTEBOOK_FILES, PARAMETERIZATIONS, RESIDUALS, SAMPL
 from partclust.data import load_design
 from partclust.errors import EXIT_BAD_INPUT, EXIT_FAILED, PartclustError
 from partclust.layout import RESULTS
+from partclust.validate import check_output_dir, check_output_file
 
 __all__ = ["build_parser", "main", "EXIT_BAD_INPUT", "EXIT_FAILED"]
 
@@ -57,8 +58,8 @@ def cmd_fit(args: argparse.Namespace) -> int:
         model=args.model, parameterization=args.parameterization, seed=args.seed, draws=args.draws,
         tune=args.tune, chains=args.chains, sampler=args.sampler, target_accept=args.target_accept,
     )
+    out = check_output_dir("--out", args.out)
     design = _load(args.data, [settings.model])  # validate before starting a kernel: bad data fails fast
-    out = Path(args.out).resolve()
     params = {**settings.__dict__, "data_path": design.source, "output_dir": str(out),
               "make_plots": not args.no_plots}
     print(f"fitting {settings.model} ({settings.parameterization}, {settings.sampler}, seed {settings.seed}) → {out}")
@@ -75,9 +76,10 @@ def cmd_exact(args: argparse.Namespace) -> int:
     from partclust.files import write_csv
     from partclust.references.exact import exact_posterior
 
+    target = check_output_file("--out", args.out)
     design = _load(args.data, [args.model])
     post = exact_posterior(design, args.model)
-    out = write_csv(Path(args.out), post.table)
+    out = write_csv(target, post.table)
     print(post.table.to_string(index=False, float_format=lambda v: f"{v:.5f}"))
     print(f"σ²_u marginal mode: {post.s2u_mode:.5f}")
     print(f"wrote {out}")
@@ -106,6 +108,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from partclust.inference.runs import RUN_JSON
     from partclust.references import all_references, refuse_inconsistent_sas
 
+    target = check_output_file("--out", args.out)
     data = args.data
     if data is None:  # default: the dataset the runs recorded
         first = Path(args.runs[0]) / RUN_JSON
@@ -120,7 +123,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     refs = all_references(design, args.model, args.sas_output)
     refuse_inconsistent_sas(refs)  # a PostSumInt that disagrees with its OUTPOST draws: exit 2
     comparison = compare_all(fit, refs.values())
-    out = write_csv(Path(args.out), comparison)
+    out = write_csv(target, comparison)
     print(f"{len(runs.included)} converged run(s) of {args.model} compared with {', '.join(refs)}")
     print(verdict_counts(comparison).to_string())
     real = comparison[comparison["verdict"] == REAL]
@@ -137,6 +140,12 @@ def cmd_study(args: argparse.Namespace) -> int:
     from partclust.runner.study import main_study
     from partclust.studies.seeds import StudySettings
 
+    from partclust.errors import StudyError
+    from partclust.studies.seeds import MAX_SEEDS
+    from partclust.validate import check_int
+
+    if not args.seed_list:
+        check_int("--seeds", args.seeds, 1, MAX_SEEDS, StudyError)  # before range(): 2**40 seeds is refused here
     seeds = tuple(args.seed_list) if args.seed_list else tuple(range(1, args.seeds + 1))
     # every setting is checked before the data are loaded (or downloaded)
     study = StudySettings(
@@ -144,6 +153,10 @@ def cmd_study(args: argparse.Namespace) -> int:
         data_path="", out=str(Path(args.out).resolve()), workers=args.workers,
         scheduler=args.scheduler or "", timeout_s=args.timeout, why_notebook=args.why, plots=args.plots,
     )
+    if study.scheduler:  # a wrong address is refused in seconds, before any data are read
+        from partclust.runner.dask import probe_scheduler
+
+        probe_scheduler(study.scheduler)
     design = _load(args.data, study.models)
     from partclust.references import refuse_inconsistent_sas, sas_reference
 
@@ -159,8 +172,8 @@ def cmd_why(args: argparse.Namespace) -> int:
     from partclust.runner.notebooks import execute
 
     WHY_NOTEBOOK = NOTEBOOK_FILES["why"]
+    out = check_output_dir("--out", args.out)
     design = load_design(args.data)
-    out = Path(args.out).resolve()
     target = ResultsLayout(out).study_notebook(WHY_NOTEBOOK)
     print(f"running {WHY_NOTEBOOK} (several minutes: NUTS and Metropolis fits) → {target}", flush=True)
     execute(WHY_NOTEBOOK, target, {"data_path": design.source, "results_dir": str(out)},
