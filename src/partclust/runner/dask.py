@@ -188,6 +188,9 @@ def make_client(study: StudySettings):
     from dask.distributed import Client, LocalCluster
 
     logging.getLogger("distributed").setLevel(logging.ERROR)
+    import warnings
+
+    warnings.filterwarnings("ignore", message="Port .* is already in use", category=UserWarning)
 
     if study.scheduler:
         probe_scheduler(study.scheduler)
@@ -361,9 +364,11 @@ class _Driver:
 
     def on_render(self, fut: Any, notebooks: list[str]) -> None:
         try:
-            fut.result()
+            err = fut.result()
         except Exception as exc:
-            self.errors.append(f"rendering {notebooks}: {type(exc).__name__}: {exc}")
+            err = f"worker lost: {type(exc).__name__}: {exc}"
+        if err:
+            self.errors.append(f"rendering {', '.join(Path(n).name for n in notebooks)}: {err}")
 
     def run(self) -> tuple[list[RunOutcome], list[str], dict[str, float]]:
         from dask.distributed import as_completed
@@ -442,7 +447,12 @@ def _execute_on_worker(name: str, output: str, parameters: dict[str, Any]) -> st
         return f"{type(exc).__name__}: {exc}"
 
 
-def _render_on_worker(results: str, notebooks: list[str]) -> int:
+def _render_on_worker(results: str, notebooks: list[str]) -> str:
+    """Render pages on a study worker; returns "" or the error (never raises: the driver reports it)."""
     from partclust.reporting.render import render_notebooks
 
-    return len(render_notebooks(Path(results), [Path(n) for n in notebooks], only_stale=True))
+    try:
+        render_notebooks(Path(results), [Path(n) for n in notebooks], only_stale=True)
+        return ""
+    except Exception as exc:
+        return f"{type(exc).__name__}: {exc}"
