@@ -81,3 +81,24 @@ def test_content_sha256_is_the_documented_form():
 ])
 def test_same_data(recorded, expected):
     assert same_data(recorded, "c", "b") is expected
+
+
+@pytest.mark.slow
+def test_cli_fit_on_run1_with_lf_endings_then_compare_keeps_the_published_reference(case, run1_path, tmp_path,
+                                                                                  capsys):
+    """End to end: a fit of run1 saved with LF endings is compared with the PyMC 2 (2011) numbers."""
+    import pandas as pd
+
+    from partclust.runner.cli import main
+
+    lf = case("run1_lf.csv")
+    run = tmp_path / "fit"
+    assert main(["fit", "--model", "single", "--seed", "3", "--draws", "1000", "--tune", "500", "--no-plots",
+                 "--data", str(lf), "--out", str(run)]) == 0
+    for data in ([], ["--data", str(run1_path)]):  # the data the run recorded, and run1 with CR endings
+        out = tmp_path / f"cmp{len(data)}.csv"
+        assert main(["compare", "--model", "single", "--runs", str(run), *data, "--out", str(out)]) == 0
+        cmp = pd.read_csv(out)
+        pub = cmp[cmp.reference == "pymc2_2011"]
+        assert len(pub) and (pub.loc[pub.statistic == "mean", "verdict"] != "not comparable").all()
+    capsys.readouterr()

@@ -213,3 +213,25 @@ def test_a_hanging_run_or_a_dead_kernel_fails_that_run_only(unbalanced_csv, tmp_
     error = next(o.error for o in outcomes if o.seed == 2)
     assert words in error.lower() or ("timeout" in error.lower() if words == "timed out" else "dead" in error.lower())
     assert _seed_dirs(out, "single") == ["seed-3"]
+
+
+@pytest.mark.slow
+def test_a_truncated_run_is_refused_by_compare_and_redone_by_the_study(unbalanced_csv, tmp_path, capsys):
+    """End to end: the pooled numbers after the redo are those of the intact study."""
+    out = tmp_path / "results"
+    args = ["study", "--models", "single", "--seeds", "2", *TINY, "--workers", "1", "--data", str(unbalanced_csv),
+            "--out", str(out)]
+    assert main(args) in (0, 1)
+    runs = out / "runs" / "single"
+    before = (out / "comparison" / "single.csv").read_text()
+    intact = (runs / "seed-2" / "summary.csv").read_bytes()
+    (runs / "seed-2" / "summary.csv").write_bytes(intact[: len(intact) // 2])
+    capsys.readouterr()
+    rc = main(["compare", "--model", "single", "--runs", str(runs / "seed-1"), str(runs / "seed-2"),
+               "--data", str(unbalanced_csv), "--out", str(tmp_path / "cmp.csv")])
+    assert rc == 2 and "not a complete run: summary.csv" in capsys.readouterr().err
+    main(args)
+    record = json.loads((out / "study" / "study.json").read_text())
+    assert {r["seed"]: r["status"] for r in record["runs"]} == {1: "skipped", 2: "done"}
+    assert (runs / "seed-2" / "summary.csv").read_bytes() == intact  # same seed, same draws
+    assert (out / "comparison" / "single.csv").read_text() == before
