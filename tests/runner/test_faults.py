@@ -41,6 +41,7 @@ def _one_line_error(capsys) -> str:
     (["study", "--scheduler", "tcp://host:99999"], "is not a Dask scheduler address"),
     (["study", "--seed-list", "1", str(2**32)], "seed <= 4294967295"),
     (["study", "--timeout", "-5"], "timeout must be a positive number"),
+    (["study", "--chains", "1"], "at least 2 chains"),
     (["fit", "--model", "single", "--seed", str(2**64), "--out", "OUT"], "seed <= 4294967295"),
     (["fit", "--model", "single", "--seed", "-1", "--out", "OUT"], "seed <= 4294967295"),
 ])
@@ -313,7 +314,7 @@ def test_a_full_disk_fails_in_one_line_and_a_rerun_after_freeing_space_completes
 def test_a_study_where_no_run_converges_says_so(tmp_path, unbalanced_csv):
     out = tmp_path / "results"
     cmd = [sys.executable, "-m", "partclust", "study", "--models", "single", "--seeds", "2", "--draws", "20",
-           "--tune", "20", "--chains", "1", "--workers", "1", "--data", str(unbalanced_csv), "--out", str(out)]
+           "--tune", "20", "--chains", "2", "--workers", "1", "--data", str(unbalanced_csv), "--out", str(out)]
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2] / "src")}
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=900, env=env)
     assert "single: 0 of 2 runs passed the convergence gate" in r.stdout, r.stdout + r.stderr[-2000:]

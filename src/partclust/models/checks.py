@@ -64,10 +64,12 @@ class ResidualEvidence:
 
     @property
     def estimate(self) -> float:
+        """SS / df, the moment estimate of the variance (NaN without degrees of freedom)."""
         return self.ss / self.df if self.df > 0 else math.nan
 
     @property
     def lower(self) -> float:
+        """One-sided :data:`SCALE_CONFIDENCE` lower confidence bound of the variance, SS / χ²(df)."""
         if self.df <= 0:
             return math.nan
         return float(self.ss / special.chdtri(self.df, 1.0 - SCALE_CONFIDENCE))

@@ -90,6 +90,9 @@ class StudySettings:
         if len(self.seeds) > MAX_SEEDS:
             raise StudyError(f"{len(self.seeds):,} seeds asked for; a study runs at most {MAX_SEEDS:,} per model")
         check_int("workers", self.workers, 0, MAX_WORKERS, StudyError)
+        if isinstance(self.chains, int) and not isinstance(self.chains, bool) and self.chains < 2:
+            raise StudyError(f"a study needs at least 2 chains per run (the convergence gate's R-hat compares "
+                             f"chains); got {self.chains}")
         check_positive("timeout", self.timeout_s, StudyError)
         if self.scheduler:
             check_scheduler_address(self.scheduler, StudyError)
@@ -283,10 +286,10 @@ def gate_tally(records) -> dict[str, Any]:
         for check, ok in (gate.get("checks") or {}).items():
             if not ok:
                 failed[check] = failed.get(check, 0) + 1
-        w = gate.get("worst") or {}
-        worst["r_hat_max"] = max(worst["r_hat_max"], float(w.get("r_hat_max", float("-inf"))))
-        worst["ess_bulk_min"] = min(worst["ess_bulk_min"], float(w.get("ess_bulk_min", float("inf"))))
-        worst["ess_tail_min"] = min(worst["ess_tail_min"], float(w.get("ess_tail_min", float("inf"))))
+        w = {k: float(v) for k, v in (gate.get("worst") or {}).items() if v is not None and v == v}  # NaN dropped
+        worst["r_hat_max"] = max(worst["r_hat_max"], w.get("r_hat_max", float("-inf")))
+        worst["ess_bulk_min"] = min(worst["ess_bulk_min"], w.get("ess_bulk_min", float("inf")))
+        worst["ess_tail_min"] = min(worst["ess_tail_min"], w.get("ess_tail_min", float("inf")))
         worst["divergences"] = max(worst["divergences"], int(w.get("divergences", 0)))
     return {"n": len(records), "passed": sum(bool(r["convergence"].get("passed")) for r in records),
             "failed_checks": dict(sorted(failed.items(), key=lambda kv: -kv[1])), "worst": worst}
@@ -315,8 +318,13 @@ def gate_sentence(records) -> str:
     text = f"{t['passed']} of {t['n']} runs passed the convergence gate ({gate_description()})"
     if t["failed_checks"]:
         parts = []
+        finite = {k: v for k, v in t["worst"].items() if abs(v) != float("inf")}
         for check, count in t["failed_checks"].items():
             words, worst = _CHECK_WORDS.get(check, (check, ""))
-            parts.append(f"{words} in {count} run(s)" + (f", {worst.format(**t['worst'])}" if worst else ""))
+            try:
+                detail = f", {worst.format(**finite)}" if worst else ""
+            except KeyError:  # not computable (e.g. R-hat of one chain)
+                detail = ", not computable"
+            parts.append(f"{words} in {count} run(s){detail}")
         text += "; failing checks: " + "; ".join(parts)
     return text + "."
