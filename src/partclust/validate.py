@@ -107,7 +107,8 @@ def check_output_dir(what: str, path: Any, error: type[PartclustError] = SpecErr
     return p
 
 
-def check_output_file(what: str, path: Any, error: type[PartclustError] = SpecError) -> Path:
+def check_output_file(what: str, path: Any, error: type[PartclustError] = SpecError,
+                      example: str = "result.csv") -> Path:
     """Return ``path`` resolved if a file can be written there (nothing is created).
 
     Raises
@@ -117,7 +118,7 @@ def check_output_file(what: str, path: Any, error: type[PartclustError] = SpecEr
     """
     p = Path(path).expanduser().resolve()
     if p.is_dir():
-        raise error(f"{what} {p} is a folder; give a file name, e.g. {p / 'comparison.csv'}.")
+        raise error(f"{what} {p} is a folder; give a file name, e.g. {p / example}.")
     check_output_dir(f"the folder of {what}", p.parent, error)
     return p
 

@@ -76,7 +76,7 @@ def cmd_exact(args: argparse.Namespace) -> int:
     from partclust.files import write_csv
     from partclust.references.exact import exact_posterior
 
-    target = check_output_file("--out", args.out)
+    target = check_output_file("--out", args.out, example=f"exact_{args.model}.csv")
     design = _load(args.data, [args.model])
     post = exact_posterior(design, args.model)
     out = write_csv(target, post.table)
@@ -108,7 +108,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from partclust.inference.runs import RUN_JSON
     from partclust.references import all_references, refuse_inconsistent_sas
 
-    target = check_output_file("--out", args.out)
+    target = check_output_file("--out", args.out, example=f"comparison_{args.model}.csv")
     data = args.data
     if data is None:  # default: the dataset the runs recorded
         first = Path(args.runs[0]) / RUN_JSON
@@ -119,9 +119,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
     runs = load_runs(args.runs, model=args.model, design=design)
     for d, reason in runs.excluded:
         print(f"excluded: {d}: {reason}", file=sys.stderr)
-    fit = fit_table(runs.summaries)
     refs = all_references(design, args.model, args.sas_output)
     refuse_inconsistent_sas(refs)  # a PostSumInt that disagrees with its OUTPOST draws: exit 2
+    fit = fit_table(runs.summaries)
     comparison = compare_all(fit, refs.values())
     out = write_csv(target, comparison)
     print(f"{len(runs.included)} converged run(s) of {args.model} compared with {', '.join(refs)}")
