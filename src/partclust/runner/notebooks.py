@@ -96,6 +96,11 @@ def execute(
         raise WriteError(f"cannot write into {out.parent}: {exc.strerror or exc}. Free space or choose another "
                          "output folder.") from None
     part = out.with_name(f".{out.stem}.part{out.suffix}")
+    # nbclient logs a dead kernel through papermill's logger before raising; the NotebookError below
+    # says it once, in one line
+    import logging
+
+    logging.getLogger("papermill").setLevel(logging.CRITICAL)
     env_path = os.environ.get("PATH", "")
     bindir = str(Path(sys.executable).parent)
     if bindir not in env_path.split(os.pathsep):
