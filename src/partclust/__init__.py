@@ -1,5 +1,6 @@
-"""Replicating a SAS PROC MCMC analysis of a partially clustered trial in PyMC, with Monte Carlo error
-measured and separated from real differences.
+"""Replicating a SAS PROC MCMC analysis of a partially clustered trial in PyMC.
+
+Monte Carlo error is measured and separated from real differences.
 
 Layers, each a sub-package, every import pointing down this list:
 
@@ -40,6 +41,7 @@ __all__ = ["__version__", *_PUBLIC]
 
 
 def __getattr__(name: str):
+    """Load a public name's layer on first use (``import partclust`` itself imports no layer)."""
     module = _PUBLIC.get(name)
     if module is None:
         raise AttributeError(f"module 'partclust' has no attribute {name!r}")

@@ -36,6 +36,7 @@ class ResultsLayout:
     root: Path = RESULTS
 
     def __post_init__(self) -> None:
+        """Accept a string for ``root``: store it as a :class:`~pathlib.Path`."""
         object.__setattr__(self, "root", Path(self.root))
 
     # runs
@@ -80,19 +81,22 @@ class ResultsLayout:
         return self.study / "failed.json"
 
     def study_notebook(self, name: str) -> Path:
-        """An executed study-level notebook."""
+        """Return where an executed study-level notebook goes: ``study/<name>``."""
         return self.study / name
 
     def mc_error_csv(self, model: str) -> Path:
-        """The Monte Carlo error table of one model."""
+        """Return the Monte Carlo error table of one model: ``study/<model>/mc_error.csv``."""
         return self.study / model / "mc_error.csv"
 
     def comparison_csv(self, model: str) -> Path:
-        """The pooled comparison of one model with every reference."""
+        """Return the pooled comparison of one model with every reference: ``comparison/<model>.csv``."""
         return self.root / "comparison" / f"{model}.csv"
 
     def references(self, key: str) -> Path:
-        """Reference tables and sidecars for one dataset × model (``key``: ``<data-sha12>-<model>``)."""
+        """Return the folder of one dataset × model's reference tables and sidecars.
+
+        ``key`` is ``<data-sha12>-<model>`` (:func:`~partclust.references.store.reference_key`).
+        """
         return self.root / "references" / key
 
     @property

@@ -62,31 +62,37 @@ class Design:
 
     @property
     def n(self) -> int:
+        """Number of subjects (rows of the file)."""
         return int(self.y.size)
 
     @property
     def n_clusters(self) -> int:
+        """Number of treated clusters (the cluster effects the models estimate)."""
         return len(self.clusters)
 
     @property
     def sas_clusters(self) -> tuple[str, ...]:
+        """Every distinct value of ``j``: the treated clusters, then the controls' singletons."""
         return self.clusters + self.control_clusters
 
     @property
     def cluster_sizes(self) -> dict[str, int]:
+        """Subjects per treated cluster, by label, in the order of ``clusters``."""
         counts = np.bincount(self.cluster_of_row[self.treat == 1], minlength=self.n_clusters)
         return {label: int(c) for label, c in zip(self.clusters, counts)}
 
     @property
     def n_treated(self) -> int:
+        """Number of treated subjects."""
         return int(self.treat.sum())
 
     @property
     def n_control(self) -> int:
+        """Number of control subjects."""
         return self.n - self.n_treated
 
     def describe(self) -> str:
-        """A short human-readable account of the design (used by ``partclust validate``)."""
+        """Describe the design in a few human-readable lines (what ``partclust validate`` prints)."""
         sizes = self.cluster_sizes
         if len(sizes) <= 20:
             size_text = ", ".join(f"{k}: {v}" for k, v in sizes.items())
@@ -161,7 +167,7 @@ def _csv_hint(directory: Path) -> str:
 
 
 def _text_column(df: pd.DataFrame, col: str) -> pd.Series:
-    """A column as stripped text."""
+    """Return a column as stripped text."""
     values = df[col]
     if not pd.api.types.is_string_dtype(values.dtype) or values.dtype == object:
         values = values.astype(str)
@@ -331,7 +337,14 @@ def load_design(path: str | os.PathLike | None = None, *, allow_download: bool =
 
 
 def design_frame(design: Design) -> pd.DataFrame:
-    """The design as a tidy table (for notebooks and plots)."""
+    """Return the design as a tidy table, one row per subject in the file's order (for notebooks and plots).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``subject`` (``"<j>:<i>"``), ``cluster`` (the subject's value of ``j``), ``treat`` (0/1),
+        ``arm`` (``"treated"`` or ``"control"``) and ``y`` (the outcome, in its own units).
+    """
     cl = np.array(design.sas_clusters, dtype=object)[design.sas_cluster_of_row]
     return pd.DataFrame(
         {

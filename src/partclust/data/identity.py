@@ -1,7 +1,7 @@
-"""Which dataset is this? A canonical hash of the parsed, validated table, and the byte hash beside it.
+r"""Which dataset is this? A canonical hash of the parsed, validated table, and the byte hash beside it.
 
 Two files hold the same data when their validated tables are equal, whatever their bytes: line
-endings (run1 is published with old-Mac ``\\r``; a copy saved on Linux has ``\\n``), a byte-order
+endings (run1 is published with old-Mac ``\r``; a copy saved on Linux has ``\n``), a byte-order
 mark, the text encoding, blanks around cells, the way numbers are written (``1.0`` or ``1``,
 ``0.50`` or ``.5``), column order and extra columns the models do not read. The canonical hash
 (:func:`content_sha256`) identifies data everywhere results are matched to data — run records, the

@@ -22,7 +22,7 @@ _CANONICAL_INT = re.compile(r"-?(?:0|[1-9]\d*)")
 
 
 def normalize_label(value: object) -> str:
-    """The canonical text of an id: surrounding blanks dropped; a number written in its shortest form.
+    """Return the canonical text of an id: blanks around it dropped, a number in its shortest form.
 
     A cell that reads as a decimal number is that number: an integer value is written without sign
     of zero, leading zeros, decimals or exponent (``" 01 "``, ``"1.0"``, ``"+1"``, ``"1e0"`` → ``"1"``),
@@ -81,7 +81,7 @@ def normalize_labels(values: Iterable[object]) -> np.ndarray:
 
 
 def label_order(labels: Sequence[str]) -> np.ndarray:
-    """Indices that put ``labels`` in display order: numbers by value first, then other text (cosmetic).
+    """Return the indices that put ``labels`` in display order: numbers by value, then other text.
 
     Parameters
     ----------

@@ -54,15 +54,17 @@ _SAS7BDAT_MAGIC = bytes.fromhex("000000000000000000000000c2ea8160b31411cfbd92080
 
 @dataclass(frozen=True)
 class Decoded:
-    """Text decoded from a file's bytes, with line endings normalised to ``\\n``, and the encoding used
-    (one of :data:`ENCODINGS`)."""
+    r"""Text decoded from a file's bytes (line endings normalised to ``\n``) and the encoding used.
+
+    ``encoding`` is one of :data:`ENCODINGS`.
+    """
 
     text: str
     encoding: str
 
 
 def identify_binary(raw: bytes) -> str | None:
-    """What a file is when it is not text: ``"a gzip-compressed file (decompress it first …)"``, else None.
+    """Say what a file is when it is not text (``"a gzip-compressed file; decompress it …"``), else None.
 
     Recognises compressed files, Excel and other Office files (old and new format), ZIP archives,
     SAS data sets, Parquet, PDF, SQLite, HDF5/netCDF, images, and any other file with NUL bytes in its
@@ -99,12 +101,12 @@ def _line_of(raw: bytes, offset: int) -> int:
 
 
 def decode_bytes(raw: bytes, source: str = "the file", error: type[PartclustError] = DataError) -> Decoded:
-    """Decode a text file's bytes without substituting any character, and say which encoding was used.
+    r"""Decode a text file's bytes without substituting any character, and say which encoding was used.
 
     Tried in order: a byte-order mark (UTF-32, UTF-8, UTF-16) decides; otherwise UTF-8; otherwise
     Windows-1252, which reads Latin-1 text identically except for bytes 0x80–0x9F (Latin-1 control
-    characters, Windows-1252 letters and signs such as ``€ Š Ž œ``). Line endings (``\\r\\n``, old-Mac
-    ``\\r``) become ``\\n``.
+    characters, Windows-1252 letters and signs such as ``€ Š Ž œ``). Line endings (``\r\n``, old-Mac
+    ``\r``) become ``\n``.
 
     Parameters
     ----------
@@ -168,7 +170,7 @@ def decode_bytes(raw: bytes, source: str = "the file", error: type[PartclustErro
 
 
 def decode_text(raw: bytes) -> str:
-    """The text of :func:`decode_bytes` alone (the encoding's name dropped)."""
+    """Return the text of :func:`decode_bytes` alone (the encoding's name dropped)."""
     return decode_bytes(raw).text
 
 

@@ -1,4 +1,4 @@
-"""Evaluation layer: is a difference Monte Carlo error or real, and is the reported MCSE right?
+"""Evaluation layer: whether a difference is Monte Carlo error or real, and whether the reported MCSE is right.
 
 ``compare`` (the verdict engine: Bonferroni, Student-t for few seeds, interval-aware for truncated
 numbers) and ``mc_error`` (calibration of the MCSE across seeds, draws needed for a target MCSE).

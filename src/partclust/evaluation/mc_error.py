@@ -4,6 +4,14 @@ For each parameter, over S converged seeds with posterior means m_s and reported
 ``sd_of_means`` = SD(m_s), ``rms_mcse`` = √mean(MCSE_s²), ``calibration_ratio`` = their quotient.
 If the MCSE is right, (S−1)·SD²/MCSE² is χ²(S−1), which gives the ratio's 95 % interval.
 MCSE falls as 1/√draws once a chain is past its transient, which gives the draws needed for a target.
+
+The χ² interval assumes the seeds' posterior means are independent and normally distributed around
+the posterior mean (a central limit theorem for Markov chains; e.g. Geyer 1992).
+
+References
+----------
+Geyer, C. J. (1992). Practical Markov chain Monte Carlo. *Statistical Science* 7(4), 473–483.
+doi:10.1214/ss/1177011137
 """
 
 from __future__ import annotations
@@ -27,7 +35,28 @@ MC_ERROR_COLUMNS: tuple[str, ...] = (
 
 
 def ratio_interval(ratio: float, n: int, level: float = 0.95) -> tuple[float, float]:
-    """Interval for SD/MCSE from n seeds: the range of true ratios the observed one is compatible with."""
+    """Interval for SD/MCSE from n seeds: the range of true ratios the observed one is compatible with.
+
+    Parameters
+    ----------
+    ratio : float
+        The observed ratio, SD of the seeds' posterior means / RMS of their MCSEs.
+    n : int
+        Seeds the SD was computed from.
+    level : float
+        Confidence level.
+
+    Returns
+    -------
+    (float, float)
+        ``ratio``·√((n−1)/χ²_{n−1}(1−a)) and ``ratio``·√((n−1)/χ²_{n−1}(a)), a = (1 − level)/2; unitless.
+        (NaN, NaN) when n < 2 or the ratio is not finite.
+
+    Notes
+    -----
+    If the true ratio is r, (n−1)·ratio²/r² follows χ²(n−1) (the RMS MCSE treated as known); inverting
+    it gives the interval.
+    """
     if n < 2 or not np.isfinite(ratio):
         return (np.nan, np.nan)
     df = n - 1
@@ -50,7 +79,24 @@ def ratio_band(n: int, level: float = 0.95) -> tuple[float, float]:
 
 
 def mc_error_table(summaries: Sequence[pd.DataFrame]) -> pd.DataFrame:
-    """One row per parameter, in the summaries' order (see the module docstring)."""
+    """Tabulate each parameter's Monte Carlo error across seeds beside the MCSE its runs reported.
+
+    Parameters
+    ----------
+    summaries : sequence of pandas.DataFrame
+        Run summaries (columns :data:`~partclust.inference.SUMMARY_COLUMNS`), one per converged seed.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per parameter, in the first summary's order; columns :data:`MC_ERROR_COLUMNS`:
+        ``param``; ``n_seeds`` (S); ``mean_of_means``; ``sd_of_means``, SD of the seeds' posterior means
+        (ddof 1; NaN for one seed); ``rms_mcse``, √mean(MCSE²) of their reported MCSEs; ``calibration_ratio``
+        = sd_of_means / rms_mcse (unitless, 1 when the MCSE is right); ``ratio_lo``, ``ratio_hi``, its 95 %
+        interval (:func:`ratio_interval`); ``ratio_consistent_with_1`` (bool); ``se_pooled`` = sd_of_means /
+        √S, the standard error of mean_of_means. Means, SDs and SEs are in the parameter's units
+        (variances in outcome units²). Empty, with these columns, when there are no summaries.
+    """
     if not summaries:
         return pd.DataFrame(columns=list(MC_ERROR_COLUMNS))
     df = pd.concat([s[["param", "mean", "mcse_mean"]].assign(seed_index=k) for k, s in enumerate(summaries)])

@@ -139,7 +139,7 @@ def _parse_check(path: Path) -> str:
 
 
 def verify_run(run_dir: str | Path) -> dict[str, Any]:
-    """The run record of a complete run folder, after checking every file it lists.
+    """Return the run record of a complete run folder, after checking every file it lists.
 
     Parameters
     ----------
@@ -216,7 +216,7 @@ def is_complete(path: Path, settings: FitSettings, content_sha256: str) -> bool:
 
 
 def read_posterior(run_dir: str | Path) -> "xr.Dataset":
-    """The posterior draws of a run folder (``posterior.nc``), dims (chain, draw[, cluster]).
+    """Read the posterior draws of a run folder (``posterior.nc``), dims (chain, draw[, cluster]).
 
     Raises
     ------

@@ -48,6 +48,7 @@ class FitSettings:
     target_accept: float = 0.9
 
     def __post_init__(self) -> None:
+        """Refuse settings a sampler would reject, naming the first one out of range."""
         check_choice("model", self.model, RESIDUALS, FitError)
         check_parameterization(self.parameterization, FitError)
         check_sampler(self.sampler, FitError)

@@ -1,7 +1,14 @@
 """Summaries of posterior draws with Monte Carlo standard errors, and the convergence gate.
 
-Every statistic comes from ArviZ (rank-normalized ESS, R-hat and MCSE over all chains); the same
-function summarizes PyMC fits and PROC MCMC's OUTPOST draws, so both are judged alike.
+Every statistic comes from ArviZ (rank-normalized ESS, R-hat and MCSE over all chains, the methods of
+Vehtari et al. 2021); the same function summarizes PyMC fits and PROC MCMC's OUTPOST draws, so both are
+judged alike.
+
+References
+----------
+Vehtari, A., Gelman, A., Simpson, D., Carpenter, B. and Bürkner, P.-C. (2021). Rank-normalization,
+folding, and localization: an improved R-hat for assessing convergence of MCMC. *Bayesian Analysis*
+16(2), 667–718. doi:10.1214/20-BA1221
 """
 
 from __future__ import annotations
@@ -28,18 +35,50 @@ SUMMARY_COLUMNS: tuple[str, ...] = (
     "q2.5", "median", "q97.5", "mcse_q2.5", "mcse_median", "mcse_q97.5",
 )
 GATE: dict[str, float] = {"r_hat_max": 1.01, "ess_bulk_min": 400.0, "ess_tail_min": 400.0, "divergences_max": 0}
-"""The convergence gate of STUDY.md: only runs that pass it count in a comparison."""
+"""The convergence gate of STUDY.md: only runs that pass it count in a comparison.
+
+R-hat ≤ 1.01 and bulk and tail ESS ≥ 400 (100 per chain for four chains) are the thresholds Vehtari et
+al. (2021) recommend for the rank-normalized diagnostics; no divergent transition is allowed because one
+signals a region NUTS could not explore."""
 
 
 def gate_description(gate: dict[str, float] = GATE) -> str:
-    """The gate in words, for prose in notebooks and reports (thresholds come from :data:`GATE`)."""
+    """Describe the gate in words, for prose in notebooks and reports (thresholds come from :data:`GATE`).
+
+    Returns
+    -------
+    str
+        E.g. ``"R-hat ≤ 1.01, bulk and tail ESS ≥ 400, no divergences"``.
+    """
     return (f"R-hat ≤ {gate['r_hat_max']:g}, bulk and tail ESS ≥ {gate['ess_bulk_min']:.0f}"
             + (", no divergences" if gate["divergences_max"] == 0 else
                f", at most {gate['divergences_max']:.0f} divergences"))
 
 
 def flat_params(posterior: xr.Dataset, residual: str) -> dict[str, xr.DataArray]:
-    """The reported parameters as scalar draws arrays, named ``b0`` … and ``u[<label>]``."""
+    """Split a posterior into the reported parameters, one scalar draws array each.
+
+    Parameters
+    ----------
+    posterior : xarray.Dataset
+        Draws with dims (chain, draw[, cluster]): ``b0``, ``b1``, ``s2u``, the residual variance(s) and,
+        optionally, ``u`` with dim ``cluster``.
+    residual : {"single", "per_condition"}
+        Which residual variance(s) to take: ``s2e``, or ``s2e_control`` and ``s2e_treated``.
+
+    Returns
+    -------
+    dict of str to xarray.DataArray
+        ``b0``, ``b1``, ``s2u``, the residual variance(s), then ``u[<cluster label>]`` per cluster, in
+        that order; each with dims (chain, draw), in the parameter's units (variances in outcome units²).
+
+    Raises
+    ------
+    SpecError
+        For a residual structure other than ``single`` or ``per_condition``.
+    KeyError
+        When the posterior lacks one of the model's scalar parameters.
+    """
     out: dict[str, xr.DataArray] = {}
     for name in scalar_names(residual):
         out[name] = posterior[name]
@@ -57,12 +96,20 @@ def summarize(posterior: xr.Dataset, residual: str) -> pd.DataFrame:
     posterior : xarray.Dataset
         Draws with dims (chain, draw[, cluster]): b0, b1, s2u, the residual variance(s), optionally u.
     residual : {"single", "per_condition"}
+        The residual structure (which variance parameters to report).
 
     Returns
     -------
     pandas.DataFrame
         Columns :data:`SUMMARY_COLUMNS`, one row per scalar then ``u[<cluster label>]``; values in the
-        parameters' units (variances in outcome units²), ESS in draws.
+        parameters' units (variances in outcome units²), ESS in draws. ``mean``, ``sd`` (ddof 1) and the
+        quantiles are computed from all draws pooled; ``mcse_*``, ``ess_bulk``, ``ess_tail`` and
+        ``r_hat`` are ArviZ's (Vehtari et al. 2021).
+
+    Raises
+    ------
+    SpecError
+        For an unknown residual structure.
     """
     import arviz as az
 
@@ -91,6 +138,13 @@ def summarize(posterior: xr.Dataset, residual: str) -> pd.DataFrame:
 
 def convergence_gate(summary: pd.DataFrame, divergences: int) -> dict[str, Any]:
     """Apply the convergence gate (:data:`GATE`) to a summary.
+
+    Parameters
+    ----------
+    summary : pandas.DataFrame
+        From :func:`summarize` (columns ``r_hat``, ``ess_bulk``, ``ess_tail`` are read).
+    divergences : int
+        Divergent transitions after tuning, over all chains.
 
     Returns
     -------

@@ -30,5 +30,5 @@ def scalar_names(residual: str) -> tuple[str, ...]:
 
 
 def param_label(param: str) -> str:
-    """A reader's label for a parameter name (``s2u`` → ``σ²_u``; unknown names unchanged)."""
+    """Return a reader's label for a parameter name (``s2u`` → ``σ²_u``; unknown names unchanged)."""
     return PARAM_LABELS.get(param, param)

@@ -55,6 +55,7 @@ class Priors:
     s2e_upper: float = 100.0
 
     def __post_init__(self) -> None:
+        """Refuse an unknown σ²_u prior family or a parameter that is not a positive number."""
         check_choice("s2u_prior", self.s2u_prior, S2U_PRIORS)
         for name in ("b_sd", "s2u_alpha", "s2u_beta", "s2e_upper"):
             check_positive(name, getattr(self, name))
@@ -119,7 +120,7 @@ def log_prior_residual(priors: Priors, s2e: Any) -> np.ndarray:
 
 
 def describe_s2u_prior(priors: Priors) -> str:
-    """The σ²_u prior in words, e.g. ``"Gamma(shape 1, rate 1) on σ²_u"``."""
+    """Describe the σ²_u prior in words, e.g. ``"Gamma(shape 1, rate 1) on σ²_u"``."""
     a, b = priors.s2u_alpha, priors.s2u_beta
     return {
         "gamma": f"Gamma(shape {a:g}, rate {b:g}) on σ²_u",

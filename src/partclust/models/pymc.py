@@ -51,7 +51,7 @@ def build_model(
     parameterization: str = "noncentered",
     priors: Priors = SAS_PRIORS,
 ) -> pm.Model:
-    """The PyMC model of ``design``: the only place a PyMC model is written.
+    """Build the PyMC model of ``design``: the only place a PyMC model is written.
 
     Parameters
     ----------

@@ -33,7 +33,7 @@ PYMC2_DRAWS = 1000
 
 
 def exact_reference(design: Design, residual: str, posterior=None) -> Reference:
-    """The exact posterior as a reference (se = 0 for every statistic)."""
+    """Return the exact posterior as a reference (se = 0 for every statistic)."""
     from partclust.references.exact import exact_posterior
 
     if posterior is None:
@@ -63,7 +63,7 @@ def reml_reference(design: Design, residual: str) -> Reference:
 
 
 def pymc2_reference(design: Design, residual: str, exact_sd: dict[str, float] | None = None) -> Reference:
-    """The published PyMC 2 (2011) means as intervals [v, v + 0.01).
+    """Return the published PyMC 2 (2011) means as intervals [v, v + 0.01).
 
     Their own Monte Carlo error was not published. With 1,000 thinned draws it is at least
     sd/√1000 (what 1,000 independent draws would give), so that lower bound is used as their MCSE:

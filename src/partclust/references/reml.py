@@ -1,4 +1,4 @@
-"""REML for both models: the PROC MIXED / lme4 / nlme frequentist anchor.
+"""REML for both models: the PROC MIXED / lme4 / nlme frequentist anchor (Patterson and Thompson 1971).
 
 The restricted log-likelihood of y = Xb + u·Tx + e, with V = Var(y) block-diagonal (σ²_e,t·I + σ²_u·J
 per treated cluster, σ²_e,c per control), is
@@ -11,6 +11,11 @@ likelihood-ratio tests unchanged). Each term has a closed form per cluster (matr
 lemma, Sherman–Morrison), so l_R is maximized over the log variances directly. With 10 clusters
 the REML σ²_u differs markedly from the posterior mean, median and mode of σ²_u; this module
 provides the frequentist number to show beside them.
+
+References
+----------
+Patterson, H. D. and Thompson, R. (1971). Recovery of inter-block information when block sizes are
+unequal. *Biometrika* 58(3), 545–554. doi:10.1093/biomet/58.3.545
 """
 
 from __future__ import annotations
@@ -81,7 +86,28 @@ def _split(residual: str, v: np.ndarray) -> tuple[float, float, float]:
 
 
 def restricted_loglik(design: Design, variances: Mapping[str, Any], residual: str = "single") -> float:
-    """l_R at given variances (``s2u`` and ``s2e``, or ``s2e_control`` and ``s2e_treated``)."""
+    """Evaluate the restricted log-likelihood l_R (module docstring) at given variances.
+
+    Parameters
+    ----------
+    design : Design
+        The validated data.
+    variances : mapping of str to float
+        ``s2u`` and ``s2e`` (single), or ``s2u``, ``s2e_control`` and ``s2e_treated`` (per-condition),
+        in outcome units².
+    residual : {"single", "per_condition"}
+        The residual structure.
+
+    Returns
+    -------
+    float
+        l_R in nats, on PROC MIXED's scale ("-2 Res Log Like" is −2·l_R).
+
+    Raises
+    ------
+    SpecError
+        For an unknown residual structure or a variance missing from ``variances``.
+    """
     names = _names(residual)
     missing = [k for k in names if k not in variances]
     if missing:
@@ -119,6 +145,7 @@ class RemlFit:
 
     @property
     def table(self) -> pd.DataFrame:
+        """The fit as a table: columns ``param``, ``estimate``, ``se``, rows in the order of ``estimates``."""
         return pd.DataFrame(
             {"param": list(self.estimates), "estimate": list(self.estimates.values()),
              "se": [self.se.get(k, math.nan) for k in self.estimates]}
@@ -126,7 +153,33 @@ class RemlFit:
 
 
 def reml(design: Design, residual: str = "single") -> RemlFit:
-    """Maximize the restricted likelihood over log variances (σ²_u may end on its boundary 0)."""
+    """Fit one model by REML: maximize the restricted likelihood over the log variances.
+
+    Parameters
+    ----------
+    design : Design
+        The validated data.
+    residual : {"single", "per_condition"}
+        One residual variance, or one per arm (:func:`lrt` compares the two fits).
+
+    Returns
+    -------
+    RemlFit
+        ``estimates`` and ``se`` keyed ``b0``, ``b1``, ``s2u``, then the residual variance(s) (outcome
+        units; variances in units²); ``loglik`` the maximized l_R in nats; ``s2u_on_boundary`` when the
+        maximum is at σ²_u = 0 (then its SE is NaN); ``converged`` the optimizer's own flag.
+
+    Raises
+    ------
+    SpecError
+        For an unknown residual structure.
+
+    Notes
+    -----
+    L-BFGS-B over the log variances, polished by Nelder–Mead when σ²_u is interior; the boundary
+    σ²_u = 0 (residual variances re-optimized) is taken when its l_R is as high, since a maximum on the
+    boundary is common with few clusters and L-BFGS-B on the log scale only approaches it.
+    """
     names = _names(residual)
     st = _stats(design)
     dim = len(names)
@@ -167,8 +220,11 @@ def reml(design: Design, residual: str = "single") -> RemlFit:
 
 
 def _variance_se(st: _Stats, residual: str, v: np.ndarray, boundary: bool) -> np.ndarray:
-    """sqrt(diag(H⁻¹)), H the finite-difference Hessian of -l_R on the variance scale, over the
-    variances not on a boundary (σ²_u at 0 gets NaN: the usual asymptotics do not hold there)."""
+    """Return sqrt(diag(H⁻¹)), H the finite-difference Hessian of -l_R on the variance scale.
+
+    Only the variances not on a boundary are included (σ²_u at 0 gets NaN: the usual asymptotics do not
+    hold there).
+    """
     free = np.arange(1 if boundary else 0, v.size)
     out = np.full(v.size, math.nan)
 
@@ -205,10 +261,33 @@ class LikelihoodRatioTest:
 def lrt(single: RemlFit, per_condition: RemlFit) -> LikelihoodRatioTest:
     """Test σ²_e,control = σ²_e,treated with the restricted likelihoods of the two fits.
 
+    Parameters
+    ----------
+    single, per_condition : RemlFit
+        REML fits of the single-residual and the per-condition model to the same data, in that order.
+
+    Returns
+    -------
+    LikelihoodRatioTest
+        ``statistic`` = 2·(l_R,pc − l_R,single) (floored at 0), ``df`` = 1 and ``p_value`` from χ²(1).
+
+    Raises
+    ------
+    SpecError
+        When the fits are not a single then a per-condition fit, or were made from different data.
+
+    Notes
+    -----
     Comparing REML likelihoods is valid here because both models have the same fixed effects
     (b0, b1), so the restricted likelihoods are built from the same error contrasts. The null value
     is interior (a ratio of 1, not a variance of 0), so the χ²(1) reference applies without the
-    boundary mixture.
+    boundary mixture that a test of σ²_u = 0 would need (Self and Liang 1987).
+
+    References
+    ----------
+    Self, S. G. and Liang, K.-Y. (1987). Asymptotic properties of maximum likelihood estimators and
+    likelihood ratio tests under nonstandard conditions. *JASA* 82(398), 605–610.
+    doi:10.1080/01621459.1987.10478472
     """
     if single.residual != "single" or per_condition.residual != "per_condition":
         raise SpecError("lrt(single, per_condition) needs a single-residual fit then a per-condition fit")

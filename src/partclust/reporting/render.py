@@ -36,7 +36,7 @@ def natural_key(text: str) -> list[Any]:
 
 
 def notebook_title(nb: Any) -> str | None:
-    """The text of the notebook's first markdown heading, without HTML tags, emphasis or code marks."""
+    """Return the text of the notebook's first markdown heading, without HTML tags, emphasis or code marks."""
     for cell in nb.cells:
         if cell.cell_type != "markdown":
             continue
@@ -79,7 +79,15 @@ def _render(notebook: Path, html_path: Path, exporter: Any) -> Path:
 
 
 def render_html(notebook: Path, html: Path) -> Path:
-    """Render one executed notebook to a self-contained HTML page (code shown, no prompts, no CDN)."""
+    """Render one executed notebook to a self-contained HTML page (code shown, no prompts, no CDN).
+
+    Raises
+    ------
+    ReportError
+        When the notebook cannot be read.
+    WriteError
+        When the page cannot be written.
+    """
     return _render(Path(notebook), Path(html), _exporter())
 
 
@@ -102,12 +110,40 @@ def report_path(results: Path, notebook: Path) -> Path:
 
 
 def render_all(results: Path) -> list[Path]:
-    """Render every executed notebook under ``results`` into ``results/reports/``; returns the pages."""
+    """Render every executed notebook under ``results`` into ``results/reports/``; returns the pages.
+
+    See :func:`render_notebooks` for the pages' paths and the errors raised.
+    """
     return render_notebooks(Path(results), executed_notebooks(Path(results)))
 
 
 def render_notebooks(results: Path, notebooks: Iterable[Path], only_stale: bool = False) -> list[Path]:
-    """Render the given executed notebooks; with ``only_stale``, skip pages newer than their notebook."""
+    """Render executed notebooks to offline HTML pages under ``results/reports/``.
+
+    Parameters
+    ----------
+    results : path
+        The results folder the notebooks lie under (pages mirror their relative paths).
+    notebooks : iterable of path
+        Executed notebooks under ``results``.
+    only_stale : bool
+        Skip a notebook whose page exists and is newer than it (a resumed study renders only what changed).
+
+    Returns
+    -------
+    list of pathlib.Path
+        One page per notebook, in the order given: ``results/reports/<relative path>.html``, skipped
+        pages included.
+
+    Raises
+    ------
+    ReportError
+        When a notebook cannot be read; the message names it.
+    WriteError
+        When a page cannot be written (read-only folder, disk full).
+    ValueError
+        When a notebook does not lie under ``results``.
+    """
     results = Path(results)
     exporter = None  # built on first need: importing nbconvert's templates costs seconds
     pages = []

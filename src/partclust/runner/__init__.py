@@ -8,7 +8,7 @@ __all__ = ["main"]
 
 
 def main(argv=None) -> int:
-    """The ``partclust`` command (see :mod:`partclust.runner.cli`)."""
+    """Run the ``partclust`` command line; returns its exit code (see :mod:`partclust.runner.cli`)."""
     from partclust.runner.cli import main as _main
 
     return _main(argv)

@@ -27,7 +27,7 @@ def _add_data(p: argparse.ArgumentParser) -> None:
 
 
 def _load(data: str | None, models: Sequence[str] = (), *, priors: bool = True):
-    """The validated dataset, refused (exit 2) when any of ``models`` cannot be fitted to it."""
+    """Load the validated dataset; refuse it (exit 2) when any of ``models`` cannot be fitted to it."""
     from partclust.models.checks import check_data
 
     design = load_design(data)
@@ -184,6 +184,7 @@ def cmd_why(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """Build the argument parser of ``partclust`` and its subcommands, each bound to its ``cmd_*`` function."""
     parser = argparse.ArgumentParser(
         prog="partclust",
         description="Replicate a SAS PROC MCMC analysis of a partially clustered trial in PyMC.",

@@ -16,6 +16,10 @@ run this package's environment and see the same filesystem (results are written 
 Each worker keeps one Jupyter kernel alive across its runs, so the imports and the model compile
 are paid once per worker and model rather than once per run; every run is still a papermill
 execution of the notebook with its own parameters, and the draws do not depend on the reuse.
+
+Length: the worker side (``run_one``, the kept kernel), the scheduler probe and the driver exchange
+one protocol (``RunOutcome``, the temporary and failed run folders, ``failed.json``); split, each half
+would have to restate it.
 """
 
 from __future__ import annotations
@@ -171,7 +175,7 @@ def probe_scheduler(address: str, timeout: float = PROBE_TIMEOUT_S) -> dict[str,
 
 
 def make_client(study: StudySettings):
-    """A Dask client: to ``study.scheduler`` if given (checked for workers), else a new LocalCluster.
+    """Connect a Dask client: to ``study.scheduler`` if given (checked for workers), else to a new LocalCluster.
 
     Returns
     -------
@@ -436,7 +440,7 @@ def write_failures(layout: ResultsLayout, outcomes: Sequence[RunOutcome]) -> Non
 
 
 def _execute_on_worker(name: str, output: str, parameters: dict[str, Any]) -> str:
-    """A notebook on a study worker, in its warm kernel; returns "" or the error."""
+    """Execute a notebook on a study worker, in its warm kernel; returns "" or the error."""
     from partclust.runner.notebooks import execute
 
     try:

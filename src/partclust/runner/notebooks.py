@@ -24,7 +24,7 @@ FIT_NOTEBOOK = NOTEBOOK_FILES["fit"]
 
 
 def notebook_path(name: str | os.PathLike) -> Path:
-    """The notebook ``name`` in ``notebooks/``, or ``name`` itself when it is a path to a notebook.
+    """Return the notebook ``name`` in ``notebooks/``, or ``name`` itself when it is a path to a notebook.
 
     Raises
     ------
@@ -161,7 +161,7 @@ def _keep(part: Path, out: Path) -> bool:
 
 
 def _last_started_cell(notebook: Path) -> int | None:
-    """Execution count of the last code cell that started, read from a saved notebook."""
+    """Return the execution count of the last code cell that started, read from a saved notebook."""
     try:
         import nbformat
 
@@ -178,7 +178,7 @@ def _literal_path(path: Path) -> str:
 
 
 def as_list(value: Any, kind: type = int) -> list:
-    """A notebook list parameter as a list of ``kind``.
+    """Read a notebook list parameter as a list of ``kind``.
 
     Accepts a list, one value, or text such as ``"[1, 2]"``, ``"1,2"`` or ``"centered sas_singletons"``
     (what ``papermill -p`` passes).

@@ -77,7 +77,7 @@ def _print_gates(study: StudySettings, outcomes: Sequence[RunOutcome]) -> None:
 
 
 def main_study(study: StudySettings, design) -> int:
-    """What ``partclust study`` does: fits, aggregates, renders, indexes; prints progress and where the report is.
+    """Run ``partclust study``: fits, aggregates, renders, indexes; prints progress and where the report is.
 
     The results folder is locked for the whole study (:func:`~partclust.files.folder_lock`): a second
     study into the same folder is refused at once.

@@ -82,6 +82,7 @@ class StudySettings:
     fit_notebook: str = NOTEBOOK_FILES["fit"]
 
     def __post_init__(self) -> None:
+        """Refuse a study that cannot start (see Raises), before any run is scheduled."""
         bad = [m for m in self.models if m not in RESIDUALS]
         if bad:
             raise StudyError(f"unknown model(s) {bad}; choose from {', '.join(RESIDUALS)}")
@@ -106,7 +107,7 @@ class StudySettings:
                 self.fit_settings(m, s)  # validates draws, tune, chains, seeds
 
     def fit_settings(self, model: str, seed: int) -> FitSettings:
-        """The settings of one run."""
+        """Return the settings of one run (model × seed) of the study."""
         return FitSettings(model=model, seed=int(seed), draws=self.draws, tune=self.tune, chains=self.chains)
 
     @property
@@ -215,7 +216,7 @@ def aggregate_model(model: str, results: Path, design: Any, sas_output_dir: str 
 
 
 def s2u_headline(agg: ModelAggregate) -> dict[str, Any]:
-    """The numbers a reader wants first about σ²_u for one model (for notebooks and the report).
+    """Collect the numbers a reader wants first about σ²_u for one model (for notebooks and the report).
 
     Returns
     -------
@@ -247,7 +248,7 @@ def s2u_headline(agg: ModelAggregate) -> dict[str, Any]:
 
 
 def run_records(run_dirs) -> list[dict[str, Any]]:
-    """The ``run.json`` records of run folders (folders without a readable one are left out)."""
+    """Read the ``run.json`` records of run folders (folders without a readable one are left out)."""
     import json
 
     from partclust.inference.runs import RUN_JSON

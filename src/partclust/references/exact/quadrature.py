@@ -34,8 +34,9 @@ def log_prior(priors: Priors, s2u: np.ndarray, residuals: list[np.ndarray]) -> n
 
 @dataclass(frozen=True, eq=False)
 class Axis:
-    """One variance on its quadrature scale: y = center + scale·ψ(z) at nodes z0 + k·h, where y is
-    log σ²_u (``bound`` infinite) or logit(σ²_e / bound).
+    """One variance on its quadrature scale: y = center + scale·ψ(z) at nodes z0 + k·h.
+
+    y is log σ²_u (``bound`` infinite) or logit(σ²_e / bound).
 
     ``psi`` chooses ψ: ``"long_left"``, ψ(z) = z + 1 − e⁻ᶻ, spends few nodes on a long exponential
     left tail in y (σ²_u under a Gamma prior on the variance or the SD, whose density in log σ²_u
@@ -54,9 +55,11 @@ class Axis:
 
     @property
     def h(self) -> float:
+        """Step between the nodes in z."""
         return float(self.z[1] - self.z[0])
 
     def y(self, z: np.ndarray) -> np.ndarray:
+        """Return the unconstrained value y = center + scale·ψ(z)."""
         z = np.asarray(z, dtype=float)
         if self.psi == "long_left":
             psi = z + 1.0 - np.exp(-z)
@@ -67,10 +70,11 @@ class Axis:
         return self.center + self.scale * psi
 
     def var(self, z: np.ndarray) -> np.ndarray:
+        """Return the variance at ``z``, on its natural scale."""
         return var_of(self.y(z), self.bound)
 
     def log_jac(self, z: np.ndarray) -> np.ndarray:
-        """log |d variance / dz|."""
+        """Return log |d variance / dz| at ``z``."""
         z = np.asarray(z, dtype=float)
         if self.psi == "long_left":
             log_dpsi = np.logaddexp(0.0, -z)
@@ -87,6 +91,7 @@ def var_of(y: np.ndarray, bound: float) -> np.ndarray:
 
 
 def log_dvar_dy(y: np.ndarray, bound: float) -> np.ndarray:
+    """Return log |d variance / dy|: y itself for exp(y), the log-logistic slope for bound·sigmoid(y)."""
     if math.isinf(bound):
         return np.asarray(y, dtype=float)
     return math.log(bound) - np.logaddexp(0.0, -y) - np.logaddexp(0.0, y)
@@ -103,22 +108,26 @@ class VarianceProblem:
         self.bounds = (math.inf,) + (float(priors.s2e_upper),) * (self.dim - 1)
 
     def given(self, vs: list[np.ndarray]) -> Conditionals:
+        """Return log p(y | θ) and the Gaussian conditionals at the variances ``vs`` (in ``names`` order)."""
         full = (vs[0], vs[1], vs[1]) if self.dim == 2 else tuple(vs)
         return conditionals(self.suff, *full, self.priors.b_sd)
 
     def log_post_var(self, vs: list[np.ndarray]) -> np.ndarray:
-        """log p(y, variances) on the variances' natural scale."""
+        """Return log p(y, variances) on the variances' natural scale."""
         return self.given(vs).log_lik + log_prior(self.priors, vs[0], vs[1:])
 
     def log_post_y(self, ys: list[np.ndarray]) -> np.ndarray:
+        """Return the log posterior density on the unconstrained y scale (Jacobian included)."""
         vs = [var_of(y, b) for y, b in zip(ys, self.bounds)]
         return self.log_post_var(vs) + sum(log_dvar_dy(y, b) for y, b in zip(ys, self.bounds))
 
     def log_post_z(self, axes: list[Axis], zs: list[np.ndarray]) -> np.ndarray:
+        """Return the log posterior density on the quadrature axes' z scale (Jacobian included)."""
         vs = [a.var(z) for a, z in zip(axes, zs)]
         return self.log_post_var(vs) + sum(a.log_jac(z) for a, z in zip(axes, zs))
 
     def start(self) -> np.ndarray:
+        """Return a starting point for the mode search: moment estimates of the variances, on the y scale."""
         s = self.suff
         s2t = max(s.ssw / max(s.n_t - s.n_j.size, 1.0), 1e-8)
         s2c = max((s.q_c - s.s_c**2 / max(s.n_c, 1.0)) / max(s.n_c - 1.0, 1.0), 1e-8)

@@ -30,9 +30,9 @@ def safeguarded_step(x: np.ndarray, lo: np.ndarray, hi: np.ndarray, active: np.n
 
 
 def sinc_inverse(z0: float, h: float, dens: np.ndarray, u: np.ndarray) -> np.ndarray:
-    """Solve F(x) = u where F is the CDF of the band-limited (sinc) interpolant of ``dens``: rows of
-    node values at z0 + k·h, one row per target or a single row shared by all targets.
+    """Solve F(x) = u where F is the CDF of the band-limited (sinc) interpolant of ``dens``.
 
+    ``dens`` holds node values at z0 + k·h: one row per target, or a single row shared by all targets.
     F(x) = Σ_k q_k (1/2 + Si(π(x - z_k)/h)/π) integrates the interpolant exactly, so it is as
     accurate as the quadrature. Newton from a piecewise-linear inverse, bisection-safeguarded; a
     Newton step below 1e-5·h leaves an error of order 1e-10·h and ends the iteration.

@@ -43,6 +43,7 @@ class SufficientStats:
 
 
 def sufficient_stats(design: Design) -> SufficientStats:
+    """Compute the design's sufficient statistics, y centred at its mean."""
     y = np.asarray(design.y, dtype=float)
     treated = np.asarray(design.treat) == 1
     shift = float(y.mean())
@@ -76,7 +77,7 @@ class Conditionals:
 
 
 def conditionals(suff: SufficientStats, s2u: Any, s2c: Any, s2t: Any, b_sd: float) -> Conditionals:
-    """log p(y | θ) and the Gaussian conditionals of b, broadcast over arrays of variances."""
+    """Return log p(y | θ) and the Gaussian conditionals of b, broadcast over arrays of variances."""
     s2c = np.asarray(s2c, dtype=float)
     # The O(clusters) work depends on (s2u, s2e_t) only: keep it off the s2e_c axis of a grid.
     s2u, s2t = np.broadcast_arrays(np.asarray(s2u, dtype=float), np.asarray(s2t, dtype=float))

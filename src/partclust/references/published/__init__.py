@@ -18,13 +18,13 @@ PUBLISHED_DIR = Path(__file__).resolve().parent
 
 @cache
 def published_info(name: str = "pymc2_2011") -> dict[str, Any]:
-    """The provenance record of a published set of numbers (its ``<name>.info.json``)."""
+    """Return the provenance record of a published set of numbers (its ``<name>.info.json``)."""
     return json.loads((PUBLISHED_DIR / f"{name}.info.json").read_text(encoding="utf-8"))
 
 
 @cache
 def load_published(name: str, data: str, model: str) -> dict[str, Any]:
-    """The published values of ``name`` for dataset ``data`` and ``model`` (a JSON object).
+    """Return the published values of ``name`` for dataset ``data`` and ``model`` (a JSON object).
 
     Raises
     ------

@@ -24,7 +24,13 @@ _CANONICAL_CHAIN = re.compile(r"^outpost(?:_chain(\d+))?$", re.IGNORECASE)
 
 
 def read_frame(path: Path) -> tuple[pd.DataFrame, bool]:
-    """The file as a table; ``True`` when cells are text (CSV), ``False`` for a SAS data set."""
+    """Read the file as a table; the flag is ``True`` when cells are text (CSV), ``False`` for a SAS data set.
+
+    Raises
+    ------
+    SasOutputError
+        When the file is missing, empty, of an unknown type or unreadable.
+    """
     if not path.is_file():
         raise SasOutputError(
             f"{path} does not exist. Run sas_reference/partially_clustered.sas in SAS (see "
@@ -58,7 +64,13 @@ def read_frame(path: Path) -> tuple[pd.DataFrame, bool]:
 
 
 def numeric_column(frame: pd.DataFrame, column: str, path: Path, is_text: bool) -> np.ndarray:
-    """A column as floats; any blank, SAS missing (``.``) or non-numeric cell is an error."""
+    """Return a column as floats; any blank, SAS missing (``.``) or non-numeric cell is an error.
+
+    Raises
+    ------
+    SasOutputError
+        Naming the file, the column and the first lines (or observations) at fault.
+    """
     values = frame[column]
     if is_text:
         nums = pd.to_numeric(values.str.strip(), errors="coerce").to_numpy(dtype=float)
@@ -80,6 +92,7 @@ def numeric_column(frame: pd.DataFrame, column: str, path: Path, is_text: bool) 
 
 
 def chain_number(path: Path) -> int | None:
+    """Return the chain of a canonical OUTPOST file (``outpost`` → 1, ``outpost_chain2`` → 2), else None."""
     m = _CANONICAL_CHAIN.match(path.stem)
     if not m:
         return None
@@ -87,8 +100,15 @@ def chain_number(path: Path) -> int | None:
 
 
 def model_dir(output_dir: Path, residual: str) -> Path:
-    """Where one model's files live: ``output_dir/<residual>``, or ``output_dir`` itself when it
-    already holds OUTPOST files."""
+    """Return where one model's files live: ``output_dir/<residual>``, or ``output_dir`` itself.
+
+    ``output_dir`` itself is used when it already holds OUTPOST files and has no ``<residual>`` folder.
+
+    Raises
+    ------
+    SasOutputError
+        For an unknown residual structure.
+    """
     check_residual(residual, SasOutputError)
     output_dir = Path(output_dir)
     sub = output_dir / residual
@@ -101,7 +121,7 @@ def model_dir(output_dir: Path, residual: str) -> Path:
 
 
 def find_outpost(output_dir: Path, residual: str) -> list[Path]:
-    """The canonical OUTPOST files of a model, in chain order (CSV preferred over sas7bdat)."""
+    """Return the canonical OUTPOST files of a model, in chain order (CSV preferred over sas7bdat)."""
     d = model_dir(output_dir, residual)
     if not d.is_dir():
         return []

@@ -54,7 +54,7 @@ def _rounding(cell: object) -> float:
 
 
 def _read_table(path: Path, name: str, chain: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The table (lower-case columns, a ``chain`` column) and, per numeric cell, its rounding."""
+    """Read a table (lower-case columns, a ``chain`` column) and, per numeric cell, its rounding."""
     frame, is_text = read_frame(path)
     frame = frame.rename(columns=lambda c: str(c).strip().lower())
     if "parameter" not in frame.columns:
@@ -112,13 +112,16 @@ class SasOutput:
 
     @property
     def posterior(self) -> xr.Dataset:
+        """The OUTPOST draws (see :class:`SasPosterior`)."""
         return self.sample.posterior
 
     @property
     def residual(self) -> str:
+        """The residual structure the run sampled."""
         return self.sample.residual
 
     def provenance(self) -> dict[str, object]:
+        """Return the sample's provenance plus the ODS table files, their SHA-256 and the run information."""
         record = self.sample.provenance()
         record["tables"] = {k: [str(p) for p in v] for k, v in self.table_files.items()}
         record["table_sha256"] = {k: [sha256_of(p) for p in v] for k, v in self.table_files.items()}
@@ -141,8 +144,30 @@ class SasOutput:
 
         A row is a discrepancy when ``|sas − ours| > mcse_units·MCSE + rounding`` (MCSE of our
         draws for that statistic; rounding is half a unit in the last digit SAS printed), when N
-        differs from the number of draws, or when SAS lists a parameter the sample lacks. Returns
-        the discrepancies (every comparison with ``all_rows=True``); empty means consistent.
+        differs from the number of draws, or when SAS lists a parameter the sample lacks.
+
+        Parameters
+        ----------
+        mcse_units : float
+            Allowed difference in MCSEs of our draws, beyond the printed rounding
+            (:data:`DEFAULT_MCSE_UNITS`).
+        all_rows : bool
+            Return every comparison, not only the discrepancies.
+
+        Returns
+        -------
+        pandas.DataFrame
+            The discrepancies (every comparison with ``all_rows=True``); empty means consistent. Columns:
+            ``chain`` (0-based, in OUTPOST file order), ``param`` (SAS name, lower case), ``stat``
+            (``mean``, ``sd``, ``n`` or ``parameter``), ``sas`` and ``ours`` (SAS's printed value and the
+            draws' value, in the parameter's units), ``diff`` = sas − ours, ``mcse`` (our draws' MCSE of
+            that statistic, one chain), ``tolerance`` (mcse_units·mcse + rounding + 1e-9·max(1, |ours|)),
+            ``z`` = diff / mcse, ``ok`` (bool) and ``note`` (why a row fails).
+
+        Raises
+        ------
+        SasOutputError
+            When no PostSumInt table was read, or it lacks Mean and StdDev columns.
         """
         columns = ["chain", "param", "stat", "sas", "ours", "diff", "mcse", "tolerance", "z", "ok", "note"]
         table = self.tables.get("postsumint")
@@ -216,10 +241,33 @@ def read_sas_output(
 ) -> SasOutput:
     """Read a PROC MCMC run: OUTPOST draws plus the ODS tables and run information when present.
 
-    ``source`` is either a directory in the canonical layout (``sas_reference/output`` or its
-    ``<model>/`` folder) or the OUTPOST file(s) themselves, one per chain. ODS tables are found
-    beside each OUTPOST file by name (``outpost_x.csv`` → ``postsumint_x.csv``) unless ``tables``
-    names them (one file per chain, in chain order).
+    Parameters
+    ----------
+    source : path or sequence of paths
+        A directory in the canonical layout (``sas_reference/output`` or its ``<model>/`` folder), or
+        the OUTPOST file(s) themselves, one per chain.
+    design : Design
+        The data the SAS program was run on.
+    residual : {"single", "per_condition"}
+        The residual structure the program sampled.
+    tables : mapping of str to path or sequence of paths, optional
+        ODS tables by name (:data:`~partclust.references.sas.TABLES`), one file per chain in chain
+        order; by default each is found beside its OUTPOST file (``outpost_x.csv`` →
+        ``postsumint_x.csv``).
+
+    Returns
+    -------
+    SasOutput
+        ``sample`` (:func:`read_outpost`); ``summary`` computed by our code from the draws (columns
+        :data:`~partclust.inference.SUMMARY_COLUMNS`); ``tables`` SAS's ODS tables (lower-case columns plus
+        ``chain``), ``table_files``, ``run_info`` and the printed ``rounding`` of each cell.
+
+    Raises
+    ------
+    SasOutputError
+        Naming the file and what to do: no OUTPOST file for the model, an unknown table name, a table
+        given or present for some chains only, or any problem :func:`read_outpost` and the table readers
+        find.
     """
     check_residual(residual, SasOutputError)
     if isinstance(source, (str, Path)) and Path(source).is_dir():

@@ -184,10 +184,11 @@ class SasPosterior:
 
     @property
     def n_chains(self) -> int:
+        """Number of chains (OUTPOST files) in the sample."""
         return int(self.posterior.sizes["chain"])
 
     def provenance(self) -> dict[str, object]:
-        """What a run record stores about the sample (files, checksums, size)."""
+        """Return what a run record stores about the sample (files, checksums, size, ignored columns)."""
         return {
             "files": [str(p) for p in self.files],
             "sha256": list(self.sha256),
@@ -205,7 +206,33 @@ def as_paths(paths: Path | str | Sequence[Path | str]) -> list[Path]:
 
 
 def read_outpost(paths: Path | Sequence[Path], design: Design, residual: str) -> SasPosterior:
-    """Read one OUTPOST file per chain (CSV or sas7bdat) into a :class:`SasPosterior`."""
+    """Read one OUTPOST file per chain (CSV or sas7bdat) into a :class:`SasPosterior`.
+
+    Parameters
+    ----------
+    paths : path or sequence of paths
+        The OUTPOST files, one per chain, in chain order; each needs the model's parameter columns and
+        one ``u_<j>`` column per value of ``j`` in the data (names matched without regard to case).
+    design : Design
+        The data the SAS program was run on (its values of ``j`` name the effects).
+    residual : {"single", "per_condition"}
+        The residual structure the program sampled.
+
+    Returns
+    -------
+    SasPosterior
+        ``posterior``: scalars with dims (chain, draw) and ``u`` with dims (chain, draw, cluster), the
+        treated clusters by label; ``u_control`` with dims (chain, draw, control_cluster);
+        ``log_density`` PROC MCMC's ``Log…`` columns; files, checksums and ignored columns for the record.
+
+    Raises
+    ------
+    SasOutputError
+        Naming the file and column: no file given, a file missing or unreadable, parameter or effect
+        columns missing or unknown, non-numeric draws, fewer than :data:`MIN_DRAWS_PER_CHAIN` draws, an
+        ``Iteration`` column that is not increasing, the same file given twice, or chains of different
+        lengths.
+    """
     check_residual(residual, SasOutputError)
     files = as_paths(paths)
     if not files:

@@ -54,7 +54,7 @@ def calibration_plot(mc: pd.DataFrame, band: tuple[float, float], title: str) ->
 
 
 def s2u_density(draws: np.ndarray, exact, reml_value: float | None, title: str) -> plt.Figure:
-    """Sampled σ²_u (histogram) with the exact marginal density; mean, median, mode and REML marked."""
+    """Plot sampled σ²_u (histogram) with the exact marginal density; mean, median, mode and REML marked."""
     fig, ax = plt.subplots(figsize=(9, 4))
     hi = float(np.quantile(draws, 0.995))
     ax.hist(draws[draws <= hi], bins=80, density=True, alpha=0.45, label=f"PyMC draws ({draws.size:,})")

@@ -11,7 +11,7 @@ __all__ = ["model_graph", "trace_plot", "rank_plot", "close_all"]
 
 
 def model_graph(model) -> Any:
-    """The PyMC model graph (graphviz) where Graphviz's ``dot`` is installed, else the model's text."""
+    """Draw the PyMC model graph (graphviz) where Graphviz's ``dot`` is installed, else return the model's text."""
     import pymc as pm
 
     if shutil.which("dot"):

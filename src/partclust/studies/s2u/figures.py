@@ -41,7 +41,7 @@ def plot_mixing(mixing: pd.DataFrame, target: float = TARGET_MCSE) -> plt.Figure
 
 
 def plot_traces(traces: Mapping[str, np.ndarray], exact_mean: float | None = None, max_panels: int = 6) -> plt.Figure:
-    """The σ²_u draws of one chain per configuration, to see the autocorrelation."""
+    """Plot the σ²_u draws of one chain per configuration, to see the autocorrelation."""
     items = list(traces.items())[:max_panels]
     fig, axes = plt.subplots(len(items), 1, figsize=(11, 1.6 * len(items) + 1), sharex=False, squeeze=False)
     for ax, (label, draws) in zip(axes[:, 0], items):

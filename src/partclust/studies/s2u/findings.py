@@ -43,7 +43,7 @@ class Finding:
 
 
 def _spread(row: pd.Series | dict | None) -> float:
-    """The observed Monte Carlo error of a configuration: across-seed SD, else RMSE vs exact, else MCSE."""
+    """Return the observed Monte Carlo error of a configuration: across-seed SD, else RMSE vs exact, else MCSE."""
     if row is None:
         return math.nan
     for col in ("sd_of_means", "rmse_vs_exact", "rms_mcse"):
@@ -299,14 +299,18 @@ def render(finding: Finding) -> str:
     return _TEXT[finding.explanation](finding)
 
 
-def conclusions(
-    skew: pd.DataFrame,
-    mixing: pd.DataFrame,
-    traps: pd.DataFrame,
-    target: float = TARGET_MCSE,
-    factor: float = 2.0,
-    published: tuple[float, float] | None = None,
-    published_se: float = 0.0,
-) -> list[str]:
-    """Markdown bullets: which explanations survive, stated with the measured numbers (see :func:`judge`)."""
-    return [render(f) for f in judge(skew, mixing, traps, target, factor, published, published_se)]
+def conclusions(*args: Any, **kwargs: Any) -> list[str]:
+    """State which explanations survive, in Markdown, with the measured numbers: :func:`render` over :func:`judge`.
+
+    Parameters
+    ----------
+    *args, **kwargs
+        Passed to :func:`judge` unchanged (``skew``, ``mixing``, ``traps``, ``target``, ``factor``,
+        ``published``, ``published_se``).
+
+    Returns
+    -------
+    list of str
+        One Markdown paragraph per finding, in :func:`judge`'s order (the overall one last).
+    """
+    return [render(f) for f in judge(*args, **kwargs)]

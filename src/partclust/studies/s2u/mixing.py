@@ -1,4 +1,4 @@
-"""(b) Mixing: does PROC MCMC's one effect per value of j (110, 100 touched by no data) slow σ²_u?
+"""(b) Mixing: whether PROC MCMC's one effect per value of j (110, 100 touched by no data) slows σ²_u.
 
 :func:`mixing_study` fits the 10-effect and the 110-effect parameterizations under NUTS and under
 Metropolis-within-Gibbs for several seeds; :func:`mixing_summary` turns the runs into ESS per 1,000
@@ -98,16 +98,43 @@ MIXING_COLUMNS: tuple[str, ...] = (
 
 
 def mixing_summary(runs: pd.DataFrame, target: float = TARGET_MCSE, exact_mean: float | None = None) -> pd.DataFrame:
-    """One row per configuration (columns :data:`MIXING_COLUMNS`).
+    """Summarize σ²_u's mixing per configuration: ESS, spread across seeds, draws needed for a target.
 
-    ``ess_per_1000``: mean over seeds of bulk ESS per 1,000 draws (all chains). ``sd_of_means``: SD of
-    the seeds' posterior means, with a 95 % interval (χ²); ``rms_mcse``: root-mean-square of their
-    reported MCSEs; ``spread_to_mcse``: the two's ratio (1 if the MCSE is honest). ``rmse_vs_exact``:
-    root-mean-square error of the seeds' means against the exact mean. Draws needed for MCSE ≤
-    ``target``: from the reported MCSE, from the ESS (posterior SD²/target² effective draws), and
-    from the observed spread. Times are per run and include each sampler's fixed set-up (PyMC's
-    Metropolis compiles its step functions in every run, a few seconds), so they do not extrapolate
-    linearly in the draws.
+    Parameters
+    ----------
+    runs : pandas.DataFrame
+        One row per run, columns :data:`~partclust.studies.grid.RUN_COLUMNS` (:func:`mixing_study`).
+    target : float
+        The MCSE of σ²_u's posterior mean wanted (outcome units²).
+    exact_mean : float, optional
+        σ²_u's exact posterior mean, for ``rmse_vs_exact`` (NaN without it).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per configuration, in the order of ``runs``; columns :data:`MIXING_COLUMNS`:
+
+        - ``config``, ``sampler``, ``parameterization``, ``n_effects``, ``seeds``, ``chains``, ``draws``
+          (per chain), ``total_draws`` (all chains);
+        - ``mean_of_means``: σ²_u's posterior mean averaged over seeds;
+        - ``ess_per_1000``: mean over seeds of bulk ESS per 1,000 draws (all chains);
+        - ``sd_of_means``: SD of the seeds' posterior means, with ``sd_lo``, ``sd_hi`` its 95 % interval
+          (χ² with seeds − 1 degrees of freedom; NaN for one seed);
+        - ``rms_mcse``: root-mean-square of the reported MCSEs; ``spread_to_mcse`` = sd_of_means /
+          rms_mcse (1 if the MCSE is honest);
+        - ``rmse_vs_exact``: root-mean-square error of the seeds' means against ``exact_mean``;
+        - ``draws_needed_mcse``, ``draws_needed_ess``, ``draws_needed_spread``: total draws for MCSE ≤
+          ``target``, from the reported MCSE, from the ESS (posterior SD²/target² effective draws) and
+          from the observed spread;
+        - ``gate_passed`` (``"<passed>/<seeds>"``), ``divergences`` (sum over seeds);
+        - ``sample_s_per_run``, ``wall_s_per_run``, ``wall_s_total``: seconds.
+
+        σ²_u's statistics are in outcome units².
+
+    Notes
+    -----
+    Times are per run and include each sampler's fixed set-up (PyMC's Metropolis compiles its step
+    functions in every run, a few seconds), so they do not extrapolate linearly in the draws.
     """
     rows = []
     for label, g in runs.groupby("config", sort=False):
@@ -141,10 +168,16 @@ def gibbs_autocorrelation(n_effects: int, var_log_s2u: float) -> float:
     """Lag-1 autocorrelation of log σ²_u under an ideal two-block Gibbs sampler (σ²_u | u, u | σ²_u).
 
     For a two-block Gibbs sampler the lag-1 autocorrelation is the fraction of missing information,
-    1 − E[Var(θ | u)] / Var(θ). Given m effects, log σ²_u has conditional variance ≈ 2/m (a scaled
-    χ²_m), while its posterior variance is ``var_log_s2u``: so ρ ≈ 1 − 2/(m·var_log_s2u). A
-    back-of-envelope bound (Gaussian on the log scale, prior ignored): real Metropolis steps only
-    mix slower.
+    1 − E[Var(θ | u)] / Var(θ) (Liu, Wong and Kong 1994). Given m effects, log σ²_u has conditional
+    variance ≈ 2/m (a scaled χ²_m), while its posterior variance is ``var_log_s2u``: so
+    ρ ≈ 1 − 2/(m·var_log_s2u). A back-of-envelope bound (Gaussian on the log scale, prior ignored):
+    real Metropolis steps only mix slower.
+
+    References
+    ----------
+    Liu, J. S., Wong, W. H. and Kong, A. (1994). Covariance structure of the Gibbs sampler with
+    applications to the comparisons of estimators and augmentation schemes. *Biometrika* 81(1), 27–40.
+    doi:10.1093/biomet/81.1.27
     """
     if n_effects < 1 or not var_log_s2u > 0:
         return math.nan

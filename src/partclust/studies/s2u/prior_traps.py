@@ -1,4 +1,4 @@
-"""(c) Prior translation traps: which plausible mistranslations of the SAS priors move σ²_u?
+"""(c) Prior translation traps: which plausible mistranslations of the SAS priors move σ²_u.
 
 :func:`default_traps` lists them (correct translation first); :func:`prior_trap_study` fits each with
 NUTS; :func:`trap_posteriors` gives each trap's σ²_u posterior by quadrature; :func:`trap_summary`
@@ -35,12 +35,12 @@ class PriorTrap:
 
 
 def scale_rate_swapped(priors: Priors) -> Priors:
-    """The σ²_u prior with SAS ``scale=`` read as PyMC's rate (or ``iscale=`` as a scale): β → 1/β."""
+    """Return the σ²_u prior with SAS ``scale=`` read as PyMC's rate (or ``iscale=`` as a scale): β → 1/β."""
     return replace(priors, s2u_beta=1.0 / priors.s2u_beta)
 
 
 def default_traps(correct: Priors = SAS_PRIORS) -> list[PriorTrap]:
-    """The translation traps of STUDY.md, correct translation first.
+    """List the translation traps of STUDY.md, correct translation first.
 
     The scale/rate swap is included only when it changes the prior: Gamma(shape 1, rate 1) and
     Gamma(shape 1, scale 1) are the same distribution.
@@ -136,10 +136,33 @@ def trap_summary(
 ) -> pd.DataFrame:
     """Pool each trap's converged seeds and compare the mean of σ²_u with the correct translation's.
 
+    Parameters
+    ----------
+    runs : pandas.DataFrame
+        One row per run, columns :data:`TRAP_RUN_COLUMNS` (:func:`prior_trap_study`).
+    traps : sequence of PriorTrap
+        The correct translation first (the reference of every comparison), then the traps.
+    exact : mapping, optional
+        Trap name → σ²_u's exact ``mean``, ``sd`` and ``median`` (:func:`trap_posteriors`); NaN without.
+    alpha : float
+        Family-wise error rate over the traps compared.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per trap, in the order of ``traps``; columns :data:`TRAP_COLUMNS`: ``trap``, ``sas``,
+        ``pymc`` (what each program says); ``runs_used`` (converged seeds pooled) and ``excluded``
+        (runs that failed the gate); ``fit_mean`` and ``fit_se`` (pooled mean and its SE); ``difference``,
+        ``se``, ``z`` and ``z_crit`` against the correct translation (NaN on its own row); ``verdict``
+        (:data:`MOVES`, :data:`NO_MOVE`, ``"reference"`` for the correct translation, ``"no runs"``);
+        ``exact_mean``, ``exact_sd``, ``exact_median`` and ``exact_difference`` (quadrature, no Monte
+        Carlo error); ``fit_minus_exact_z`` = (fit_mean − exact_mean) / fit_se. Outcome units².
+
+    Notes
+    -----
     Pooled mean = mean of the seeds' means, its SE = √(Σ MCSE²)/S. z = difference / √(SE_trap² +
     SE_correct²), judged against a Bonferroni threshold over the traps compared
-    (:func:`partclust.evaluation.z_critical`). Runs failing the convergence gate are not pooled; their
-    count is in ``excluded``. ``exact`` maps trap names to :func:`trap_posteriors` results.
+    (:func:`partclust.evaluation.z_critical`). Runs failing the convergence gate are not pooled.
     """
     exact = exact or {}
     pooled = {}

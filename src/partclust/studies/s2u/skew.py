@@ -51,7 +51,23 @@ def hpd_interval(density: Any, upper: float, mass: float = 0.95, lower: float = 
 
     The density is evaluated on a fine grid; the CDF is its cumulative trapezoid integral. For a
     level c the interval ends are where the density crosses c (linear interpolation between nodes,
-    or ``lower`` when the density there is still above c); c is solved so the interval holds ``mass``.
+    or ``lower`` when the density there is still above c); c is solved so the interval holds ``mass``
+    (the highest density region of Hyndman 1996, for one mode).
+
+    Returns
+    -------
+    (float, float)
+        The interval's ends, in the units of x.
+
+    Raises
+    ------
+    ValueError
+        When ``mass`` is not in (0, 1), ``upper <= lower``, or the density integrates to zero on the grid.
+
+    References
+    ----------
+    Hyndman, R. J. (1996). Computing and graphing highest density regions. *The American
+    Statistician* 50(2), 120–126. doi:10.1080/00031305.1996.10474359
     """
     if not 0 < mass < 1 or not upper > lower:
         raise ValueError(f"need 0 < mass < 1 and upper > lower; got mass={mass}, [{lower}, {upper}]")
@@ -89,11 +105,30 @@ def hpd_interval(density: Any, upper: float, mass: float = 0.95, lower: float = 
 
 
 def skew_table(exact: Any, reml_s2u: float, mass: float = 0.95) -> pd.DataFrame:
-    """σ²_u's exact posterior mean, median, mode, the REML estimate, and the equal-tail and HPD
-    intervals, each with where SAS and PyMC report it (columns :data:`SKEW_COLUMNS`).
+    """Set σ²_u's point summaries and intervals side by side, each with where SAS and PyMC report it.
 
-    ``exact`` is an :class:`partclust.references.exact.ExactPosterior` (anything with ``table``, ``s2u_mode``
-    and ``s2u_density``); ``minus_mean`` is each point summary minus the posterior mean.
+    Parameters
+    ----------
+    exact : ExactPosterior
+        :class:`partclust.references.exact.ExactPosterior` (anything with ``table``, ``s2u_mode`` and
+        ``s2u_density``).
+    reml_s2u : float
+        The REML estimate of σ²_u (:func:`partclust.references.reml.reml`).
+    mass : float
+        Probability of the equal-tail and HPD intervals.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns :data:`SKEW_COLUMNS`, six rows: posterior mean, median, mode, REML estimate (``value``),
+        then the equal-tail and the HPD interval (``lower``, ``upper``); ``minus_mean`` is each point
+        summary minus the posterior mean; ``sas`` and ``pymc`` say where each program prints it
+        (:data:`REPORTED_BY`). Values in outcome units².
+
+    Raises
+    ------
+    ValueError
+        When ``mass`` is not in (0, 1) or σ²_u's density integrates to zero (:func:`hpd_interval`).
     """
     row = exact.table.set_index("param").loc["s2u"]
     mean = float(row["mean"])
