@@ -122,25 +122,33 @@ def execute(
             notebook=str(name), executed=out, cell=exc.exec_count, ename=exc.ename, evalue=exc.evalue,
         ) from None
     except OSError as exc:
+        if isinstance(exc, TimeoutError):  # nbclient's CellTimeoutError is a TimeoutError, hence an OSError
+            raise _not_run(exc, src, part, out, name, timeout) from None
         part.unlink(missing_ok=True)
         raise WriteError(f"cannot write {out}: {exc.strerror or exc}. Free space or choose another output folder, "
                          "then rerun.") from None
-    except Exception as exc:  # nbclient's DeadKernelError, CellTimeoutError, a kernel that never started
-        kept = _keep(part, out)
-        cell = _last_started_cell(out) if kept else None
-        ename = type(exc).__name__
-        where = f"the partly executed notebook is {out}" if kept else "no notebook was written"
-        at = f" in cell {cell}" if cell else ""
-        if ename == "DeadKernelError":
-            what = f"the kernel running {src.name} died{at} (killed, or out of memory)"
-        elif ename == "CellTimeoutError":
-            what = f"a cell of {src.name} ran out of time{at} (more than {timeout:g} s)"
-        else:
-            what = f"{src.name} could not run{at}: {ename}: {_one_line(str(exc))}"
-        raise NotebookError(f"{what}; {where}.", notebook=str(name), executed=out if kept else None, cell=cell,
-                            ename=ename, evalue=_one_line(str(exc))) from None
+    except Exception as exc:  # nbclient's DeadKernelError, a kernel that never started
+        raise _not_run(exc, src, part, out, name, timeout) from None
     _keep(part, out)
     return out
+
+
+def _not_run(exc: BaseException, src: Path, part: Path, out: Path, name: object, timeout: float | None
+             ) -> NotebookError:
+    """Build the one-line error for a notebook that did not run to its end (dead kernel, time out)."""
+    kept = _keep(part, out)
+    cell = _last_started_cell(out) if kept else None
+    ename = type(exc).__name__
+    where = f"the partly executed notebook is {out}" if kept else "no notebook was written"
+    at = f" in cell {cell}" if cell else ""
+    if ename == "DeadKernelError":
+        what = f"the kernel running {src.name} died{at} (killed, or out of memory)"
+    elif ename == "CellTimeoutError":
+        what = f"{src.name} timed out{at} (a cell ran longer than {timeout or 0:g} s)"
+    else:
+        what = f"{src.name} could not run{at}: {ename}: {_one_line(str(exc))}"
+    return NotebookError(f"{what}; {where}.", notebook=str(name), executed=out if kept else None, cell=cell,
+                         ename=ename, evalue=_one_line(str(exc)))
 
 
 def _one_line(text: object, limit: int = 300) -> str:
