@@ -121,12 +121,20 @@ def test_validate_reports_placeholder_and_exact_and_reml_run(tmp_path, capsys):
 def _fake_run(d, spec, sha="abc"):
     d.mkdir(parents=True)
     (d / "run.json").write_text(json.dumps({
-        "settings": {"model": spec.name}, "data": {"sha256": sha, "path": "x"},
+        "settings": {"model": spec.name, "seed": d.name}, "data": {"sha256": sha, "path": "x"},
         "model_spec": spec.record(), "convergence": {"passed": True, "reason": ""}}))
     pd.DataFrame({"param": ["s2u"], "mean": [1.0]}).to_csv(d / "summary.csv", index=False)
 
 
-def test_compare_refuses_runs_of_another_specification(tmp_path):
+def test_compare_refuses_runs_of_another_specification(tmp_path, monkeypatch):
+    import importlib
+
+    compare_module = importlib.import_module("partclust.evaluation.compare")
+
+    def read_run(d):  # the records alone: the file checks of a run folder are tested with real runs
+        return json.loads((tmp_path / d / "run.json").read_text()), pd.read_csv(tmp_path / d / "summary.csv")
+
+    monkeypatch.setattr(compare_module, "read_run", read_run)
     a = model_spec(formula="y ~ x + (1 | g)")
     b = model_spec(formula="y ~ x + (1 | g)", priors=["s2u ~ igamma(1, scale=1)"])
     _fake_run(tmp_path / "a", a)

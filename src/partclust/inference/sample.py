@@ -18,6 +18,7 @@ import pymc as pm
 import xarray as xr
 
 from partclust.inference.settings import FitSettings
+from partclust.models.checks import check_data
 from partclust.models.priors import SAS_PRIORS, Priors
 from partclust.models.pymc import build_model
 from partclust.models.model_data import ModelData, builtin_data
@@ -130,9 +131,19 @@ def fit(data: Any, settings: FitSettings, priors: Priors = SAS_PRIORS, cores: in
     FitResult
         ``trace`` holds ``posterior`` and ``sample_stats``; ``timings`` has ``build_s``,
         ``compile_s``, ``sample_s`` and ``compile_cached``.
+
+    Raises
+    ------
+    DataError
+        When a run1 design cannot be fitted by the built-in model under these priors
+        (:func:`~partclust.models.checks.check_data`; data read through a specification were checked
+        when they were read).
     """
     if settings.sas_program:
         return fit_translated(data.model(settings.parameterization), settings, cores)
+    if not isinstance(data, ModelData):
+        check_data(data, settings.model, None if settings.spec else priors)
+    timings: dict[str, Any] = {}
     t = time.perf_counter()
     if not isinstance(data, ModelData) and settings.spec:
         from partclust.translate.specs import spec_from_record

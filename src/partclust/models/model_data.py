@@ -30,8 +30,8 @@ from partclust.errors import DataError, SpecError
 from partclust.models.priors import SAS_PRIORS, Prior, Priors
 from partclust.models.spec import PRIOR_GROUPS, ModelSpec, builtin_spec
 
-__all__ = ["ModelData", "GroupIndex", "build_model_data", "builtin_data", "group_index", "numeric_column",
-           "normalise_labels", "MISSING_LABELS"]
+__all__ = ["ModelData", "GroupIndex", "build_model_data", "builtin_data", "content_hash", "group_index",
+           "numeric_column", "normalise_labels", "MISSING_LABELS"]
 
 
 def normalise_labels(values: pd.Series) -> pd.Series:
@@ -182,7 +182,11 @@ class ModelData:
     priors : dict of str to Prior
         The prior of every scalar parameter, by name.
     source, sha256 : str
-        The data file and its SHA-256.
+        The data file and its SHA-256 (of the bytes: provenance).
+    content_sha256 : str
+        Canonical hash of what the model reads (:func:`content_hash`): what identifies the dataset.
+    encoding : str
+        The file's text encoding (empty for a table not read from a file).
     notes : tuple of str
         How the data were read (placeholders, unclustered rows), for ``partclust validate``.
     """
@@ -205,6 +209,8 @@ class ModelData:
     source: str = "<table>"
     sha256: str = ""
     notes: tuple[str, ...] = ()
+    content_sha256: str = ""
+    encoding: str = ""
 
     @property
     def n(self) -> int:
@@ -401,7 +407,29 @@ def build_model_data(spec: ModelSpec, table: pd.DataFrame, X: np.ndarray, x_colu
         arr.setflags(write=False)
     return ModelData(spec, y, X, tuple(x_columns), fixed_names, z, group, labels, sas_group, sas_labels, resid,
                      levels, residual_names, tuple(rows) if rows is not None else tuple(str(k + 2) for k in range(n)),
-                     priors, source, sha256, tuple(notes))
+                     priors, source, sha256, tuple(notes),
+                     content_hash(y, X, x_columns, z, group, labels, resid, levels),
+                     str(getattr(table, "attrs", {}).get("encoding", "")))
+
+
+def content_hash(y: np.ndarray, X: np.ndarray, x_columns: Sequence[str], z: np.ndarray | None, group: np.ndarray,
+                 labels: Sequence[str], resid: np.ndarray, levels: Sequence[str]) -> str:
+    """Return the SHA-256 of what a model reads from a table (64 hex digits).
+
+    The outcome, the fixed-effect design and its column names, the effect's multiplier, every row's
+    group label and residual level, as float64 bytes and text: the same data written with other line
+    endings, number formats or cell spacing give the same hash.
+    """
+    import hashlib
+
+    h = hashlib.sha256()
+    for arr in (y, X, np.zeros(0) if z is None else z):
+        h.update(np.ascontiguousarray(np.asarray(arr, dtype=np.float64)).tobytes())
+    lab = np.array(list(labels) + [""], dtype=object)
+    h.update("\x1f".join(map(str, x_columns)).encode())
+    h.update("\x1e".join(lab[np.where(group >= 0, group, len(labels))].tolist()).encode())
+    h.update("\x1e".join(np.array(list(levels), dtype=object)[resid].tolist()).encode())
+    return h.hexdigest()
 
 
 def builtin_data(design: Any, residual: str = "single", priors: Priors = SAS_PRIORS,
@@ -436,4 +464,4 @@ def builtin_data(design: Any, residual: str = "single", priors: Priors = SAS_PRI
                      tuple(design.clusters), sas_group, tuple(design.sas_clusters), resid, levels,
                      spec.residual_names, tuple(design.subject),
                      _finalise_priors(spec, spec.fixed_names, spec.residual_names), design.source, design.sha256,
-                     notes)
+                     notes, getattr(design, "content_sha256", ""), getattr(design, "encoding", ""))

@@ -18,6 +18,7 @@ from partclust.errors import EXIT_BAD_INPUT, EXIT_FAILED, PartclustError
 from partclust.layout import RESULTS
 from partclust.runner.programs import (add_program, cmd_translate, compare_program, family_data, fit_program,
                                        spec_given, translation_of)
+from partclust.validate import check_output_dir, check_output_file
 
 __all__ = ["build_parser", "main", "EXIT_BAD_INPUT", "EXIT_FAILED"]
 
@@ -25,6 +26,16 @@ __all__ = ["build_parser", "main", "EXIT_BAD_INPUT", "EXIT_FAILED"]
 def _add_data(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", metavar="PATH", default=None,
                    help="run1.csv (default: $RUN1_CSV, then data/run1.csv, then the pinned download)")
+
+
+def _load(data: str | None, models: Sequence[str] = (), *, priors: bool = True):
+    """Load the validated dataset; refuse it (exit 2) when any of ``models`` cannot be fitted to it."""
+    from partclust.models.checks import check_data
+
+    design = load_design(data)
+    for model in models:
+        check_data(design, model, **({} if priors else {"priors": None}))
+    return design
 
 
 def _add_spec(p: argparse.ArgumentParser, model_help: str = "a built-in run1 model") -> None:
@@ -47,9 +58,15 @@ def _spec(args: argparse.Namespace, default_model: str | None = None):
     return model_spec(model, args.formula, args.residual_by, args.prior)
 
 
-def _model_data(args: argparse.Namespace, spec):
-    from partclust.translate import load_model_data
+def _model_data(args: argparse.Namespace, spec, *, check: bool = True):
+    """Read the data through ``spec``; a built-in model's data are first checked as the model needs."""
+    from partclust.models import builtin_data
+    from partclust.translate import load_model_data, spec_key
 
+    if spec.is_builtin:
+        default = spec_key(spec) == ""
+        design = _load(args.data, [spec.name] if check else [], priors=default)
+        return builtin_data(design, spec=spec)
     return load_model_data(args.data, spec)
 
 
@@ -58,11 +75,18 @@ def _given_spec(args: argparse.Namespace) -> bool:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
+    from partclust.models.checks import data_problems
+
     if _given_spec(args):
-        print(_model_data(args, _spec(args)).describe())
+        print(_model_data(args, _spec(args), check=False).describe())
         return 0
     design = load_design(args.data)
     print(design.describe())
+    for model in RESIDUALS:
+        problems = data_problems(design, model)
+        verdict = "can be fitted" if not problems else "cannot be fitted: " + problems[0].removeprefix(
+            f"{design.source}: ")
+        print(f"{model} residual model: {verdict}")
     return 0
 
 
@@ -73,7 +97,7 @@ def _notebook_spec_params(args: argparse.Namespace, spec) -> dict:
 
 
 def cmd_fit(args: argparse.Namespace) -> int:
-    from partclust.inference.runs import RUN_JSON, SUMMARY_CSV
+    from partclust.inference.runs import SUMMARY_CSV, verify_run
     from partclust.inference.settings import FitSettings
     from partclust.runner.notebooks import FIT_NOTEBOOK, execute
     from partclust.translate import spec_key
@@ -86,14 +110,14 @@ def cmd_fit(args: argparse.Namespace) -> int:
         tune=args.tune, chains=args.chains, sampler=args.sampler, target_accept=args.target_accept,
         spec=spec_key(spec),
     )
+    out = check_output_dir("--out", args.out)
     data = _model_data(args, spec)  # validate before starting a kernel: bad data fails fast
-    out = Path(args.out).resolve()
     params = {k: v for k, v in settings.__dict__.items() if k != "spec"}
     params.update(_notebook_spec_params(args, spec))
     params.update({"data_path": data.source, "output_dir": str(out), "make_plots": not args.no_plots})
     print(f"fitting {spec.text()} ({settings.parameterization}, {settings.sampler}, seed {settings.seed}) → {out}")
     executed = execute(FIT_NOTEBOOK, out / FIT_NOTEBOOK, params, progress=sys.stderr.isatty())
-    record = json.loads((out / RUN_JSON).read_text())
+    record = verify_run(out)
     gate = record["convergence"]
     print(f"executed notebook: {executed}")
     print(f"convergence gate: {'passed' if gate['passed'] else gate['reason']}")
@@ -115,10 +139,16 @@ def cmd_exact(args: argparse.Namespace) -> int:
     from partclust.references.exact import exact_posterior
 
     translation = translation_of(args) if args.sas_program else None
-    data = family_data(translation) if translation else _model_data(args, _spec(args))
+    if translation:
+        target = check_output_file("--out", args.out, example=f"exact_{translation.name}.csv")
+        data = family_data(translation)
+    else:
+        spec = _spec(args)
+        target = check_output_file("--out", args.out, example=f"exact_{spec.name}.csv")
+        data = _model_data(args, spec)
     post = exact_posterior(data, progress=sys.stderr.isatty())
     table = translation.family.rename(post.table) if translation else post.table  # the program's names
-    out = write_csv(Path(args.out), table)
+    out = write_csv(target, table)
     if not table["note"].astype(bool).any():
         table = table.drop(columns="note")
     _print_table(table)
@@ -141,12 +171,12 @@ def cmd_reml(args: argparse.Namespace) -> int:
         return 0
     if _given_spec(args):
         spec = _spec(args)
-        f = reml(_model_data(args, spec))
+        f = reml(_model_data(args, spec, check=False))
         print(f"REML, {spec.text()} (restricted log-likelihood {f.loglik:.4f}"
               + (", s2u on its boundary 0" if f.s2u_on_boundary else "") + "):")
         _print_table(f.table)
         return 0
-    design = load_design(args.data)
+    design = _load(args.data, RESIDUALS, priors=False)
     fits = {m: reml(design, m) for m in RESIDUALS}
     for m, f in fits.items():
         print(f"REML, {m} residual (restricted log-likelihood {f.loglik:.4f}):")
@@ -163,11 +193,14 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from partclust.evaluation import REAL, compare_all, fit_table, load_runs, verdict_counts
     from partclust.files import write_csv
     from partclust.inference.runs import RUN_JSON, run_spec_record
-    from partclust.references import all_references
+    from partclust.references import all_references, refuse_inconsistent_sas
     from partclust.translate import spec_from_record
 
     first = Path(args.runs[0]) / RUN_JSON
-    record = json.loads(first.read_text()) if first.is_file() else None
+    try:
+        record = json.loads(first.read_text()) if first.is_file() else None
+    except ValueError:
+        record = None
     if args.sas_program:
         return compare_program(args, args.sas_program, record)
     if not _given_spec(args) and record is not None and record.get("settings", {}).get("sas_program"):
@@ -176,18 +209,20 @@ def cmd_compare(args: argparse.Namespace) -> int:
         spec = _spec(args)
     else:  # default: the specification the runs recorded
         spec = spec_from_record(run_spec_record(record))
+    target = check_output_file("--out", args.out, example=f"comparison_{spec.name}.csv")
     data = args.data
     if data is None and record is not None:  # default: the dataset the runs recorded
         data = str(resolve_data_path(record["data"]["path"]))
     args.data = data
     md = _model_data(args, spec)
-    runs = load_runs(args.runs, model=spec.name, data_sha256=md.sha256, spec_record=spec.record())
+    runs = load_runs(args.runs, model=spec.name, design=md, spec_record=spec.record())
     for d, reason in runs.excluded:
         print(f"excluded: {d}: {reason}", file=sys.stderr)
-    fit = fit_table(runs.summaries)
     refs = all_references(md, spec.name, args.sas_output)
+    refuse_inconsistent_sas(refs)  # a PostSumInt that disagrees with its OUTPOST draws: exit 2
+    fit = fit_table(runs.summaries)
     comparison = compare_all(fit, refs.values())
-    out = write_csv(Path(args.out), comparison)
+    out = write_csv(target, comparison)
     print(f"{len(runs.included)} converged run(s) of {spec.text()} compared with {', '.join(refs)}")
     print(verdict_counts(comparison).to_string())
     real = comparison[comparison["verdict"] == REAL]
@@ -199,9 +234,17 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_study(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
     from partclust.runner.study import main_study
     from partclust.studies.seeds import StudySettings
 
+    from partclust.errors import StudyError
+    from partclust.studies.seeds import MAX_SEEDS
+    from partclust.validate import check_int
+
+    if not args.seed_list:
+        check_int("--seeds", args.seeds, 1, MAX_SEEDS, StudyError)  # before range(): 2**40 seeds is refused here
     seeds = tuple(args.seed_list) if args.seed_list else tuple(range(1, args.seeds + 1))
     if args.sas_program:
         if args.models != list(RESIDUALS):
@@ -218,19 +261,26 @@ def cmd_study(args: argparse.Namespace) -> int:
         )
         return main_study(study, translation)
     models = tuple(args.models) if not args.formula else ("formula",)
+    # every setting is checked before the data are loaded (or downloaded)
     study = StudySettings(
         models=models, seeds=seeds, draws=args.draws, tune=args.tune, chains=args.chains,
         data_path="", out=str(Path(args.out).resolve()), workers=args.workers,
         scheduler=args.scheduler or "", timeout_s=args.timeout, why_notebook=args.why, plots=args.plots,
         formula=args.formula or "", residual_by=args.residual_by or "", priors=tuple(args.prior),
     )
+    if study.scheduler:  # a wrong address is refused in seconds, before any data are read
+        from partclust.runner.dask import probe_scheduler
+
+        probe_scheduler(study.scheduler)
     data = _model_data(args, study.spec(models[0]))
     for model in models[1:]:
         _model_data(args, study.spec(model))
-    from dataclasses import replace
+    if not study.formula:
+        from partclust.references import refuse_inconsistent_sas, sas_reference
 
-    study = replace(study, data_path=data.source)
-    return main_study(study, data)
+        for model in study.models:  # the aggregate compares with sas_reference/output: check it before any fit
+            refuse_inconsistent_sas([sas_reference(data, model)])
+    return main_study(replace(study, data_path=data.source), data)
 
 
 def cmd_why(args: argparse.Namespace) -> int:
@@ -240,8 +290,8 @@ def cmd_why(args: argparse.Namespace) -> int:
     from partclust.runner.notebooks import execute
 
     WHY_NOTEBOOK = NOTEBOOK_FILES["why"]
+    out = check_output_dir("--out", args.out)
     design = load_design(args.data)
-    out = Path(args.out).resolve()
     target = ResultsLayout(out).study_notebook(WHY_NOTEBOOK)
     print(f"running {WHY_NOTEBOOK} (several minutes: NUTS and Metropolis fits) → {target}", flush=True)
     execute(WHY_NOTEBOOK, target, {"data_path": design.source, "results_dir": str(out)},

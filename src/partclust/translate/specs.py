@@ -136,7 +136,12 @@ def load_model_data(path: str | os.PathLike | None, spec: ModelSpec, *, allow_do
     from partclust.data import load_design, read_table, resolve_data_path, sha256_of
 
     if spec.is_builtin:
-        return builtin_data(load_design(path, allow_download=allow_download), spec=spec)
+        from partclust.models.checks import check_data
+        from partclust.models.priors import SAS_PRIORS
+
+        design = load_design(path, allow_download=allow_download)
+        check_data(design, spec.name, SAS_PRIORS if spec_key(spec) == "" else None)
+        return builtin_data(design, spec=spec)
     p = resolve_data_path(path or None, allow_download=allow_download)
     return formula_data(read_table(p), spec, source=str(p), sha256=sha256_of(p))
 

@@ -57,6 +57,8 @@ class OutpostLayout:
         The data file, for messages.
     missing_hint : callable
         ``(missing names, lower-case columns) → str``: advice when scalar columns are missing.
+    variances : tuple of str
+        Scalar columns that hold variances: a draw ≤ 0 in one of them is refused naming its line.
     """
 
     model: str
@@ -65,6 +67,7 @@ class OutpostLayout:
     data_source: str
     optional: tuple[str, ...] = ()
     missing_hint: Any = None
+    variances: tuple[str, ...] = ()
 
     @classmethod
     def for_design(cls, design: Design, residual: str) -> "OutpostLayout":
@@ -78,7 +81,8 @@ class OutpostLayout:
             return ""
 
         effect = EffectLayout(RANDOM_EFFECT, "j", tuple(design.clusters), tuple(design.control_clusters), "cluster")
-        return cls(residual, scalar_names(residual), (effect,), design.source, (), hint)
+        return cls(residual, scalar_names(residual), (effect,), design.source, (), hint,
+                   ("s2u", *residual_names(residual)))
 
     @classmethod
     def for_translation(cls, translation: Any) -> "OutpostLayout":

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from partclust.data import Design, sha256_of
+from partclust.data import Design, normalize_label, sha256_of
 from partclust.errors import SasOutputError
 from partclust.references.sas.files import numeric_column, read_frame
 from partclust.references.sas.layouts import RANDOM_EFFECT, EffectLayout, OutpostLayout
@@ -27,17 +27,16 @@ _FRAME_VARS = ("iteration",)
 
 
 def label_key(label: str) -> str:
-    """Return how a subject value appears in a SAS name (compared without regard to case).
+    """How a subject value appears in a SAS name, compared without regard to case.
 
-    Numbers appear as SAS prints them, other characters that cannot appear in a SAS name as ``_``.
+    The value is first normalised as the data layer does (:func:`~partclust.data.normalize_label`:
+    ``1``, ``1.0`` and ``01`` are the number 1), so an OUTPOST column matches a cluster exactly when
+    the data would call them one id; an integer is then written as SAS prints it, and any other
+    character that cannot appear in a SAS name becomes ``_``.
     """
-    s = str(label).strip()
-    try:
-        x = float(s)
-    except ValueError:
-        return re.sub(r"[^0-9a-z_]", "_", s.lower())
-    if np.isfinite(x) and x == int(x):
-        return str(int(x))
+    s = normalize_label(label)
+    if re.fullmatch(r"-?\d+", s):
+        return s
     return re.sub(r"[^0-9a-z_]", "_", s.lower())
 
 
@@ -130,16 +129,19 @@ def _read_chain(path: Path, layout: OutpostLayout) -> _Chain:
             )
         absent = [lab for lab in e.touched + e.untouched if lab not in got]
         if absent:
+            n_touched = sum(lab in set(e.touched) for lab in absent)
+            n_untouched = len(absent) - n_touched
             if layout.missing_hint is not None:  # the built-in models' words
-                kind = "treated cluster" if any(lab in e.touched for lab in absent) else "control singleton"
+                counts = (f"{n_touched} of {len(e.touched)} treated cluster effects and {n_untouched} of "
+                          f"{len(e.untouched)} control singleton effects")
             else:
-                kind = "touched" if any(lab in e.touched for lab in absent) else "untouched"
+                counts = (f"{n_touched} of {len(e.touched)} effects of subjects in the data and {n_untouched} of "
+                          f"{len(e.untouched)} other subjects' effects")
             raise SasOutputError(
                 f"{path}: random-effect column(s) {', '.join(e.name + '_' + label_key(a) for a in absent[:8])}"
-                f"{' …' if len(absent) > 8 else ''} missing ({len(absent)} {kind} effect(s) of "
-                f"{len(e.touched) + len(e.untouched)}). PROC MCMC writes one {e.name}_<{e.subject}> per value of "
-                f"{e.subject}; run the program with `monitor=({e.name})` on the RANDOM statement and without "
-                "NOOUTPOST."
+                f"{' …' if len(absent) > 8 else ''} missing ({counts}). PROC MCMC writes one "
+                f"{e.name}_<{e.subject}> per value of {e.subject}; run the program with `monitor=({e.name})` on "
+                "the RANDOM statement and without NOOUTPOST."
             )
         effects[e.name] = got
 
@@ -147,6 +149,18 @@ def _read_chain(path: Path, layout: OutpostLayout) -> _Chain:
     for n in layout.optional:
         if n.lower() in columns:
             scalars[n] = numeric_column(frame, columns[n.lower()], path, is_text)
+    for name in layout.variances:
+        bad = scalars[name] <= 0
+        if bad.any():
+            idx = np.flatnonzero(bad)
+            where = "line" if is_text else "observation"
+            first = idx + (2 if is_text else 1)
+            shown = ", ".join(str(i) for i in first[:8]) + (f" … ({idx.size} draws)" if idx.size > 8 else "")
+            raise SasOutputError(
+                f"{path}: column {columns[name.lower()]} holds a variance draw ≤ 0 at {where}(s) {shown} "
+                f"(e.g. {scalars[name][idx[0]]!r}); every draw of a variance is positive in PROC MCMC's OUTPOST, "
+                "so the file is damaged or is not that sample. Export the OUTPOST data set again."
+            )
     if "iteration" in columns:
         iteration = numeric_column(frame, columns["iteration"], path, is_text)
         if np.any(np.diff(iteration) <= 0):
