@@ -42,7 +42,7 @@ def exact_reference(design: Design, residual: str, posterior=None) -> Reference:
     """Return the exact posterior as a reference (se = 0 for every statistic)."""
     from partclust.references.exact import exact_posterior
 
-    if posterior is None:
+    if posterior is None and isinstance(design, Design):  # data read through a spec were checked when read
         check_data(design, residual)
     post = posterior if posterior is not None else exact_posterior(design, residual)
     rows = []
@@ -59,7 +59,8 @@ def reml_reference(design: Design, residual: str) -> Reference:
     """REML estimates, shown beside the posterior means (a different quantity: never a verdict)."""
     from partclust.references.reml import reml
 
-    check_data(design, residual, priors=None)
+    if isinstance(design, Design):
+        check_data(design, residual, priors=None)
     est = reml(design, residual)
     note = "REML is a point estimate (a restricted-likelihood maximum), not a posterior mean"
     rows = [{"param": r["param"], "statistic": "mean", "value": r["estimate"], "note": note}
