@@ -63,7 +63,7 @@ def test_untouched_effects_are_kept_apart_and_checked(tmp_path):
     assert list(out.posterior["u"].coords["coach"].values) == ["c1", "c2", "c3", "c4"]
     np.testing.assert_array_equal(out.sample.untouched["u"].values[0, :, 0], frame["u_0"].to_numpy())
     assert "effect" in out.posterior and "effect" in set(out.summary["param"])
-    with pytest.raises(SasOutputError, match=r"u_0 missing \(1 untouched effect\(s\) of 5\).*monitor=\(u\)"):
+    with pytest.raises(SasOutputError, match=r"u_0 missing \(0 of 4 effects of subjects in the data and 1 of 1 other subjects' effects\).*monitor=\(u\)"):
         synthetic_outpost(folder / "outpost_synthetic.csv", translation, drop=["u_0"])
         read_program_sas_output([folder / "outpost_synthetic.csv"], translation)
     with pytest.raises(SasOutputError, match=r"u_c9 match no value of coach"):

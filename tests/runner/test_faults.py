@@ -231,7 +231,7 @@ def test_cli_study_into_a_locked_folder_is_refused(tmp_path, capsys, unbalanced_
 
 # ---- the convergence gate ---------------------------------------------------------------------------
 def test_gate_sentence_says_how_many_passed_and_why_not():
-    from partclust.studies.seeds import gate_sentence
+    from partclust.studies.gates import gate_sentence
 
     def rec(passed, checks, worst):
         return {"convergence": {"passed": passed, "checks": checks, "worst": worst}}

@@ -16,62 +16,14 @@ from partclust.config import NOTEBOOK_FILES, PARAMETERIZATIONS, RESIDUALS, SAMPL
 from partclust.data import load_design
 from partclust.errors import EXIT_BAD_INPUT, EXIT_FAILED, PartclustError
 from partclust.layout import RESULTS
+from partclust.runner.args import (add_data as _add_data, add_spec as _add_spec, given_spec as _given_spec,
+                                   load_checked as _load, model_data_of as _model_data,
+                                   notebook_spec_params as _notebook_spec_params, spec_of as _spec)
 from partclust.runner.programs import (add_program, cmd_translate, compare_program, family_data, fit_program,
-                                       spec_given, translation_of)
+                                       translation_of)
 from partclust.validate import check_output_dir, check_output_file
 
 __all__ = ["build_parser", "main", "EXIT_BAD_INPUT", "EXIT_FAILED"]
-
-
-def _add_data(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--data", metavar="PATH", default=None,
-                   help="run1.csv (default: $RUN1_CSV, then data/run1.csv, then the pinned download)")
-
-
-def _load(data: str | None, models: Sequence[str] = (), *, priors: bool = True):
-    """Load the validated dataset; refuse it (exit 2) when any of ``models`` cannot be fitted to it."""
-    from partclust.models.checks import check_data
-
-    design = load_design(data)
-    for model in models:
-        check_data(design, model, **({} if priors else {"priors": None}))
-    return design
-
-
-def _add_spec(p: argparse.ArgumentParser, model_help: str = "a built-in run1 model") -> None:
-    g = p.add_argument_group("model specification (--model or --formula)")
-    g.add_argument("--model", choices=RESIDUALS, default=None, help=model_help)
-    g.add_argument("--formula", default=None, metavar='"Y ~ X + (0 + TX | G)"',
-                   help="any model of the family, e.g. \"y ~ treat + pretest + (0 + treat | coach)\" or "
-                        "\"Height ~ gf + (1 | Family)\"")
-    g.add_argument("--residual-by", default=None, metavar="COLUMN",
-                   help="with --formula: one residual variance per level of COLUMN")
-    g.add_argument("--prior", action="append", default=[], metavar='"NAME ~ DIST"',
-                   help="a prior in PROC MCMC syntax, e.g. \"s2u ~ igamma(0.01, scale=0.01)\" (repeatable); "
-                        "names: b, b[<column>], s2u, s2e, s2e[<level>] (b0, b1, s2e_control, … for --model)")
-
-
-def _spec(args: argparse.Namespace, default_model: str | None = None):
-    from partclust.translate import model_spec
-
-    model = args.model or (None if args.formula else default_model)
-    return model_spec(model, args.formula, args.residual_by, args.prior)
-
-
-def _model_data(args: argparse.Namespace, spec, *, check: bool = True):
-    """Read the data through ``spec``; a built-in model's data are first checked as the model needs."""
-    from partclust.models import builtin_data
-    from partclust.translate import load_model_data, spec_key
-
-    if spec.is_builtin:
-        default = spec_key(spec) == ""
-        design = _load(args.data, [spec.name] if check else [], priors=default)
-        return builtin_data(design, spec=spec)
-    return load_model_data(args.data, spec)
-
-
-def _given_spec(args: argparse.Namespace) -> bool:
-    return spec_given(args)
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -88,12 +40,6 @@ def cmd_validate(args: argparse.Namespace) -> int:
             f"{design.source}: ")
         print(f"{model} residual model: {verdict}")
     return 0
-
-
-def _notebook_spec_params(args: argparse.Namespace, spec) -> dict:
-    """Return the fit notebook's specification parameters (it rebuilds the same spec from them)."""
-    return {"model": spec.name if spec.is_builtin else "", "formula": spec.formula,
-            "residual_by": spec.residual_by or "" if not spec.is_builtin else "", "priors": list(args.prior)}
 
 
 def cmd_fit(args: argparse.Namespace) -> int:

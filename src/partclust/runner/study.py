@@ -69,7 +69,7 @@ def render_remaining(out: Path) -> list[Path]:
 
 def _print_gates(study: StudySettings, outcomes: Sequence[RunOutcome]) -> None:
     """Per model: "k of N runs passed the convergence gate", with the failing checks."""
-    from partclust.studies.seeds import gate_sentence, run_records
+    from partclust.studies.gates import gate_sentence, run_records
 
     for model in study.models:
         dirs = [o.run_dir for o in outcomes if o.model == model and o.status in ("done", "skipped")]
