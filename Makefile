@@ -37,6 +37,7 @@ bench: setup
 	$(BIN)/python bench/bench_fit.py
 	$(BIN)/python bench/bench_exact.py
 	$(BIN)/python bench/bench_study.py
+	$(BIN)/python bench/bench_scale.py
 
 clean-results:
 	rm -rf results

@@ -19,8 +19,8 @@ from pathlib import Path
 from partclust.layout import REPO_ROOT
 
 PACKAGE = REPO_ROOT / "src" / "partclust"
-LAYERS: tuple[str, ...] = ("data", "models", "inference", "references", "evaluation", "studies", "reporting",
-                           "runner")
+LAYERS: tuple[str, ...] = ("data", "models", "translate", "inference", "references", "evaluation", "studies",
+                           "reporting", "runner")
 """The layers, lowest first: a module may import its own layer or one before it."""
 CROSS_CUTTING: tuple[str, ...] = ("errors", "config", "layout", "validate", "files")
 """Top-level modules every layer may use; they import no layer."""

@@ -25,6 +25,8 @@ NOTEBOOK_FILES: dict[str, str] = {
     "compare": "03_compare.ipynb",
     "monte_carlo": "04_monte_carlo.ipynb",
     "why": "05_why_s2u_differed.ipynb",
+    "your_trial": "06_your_trial.ipynb",
+    "translate": "07_translate.ipynb",
 }
 """Each notebook in ``notebooks/`` by its role. The study runs them and the landing page (the executed
 ``summary``) links every other entry, each with what it found; a notebook added here is listed there."""

@@ -64,7 +64,7 @@ def _good() -> pd.DataFrame:
         (lambda df: df.assign(treat=df.treat.where(df.index != 2, "yes")), "treat must be 0"),
         (lambda df: _duplicate_subject(df), "duplicate subject ids"),
         (lambda df: _mix_cluster(df), "contain both treated and control"),
-        (lambda df: _share_control(df), "control subjects share cluster id"),
+        (lambda df: _treated_without_cluster(df), "treated subject(s) with a missing cluster id"),
         (lambda df: _one_cluster(df), "at least two treated clusters"),
         (lambda df: df[df.treat == "1"], "control (treat = 0) arm has no subjects"),
         (lambda df: df[df.treat == "0"], "treated (treat = 1) arm has no subjects"),
@@ -91,10 +91,27 @@ def _mix_cluster(df):
     return df
 
 
-def _share_control(df):
-    ctl = df.index[df.treat == "0"]
-    df.loc[ctl[1], "j"] = df.loc[ctl[0], "j"]
+def _treated_without_cluster(df):
+    df.loc[df.index[df.treat == "1"][2], "j"] = "NA"
     return df
+
+
+@pytest.mark.parametrize("placeholder", ["0", "", "NA", "."])
+def test_controls_sharing_a_placeholder_are_unclustered(placeholder):
+    """Real trials code every control with one id (0, blank, NA): accepted, never merged into one cluster."""
+    df = _good()
+    ctl = df.treat == "0"
+    df.loc[ctl, "j"] = placeholder
+    df.loc[ctl, "i"] = [f"c{k}" for k in range(int(ctl.sum()))]
+    design = validate(df, source="trial.csv")
+    good = validate(_good(), source="good.csv")
+    assert design.clusters == good.clusters and (design.cluster_of_row[ctl.to_numpy()] == -1).all()
+    if placeholder == "0":
+        assert design.control_clusters == ("0",)
+        assert "23 controls share placeholder 0 — treated as unclustered" in design.describe()
+    else:
+        assert design.control_clusters == () and (design.sas_cluster_of_row[ctl.to_numpy()] == -1).all()
+        assert "23 controls have no cluster id — treated as unclustered" in design.describe()
 
 
 def _one_cluster(df):

@@ -5,22 +5,24 @@ are loaded on first use, so a process that only reads runs stays light.
 """
 
 from partclust.errors import FitError
-from partclust.inference.runs import (POSTERIOR_NC, RUN_JSON, SUMMARY_CSV, TREE_GROUPS, default_run_dir, is_complete,
-                                      read_posterior, read_run, read_trace, run_tree, write_run)
+from partclust.inference.runs import (POSTERIOR_NC, RUN_FILES, RUN_JSON, SUMMARY_CSV, TREE_GROUPS, default_run_dir,
+                                      is_complete, read_posterior, read_run, read_trace, run_tree, verify_run,
+                                      write_run)
 from partclust.inference.settings import SEED_MAX, FitSettings
 from partclust.inference.summary import (GATE, MCSE_COLUMN, QUANTILES, STATISTICS, SUMMARY_COLUMNS, convergence_gate,
-                                         flat_params, gate_description, summarize)
+                                         flat_params, gate_description, select_params, summarize, summarize_params)
 
 __all__ = [
-    "GATE", "MCSE_COLUMN", "POSTERIOR_NC", "QUANTILES", "RUN_JSON", "SEED_MAX", "STATISTICS", "SUMMARY_COLUMNS",
-    "SUMMARY_CSV", "TREE_GROUPS", "FitError", "FitResult", "FitSettings", "convergence_gate", "default_run_dir", "fit",
-    "flat_params", "gate_description", "is_complete", "read_posterior", "read_run", "read_trace", "run_tree",
-    "summarize", "write_run",
+    "GATE", "MCSE_COLUMN", "POSTERIOR_NC", "RUN_FILES", "QUANTILES", "RUN_JSON", "SEED_MAX", "STATISTICS",
+    "SUMMARY_COLUMNS", "SUMMARY_CSV", "TREE_GROUPS", "FitError", "FitResult", "FitSettings", "convergence_gate",
+    "default_run_dir", "fit", "flat_params", "gate_description", "is_complete", "read_posterior", "read_run",
+    "read_trace", "run_tree", "summarize", "verify_run", "write_run", "select_params", "summarize_params",
+    "sample_model", "fit_translated",
 ]
 
 
 def __getattr__(name: str):
-    if name in ("fit", "FitResult"):
+    if name in ("fit", "FitResult", "sample_model", "fit_translated"):
         from partclust.inference import sample
 
         return getattr(sample, name)

@@ -8,6 +8,7 @@ draws do not depend on the cache.
 from __future__ import annotations
 
 import hashlib
+import json
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,12 +17,13 @@ import numpy as np
 import pymc as pm
 import xarray as xr
 
-from partclust.data import Design
 from partclust.inference.settings import FitSettings
+from partclust.models.checks import check_data
 from partclust.models.priors import SAS_PRIORS, Priors
 from partclust.models.pymc import build_model
+from partclust.models.model_data import ModelData, builtin_data
 
-__all__ = ["FitResult", "fit"]
+__all__ = ["FitResult", "fit", "fit_translated", "sample_model"]
 
 
 @dataclass
@@ -58,23 +60,33 @@ class FitResult:
 _COMPILED: dict[tuple, Any] = {}
 
 
-def _design_key(design: Design) -> str:
+def _design_key(data: Any) -> str:
     h = hashlib.sha256()
-    for arr in (design.y, design.treat, design.cluster_of_row, design.sas_cluster_of_row):
+    if isinstance(data, ModelData):
+        arrays = [data.y, data.X, data.group, data.sas_group, data.resid] + ([data.z] if data.z is not None else [])
+        labels = data.sas_groups + ("\x01",) + data.rows
+        h.update(json.dumps(data.spec.record(), sort_keys=True).encode())
+    else:
+        arrays = [data.y, data.treat, data.cluster_of_row, data.sas_cluster_of_row]
+        labels = data.sas_clusters
+    for arr in arrays:
         h.update(np.ascontiguousarray(arr).tobytes())
-    h.update("\x00".join(design.sas_clusters).encode())
+    h.update("\x00".join(labels).encode())
     return h.hexdigest()
 
 
-def _sample_nutpie(model: pm.Model, s: FitSettings, timings: dict[str, float], key: tuple, cores: int | None):
+def _sample_nutpie(model: pm.Model, s: FitSettings, timings: dict[str, float], key: tuple | None,
+                   cores: int | None):
     import nutpie
     from pymc.backends.arviz import patch_nutpie_idata
 
     t = time.perf_counter()
-    compiled = _COMPILED.get(key)
+    compiled = _COMPILED.get(key) if key is not None else None
     timings["compile_cached"] = compiled is not None
     if compiled is None:
-        compiled = _COMPILED[key] = nutpie.compile_pymc_model(model)
+        compiled = nutpie.compile_pymc_model(model)
+        if key is not None:
+            _COMPILED[key] = compiled
     timings["compile_s"] = time.perf_counter() - t
     t = time.perf_counter()
     trace = nutpie.sample(
@@ -88,14 +100,16 @@ def _sample_nutpie(model: pm.Model, s: FitSettings, timings: dict[str, float], k
     return trace
 
 
-def _sample_pymc(model: pm.Model, s: FitSettings, timings: dict[str, float]):
+def _sample_pymc(model: pm.Model, s: FitSettings, timings: dict[str, float], blocks: list[list[str]] | None = None):
     t = time.perf_counter()
     with model:
         step = None
         if s.sampler == "metropolis":
             # One Metropolis update per free variable in turn: a Metropolis-within-Gibbs scheme,
-            # the kind of sampler PROC MCMC uses (it blocks parameters and random effects).
-            step = [pm.Metropolis([v]) for v in model.free_RVs]
+            # the kind of sampler PROC MCMC uses (it blocks parameters and random effects). A
+            # translated program's PARMS statements are its blocks, as in PROC MCMC.
+            groups = blocks or [[v.name] for v in model.free_RVs]
+            step = [pm.Metropolis([model[name] for name in group]) for group in groups]
         trace = pm.sample(
             draws=s.draws, tune=s.tune, chains=s.chains, cores=1, random_seed=s.seed, step=step,
             nuts_sampler="pymc", progressbar=False, compute_convergence_checks=False,
@@ -113,16 +127,19 @@ def _add_log_likelihood(trace: Any, model: pm.Model, timings: dict[str, Any]) ->
     timings["log_likelihood_s"] = time.perf_counter() - t
 
 
-def fit(design: Design, settings: FitSettings, priors: Priors = SAS_PRIORS, cores: int | None = None,
+def fit(data: Any, settings: FitSettings, priors: Priors = SAS_PRIORS, cores: int | None = None,
         log_likelihood: bool = True) -> FitResult:
-    """Build the model for ``design`` and sample it as ``settings`` say.
+    """Build the model for ``data`` and sample it as ``settings`` say.
 
     Parameters
     ----------
-    design : Design
+    data : ModelData or Design or Translation
+        Data read through a specification, or a run1 design (then ``settings.model`` chooses the built-in
+        model and ``priors`` its priors, unless ``settings.spec`` records other priors), or, with
+        ``settings.sas_program``, a translated PROC MCMC program (:func:`fit_translated`).
     settings : FitSettings
     priors : Priors
-        Default: the SAS program's.
+        For a Design only. Default: the SAS program's.
     cores : int, optional
         Threads nutpie samples chains on (None: all); it does not change the draws.
     log_likelihood : bool
@@ -133,21 +150,106 @@ def fit(design: Design, settings: FitSettings, priors: Priors = SAS_PRIORS, core
     Returns
     -------
     FitResult
-        ``trace`` holds ``posterior``, ``sample_stats``, ``observed_data``, ``constant_data`` and
-        ``log_likelihood``; ``timings`` has ``build_s``, ``compile_s``, ``sample_s``,
-        ``log_likelihood_s`` and ``compile_cached``.
+        ``trace`` holds ``posterior``, ``sample_stats``, ``observed_data`` (and ``constant_data`` when the
+        model has data containers) and, unless ``log_likelihood`` is False, ``log_likelihood``; ``timings``
+        has ``build_s``, ``compile_s``, ``sample_s``, ``log_likelihood_s`` and ``compile_cached``.
+
+    Raises
+    ------
+    DataError
+        When a run1 design cannot be fitted by the built-in model under these priors
+        (:func:`~partclust.models.checks.check_data`; data read through a specification were checked
+        when they were read).
     """
-    timings: dict[str, Any] = {}
+    if settings.sas_program:
+        return fit_translated(data.model(settings.parameterization), settings, cores, log_likelihood)
+    if not isinstance(data, ModelData):
+        check_data(data, settings.model, None if settings.spec else priors)
     t = time.perf_counter()
-    model = build_model(design, settings.model, settings.parameterization, priors)
-    timings["build_s"] = time.perf_counter() - t
+    if not isinstance(data, ModelData) and settings.spec:
+        from partclust.translate.specs import spec_from_record
+
+        data = builtin_data(data, spec=spec_from_record(settings.spec))
+    if isinstance(data, ModelData):
+        model = build_model(data, parameterization=settings.parameterization)
+        key = (_design_key(data), settings.parameterization)
+    else:
+        model = build_model(data, settings.model, settings.parameterization, priors)
+        key = (_design_key(data), settings.model, settings.parameterization, priors)
+    return sample_model(model, settings, key, cores, timings={"build_s": time.perf_counter() - t},
+                        log_likelihood=log_likelihood)
+
+
+def sample_model(model: pm.Model, settings: FitSettings, key: tuple | None = None, cores: int | None = None,
+                 blocks: list[list[str]] | None = None, timings: dict[str, Any] | None = None,
+                 log_likelihood: bool = True) -> FitResult:
+    """Sample a PyMC model as ``settings`` say (the draws, tune, chains, seed and sampler; not the model).
+
+    Parameters
+    ----------
+    model : pymc.Model
+    settings : FitSettings
+    key : tuple, optional
+        Everything the compiled model depends on; with it, nutpie's compiled model is cached per process.
+    cores : int, optional
+        Threads nutpie samples chains on.
+    blocks : list of list of str, optional
+        Variables Metropolis updates together (default: one at a time).
+    timings : dict, optional
+        Timings measured so far (e.g. ``build_s``), kept in the result.
+    log_likelihood : bool
+        Add the pointwise log-likelihood group (PSIS-LOO without refitting).
+
+    Returns
+    -------
+    FitResult
+    """
+    timings = dict(timings or {})
     if settings.sampler == "nutpie":
-        key = (_design_key(design), settings.model, settings.parameterization, priors)
         trace = _sample_nutpie(model, settings, timings, key, cores)
     else:
-        trace = _sample_pymc(model, settings, timings)
+        trace = _sample_pymc(model, settings, timings, blocks)
     if log_likelihood:
         _add_log_likelihood(trace, model, timings)
     return FitResult(settings=settings, trace=trace, timings=timings)
 
 
+def fit_translated(translated: Any, settings: FitSettings, cores: int | None = None,
+                   log_likelihood: bool = True) -> FitResult:
+    """Sample a translated PROC MCMC program (:class:`~partclust.translate.model.TranslatedModel`).
+
+    The Metropolis sampler updates each PARMS block jointly and each random effect's vector as one block,
+    as PROC MCMC blocks them; NUTS updates everything jointly.
+
+    Parameters
+    ----------
+    translated : TranslatedModel
+        Built with ``settings.parameterization``.
+    settings : FitSettings
+    cores : int, optional
+    log_likelihood : bool
+        Add the pointwise log-likelihood of the MODEL statement's column.
+
+    Returns
+    -------
+    FitResult
+
+    Raises
+    ------
+    FitError
+        When the model was built with another parameterization than ``settings`` asks for.
+    """
+    from partclust.errors import FitError
+
+    if translated.parameterization != settings.parameterization:
+        raise FitError(f"the translated model is {translated.parameterization}, the settings ask for "
+                       f"{settings.parameterization}")
+    program, data = translated.program, translated.bound.data
+    blocks = [list(b.names) for b in program.blocks]
+    free = {v.name for v in translated.model.free_RVs}
+    blocks += [[v.name] for v in translated.model.free_RVs if not any(v.name in b for b in blocks)]
+    blocks = [[n for n in b if n in free] for b in blocks]
+    key = ("translated", settings.program_sha256 or program.path, program.step, data.sha256 or id(data),
+           settings.parameterization)
+    return sample_model(translated.model, settings, key, cores, blocks=[b for b in blocks if b],
+                        log_likelihood=log_likelihood)

@@ -20,8 +20,10 @@ class FitSettings:
 
     Parameters
     ----------
-    model : {"single", "per_condition"}
-        The residual structure.
+    model : str
+        A built-in model (``single``, ``per_condition``) or, with ``spec``, the name of a formula model, or,
+        with ``sas_program``, the name of a translated PROC MCMC program's model (e.g.
+        ``partially_clustered-step2``).
     parameterization : {"noncentered", "centered", "sas_singletons"}
     seed : int
         0 … 2³² − 1.
@@ -31,6 +33,15 @@ class FitSettings:
     target_accept : float
         NUTS step-size adaptation target, in [0.5, 1). 0.8 left a divergence in 3 of 20
         per-condition seeds and 1 of 20 single seeds; 0.9 in none (4 × 2,000 draws).
+    spec : str
+        The model specification as canonical JSON (:func:`partclust.translate.spec_key`); empty for a
+        built-in model with the SAS program's priors.
+    sas_program : str
+        A PROC MCMC program to translate and fit instead of a built-in or formula model ("": none).
+    step : int
+        Which PROC MCMC step of ``sas_program`` (0: its only one).
+    program_sha256 : str
+        SHA-256 of ``sas_program`` (a changed program is another fit).
 
     Raises
     ------
@@ -46,10 +57,21 @@ class FitSettings:
     chains: int = 4
     sampler: str = "nutpie"
     target_accept: float = 0.9
+    spec: str = ""
+    sas_program: str = ""
+    step: int = 0
+    program_sha256: str = ""
 
     def __post_init__(self) -> None:
         """Refuse settings a sampler would reject, naming the first one out of range."""
-        check_choice("model", self.model, RESIDUALS, FitError)
+        if self.sas_program:
+            check_int("step", self.step, error=FitError)
+            if self.step < 0:
+                raise FitError(f"step must be 0 (the only step) or a step number; got {self.step}")
+        if not self.spec and not self.sas_program:
+            check_choice("model", self.model, RESIDUALS, FitError)
+        elif not (isinstance(self.model, str) and self.model.replace("_", "").replace("-", "").isalnum()):
+            raise FitError(f"model name must be letters, digits, - and _; got {self.model!r}")
         check_parameterization(self.parameterization, FitError)
         check_sampler(self.sampler, FitError)
         for name in ("draws", "tune", "chains", "seed"):

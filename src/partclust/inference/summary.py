@@ -13,7 +13,7 @@ folding, and localization: an improved R-hat for assessing convergence of MCMC. 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -22,7 +22,7 @@ import xarray as xr
 from partclust.models.names import scalar_names
 
 __all__ = ["QUANTILES", "STATISTICS", "MCSE_COLUMN", "SUMMARY_COLUMNS", "GATE", "flat_params", "summarize",
-           "convergence_gate", "gate_description"]
+           "select_params", "summarize_params", "convergence_gate", "gate_description"]
 
 QUANTILES: dict[str, float] = {"q2.5": 0.025, "median": 0.5, "q97.5": 0.975}
 """Column name → probability of the quantiles every summary and reference reports."""
@@ -55,22 +55,25 @@ def gate_description(gate: dict[str, float] = GATE) -> str:
                f", at most {gate['divergences_max']:.0f} divergences"))
 
 
-def flat_params(posterior: xr.Dataset, residual: str) -> dict[str, xr.DataArray]:
+def flat_params(posterior: xr.Dataset, params: str | Sequence[str]) -> dict[str, xr.DataArray]:
     """Split a posterior into the reported parameters, one scalar draws array each.
 
     Parameters
     ----------
     posterior : xarray.Dataset
-        Draws with dims (chain, draw[, cluster]): ``b0``, ``b1``, ``s2u``, the residual variance(s) and,
-        optionally, ``u`` with dim ``cluster``.
-    residual : {"single", "per_condition"}
-        Which residual variance(s) to take: ``s2e``, or ``s2e_control`` and ``s2e_treated``.
+        Draws with dims (chain, draw[, cluster]): the scalar parameters (``b0``, ``b1``, ``s2u``, the
+        residual variance(s); or ``b[<column>]`` …) and, optionally, ``u`` with dim ``cluster``.
+    params : {"single", "per_condition"} or sequence of str
+        A built-in model's residual structure (its names ``b0 b1 s2u`` and ``s2e`` or ``s2e_control
+        s2e_treated``), or the scalar names themselves (:attr:`partclust.models.ModelData.scalar_names`), or
+        the items a translated PROC MCMC program reports (:attr:`partclust.translate.Translation.summary_items`:
+        then exactly those, :func:`select_params`).
 
     Returns
     -------
     dict of str to xarray.DataArray
-        ``b0``, ``b1``, ``s2u``, the residual variance(s), then ``u[<cluster label>]`` per cluster, in
-        that order; each with dims (chain, draw), in the parameter's units (variances in outcome units²).
+        The scalar parameters in that order, then ``u[<cluster label>]`` per cluster; each with dims
+        (chain, draw), in the parameter's units (variances in outcome units²).
 
     Raises
     ------
@@ -79,24 +82,58 @@ def flat_params(posterior: xr.Dataset, residual: str) -> dict[str, xr.DataArray]
     KeyError
         When the posterior lacks one of the model's scalar parameters.
     """
+    if not isinstance(params, str) and any(not isinstance(p, str) for p in params):
+        return select_params(posterior, params)
     out: dict[str, xr.DataArray] = {}
-    for name in scalar_names(residual):
+    for name in (scalar_names(params) if isinstance(params, str) else params):
         out[name] = posterior[name]
-    if "u" in posterior:
+    if "u" in posterior and "cluster" in posterior["u"].dims:
         for label in posterior["u"].coords["cluster"].values:
             out[f"u[{label}]"] = posterior["u"].sel(cluster=label, drop=True)
     return out
 
 
-def summarize(posterior: xr.Dataset, residual: str) -> pd.DataFrame:
+def select_params(posterior: xr.Dataset, items: Iterable[Any]) -> dict[str, xr.DataArray]:
+    """Pick named scalar draws from a posterior.
+
+    Each item is ``(name, variable, dim, label)`` (dim and label ``None`` for a scalar variable), e.g.
+    ``("u[3]", "u", "j", "3")``; objects with those attributes work too. A label is looked up in ``dim``, or in
+    the variable's one dimension besides chain and draw when ``dim`` is not one of its dims.
+
+    Raises
+    ------
+    FitError
+        When a variable or label is not in the posterior.
+    """
+    from partclust.errors import FitError
+
+    out: dict[str, xr.DataArray] = {}
+    for item in items:
+        name, var, dim, label = (item if isinstance(item, tuple) else (item.name, item.var, item.dim, item.label))
+        if var not in posterior:
+            raise FitError(f"the posterior has no variable {var!r} (needed for {name})")
+        da = posterior[var]
+        if label is not None:
+            extra = [d for d in da.dims if d not in ("chain", "draw")]
+            if dim not in da.dims and len(extra) == 1:
+                dim = extra[0]
+            if dim not in da.dims or str(label) not in set(map(str, da.coords[dim].values)):
+                raise FitError(f"the posterior's {var} has no {dim} = {label!r} (needed for {name})")
+            labels = [str(v) for v in da.coords[dim].values]
+            da = da.isel({dim: labels.index(str(label))}, drop=True)
+        out[name] = da
+    return out
+
+
+def summarize(posterior: xr.Dataset, residual: str | Sequence[str]) -> pd.DataFrame:
     """Posterior table with MCSEs (ArviZ, rank-normalized, over all chains).
 
     Parameters
     ----------
     posterior : xarray.Dataset
         Draws with dims (chain, draw[, cluster]): b0, b1, s2u, the residual variance(s), optionally u.
-    residual : {"single", "per_condition"}
-        The residual structure (which variance parameters to report).
+    residual : {"single", "per_condition"} or sequence of str
+        A built-in model's residual structure, or the names of the scalar parameters in table order.
 
     Returns
     -------
@@ -111,10 +148,20 @@ def summarize(posterior: xr.Dataset, residual: str) -> pd.DataFrame:
     SpecError
         For an unknown residual structure.
     """
+    return summarize_params(flat_params(posterior, residual))
+
+
+def summarize_params(params: dict[str, xr.DataArray]) -> pd.DataFrame:
+    """:func:`summarize` for any named scalar draws (dims chain, draw), in the given order.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns :data:`SUMMARY_COLUMNS`, one row per entry of ``params``.
+    """
     import arviz as az
 
-    params = flat_params(posterior, residual)
-    ds = xr.Dataset({k.replace("[", "__").replace("]", ""): v for k, v in params.items()})
+    ds = xr.Dataset({f"p{k}": v for k, v in enumerate(params.values())})  # safe names for ArviZ
     stats: dict[str, xr.Dataset] = {
         "mcse_mean": az.mcse(ds, method="mean"),
         "mcse_sd": az.mcse(ds, method="sd"),

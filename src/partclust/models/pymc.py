@@ -1,6 +1,10 @@
-"""The two PyMC models of the partially clustered trial, with SAS-matched priors.
+"""The one PyMC builder: any :class:`~partclust.models.spec.ModelSpec`, read through its data, as a PyMC model.
 
-    y_i = b0 + b1·Tx_i + u_{j(i)}·Tx_i + e_i,   u_j ~ N(0, s2u),   e_i ~ N(0, s2e[arm])
+    y = X·b + z ⊙ u[g] + e,   u_k ~ N(0, s2u),   e_i ~ N(0, s2e[r_i])
+
+The built-in run1 models (y_i = b0 + b1·Tx_i + u_{j(i)}·Tx_i + e_i) are two specifications; the graph
+built for them is the one the project always built (same variables, same order), so a seed gives the
+same draws.
 
 SAS PROC MCMC ↔ PyMC translation (the priors of the original SAS program; see STUDY.md):
 
@@ -34,80 +38,136 @@ same for all three; what differs is how hard the geometry is for a sampler):
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
 
-from partclust.data import Design
-from partclust.models.priors import SAS_PRIORS, Priors, s2u_prior_rv
+from partclust.models.priors import SAS_PRIORS, Priors
+from partclust.models.model_data import ModelData, builtin_data
 from partclust.validate import check_parameterization, check_residual
 
-__all__ = ["build_model"]
+__all__ = ["build_model", "model_data_of"]
+
+
+def model_data_of(data: Any, residual: str = "single", priors: Priors = SAS_PRIORS) -> ModelData:
+    """Return ``data`` if it is a :class:`ModelData`, else read a run1 Design through a built-in model.
+
+    The built-in model is ``residual`` with ``priors``.
+
+    Raises
+    ------
+    SpecError
+        For an unknown residual structure.
+    """
+    if isinstance(data, ModelData):
+        return data
+    check_residual(residual)
+    return builtin_data(data, residual, priors)
 
 
 def build_model(
-    design: Design,
+    data: Any,
     residual: str = "single",
     parameterization: str = "noncentered",
     priors: Priors = SAS_PRIORS,
 ) -> pm.Model:
-    """Build the PyMC model of ``design``: the only place a PyMC model is written.
+    """Build the PyMC model of a specification read through its data: the only place a PyMC model is written.
 
     Parameters
     ----------
-    design : Design
-        The validated data.
+    data : ModelData or Design
+        The data read through a specification, or a validated run1 design (then ``residual`` and
+        ``priors`` choose the built-in model).
     residual : {"single", "per_condition"}
-        One residual variance ``s2e``, or ``s2e_control`` and ``s2e_treated``.
+        For a Design only: one residual variance ``s2e``, or ``s2e_control`` and ``s2e_treated``.
     parameterization : {"noncentered", "centered", "sas_singletons"}
         How the cluster effects are sampled (module docstring).
     priors : Priors
-        The priors; the default reproduces the SAS program.
+        For a Design only; the default reproduces the SAS program.
 
     Returns
     -------
     pymc.Model
-        With dims ``cluster`` (the treated clusters, by the data's labels; ``u`` has it) and ``obs``
-        (one per row); ``sas_cluster`` (every value of j) for ``sas_singletons``.
+        Free variables in this order: the fixed effects (``b0 b1`` or ``b[<column>]``), ``s2u`` (or the
+        trap families' ``sd_u``/``tau_u``), the effects (``z``, ``u`` or ``u_sas``), the residual
+        variances; the likelihood ``y``. Dims ``cluster`` (the sampled effects, by the data's labels;
+        ``u`` has it), ``obs`` (one per row), and ``sas_cluster`` (every label) for ``sas_singletons``.
 
     Raises
     ------
     SpecError
         For an unknown residual structure or parameterization.
     """
-    check_residual(residual)
     check_parameterization(parameterization)
-    coords = {"cluster": list(design.clusters), "obs": list(design.subject)}
-    if parameterization == "sas_singletons":
-        coords["sas_cluster"] = list(design.sas_clusters)
-    treat = design.treat.astype(float)
+    md = model_data_of(data, residual, priors)
+    coords: dict[str, list] = {"obs": list(md.rows)}
+    if md.has_random:
+        coords = {"cluster": list(md.groups), "obs": list(md.rows)}
+        if parameterization == "sas_singletons":
+            coords["sas_cluster"] = list(md.sas_groups)
+    used = set(md.scalar_names) | {"y", "u", "z", "u_sas"}
 
     with pm.Model(coords=coords) as model:
-        tx = pm.Data("treat", treat, dims="obs")
-        b0 = pm.Normal("b0", mu=0.0, sigma=priors.b_sd)
-        b1 = pm.Normal("b1", mu=0.0, sigma=priors.b_sd)
-        s2u = s2u_prior_rv(priors)
-        sd_u = pt.sqrt(s2u)
-        if parameterization == "noncentered":
-            z = pm.Normal("z", 0.0, 1.0, dims="cluster")
-            u = pm.Deterministic("u", sd_u * z, dims="cluster")
-            effect = u[np.maximum(design.cluster_of_row, 0)]
-        elif parameterization == "centered":
-            u = pm.Normal("u", 0.0, sigma=sd_u, dims="cluster")
-            effect = u[np.maximum(design.cluster_of_row, 0)]
-        else:
-            u_all = pm.Normal("u_sas", 0.0, sigma=sd_u, dims="sas_cluster")
-            pm.Deterministic("u", u_all[: design.n_clusters], dims="cluster")
-            effect = u_all[design.sas_cluster_of_row]
+        tensors: dict[str, Any] = {}
 
-        if residual == "single":
-            s2e = pm.Uniform("s2e", 0.0, priors.s2e_upper)
-            sd_e = pt.sqrt(s2e)
-        else:
-            s2e_c = pm.Uniform("s2e_control", 0.0, priors.s2e_upper)
-            s2e_t = pm.Uniform("s2e_treated", 0.0, priors.s2e_upper)
-            sd_e = pt.sqrt(pt.switch(pt.eq(tx, 1.0), s2e_t, s2e_c))
+        def column(name: str, values: np.ndarray) -> Any:
+            if name not in tensors:
+                safe = name if name not in used else f"data_{name}"
+                tensors[name] = pm.Data(safe, np.asarray(values, dtype=float), dims="obs")
+            return tensors[name]
 
-        mu = b0 + b1 * tx + effect * tx
-        pm.Normal("y", mu=mu, sigma=sd_e, observed=design.y, dims="obs")
+        spec = md.spec
+        z_col = spec.random.multiplies if spec.random is not None else None
+        if z_col is not None and z_col in md.x_columns:
+            column(z_col, md.z)  # created first, as the built-in models always did
+        bs = [md.priors[name].pymc(name) for name in md.fixed_names]
+        mu = None
+        for b, col, k in zip(bs, md.x_columns, range(md.p)):
+            term = b if col == "Intercept" else b * column(col, md.X[:, k])
+            mu = term if mu is None else mu + term
+        if md.has_random:
+            s2u = md.priors["s2u"].pymc("s2u")
+            sd_u = pt.sqrt(s2u)
+            if parameterization == "noncentered":
+                z = pm.Normal("z", 0.0, 1.0, dims="cluster")
+                u = pm.Deterministic("u", sd_u * z, dims="cluster")
+                effect = u[np.maximum(md.group, 0)]
+            elif parameterization == "centered":
+                u = pm.Normal("u", 0.0, sigma=sd_u, dims="cluster")
+                effect = u[np.maximum(md.group, 0)]
+            else:
+                u_all = pm.Normal("u_sas", 0.0, sigma=sd_u, dims="sas_cluster")
+                pm.Deterministic("u", u_all[: md.n_groups], dims="cluster")
+                effect = u_all[np.maximum(md.sas_group, 0)]
+            if z_col is not None:
+                effect = effect * column(z_col, md.z)
+            mu = effect if mu is None else mu + effect
+        s2e = [md.priors[name].pymc(name) for name in md.residual_names]
+        if len(s2e) == 1:
+            sd_e = pt.sqrt(s2e[0])
+        elif len(s2e) == 2:
+            level = _level_tensor(md, column)
+            sd_e = pt.sqrt(pt.switch(pt.eq(level, 1.0), s2e[1], s2e[0]))
+        else:
+            sd_e = pt.sqrt(pt.stack(s2e)[md.resid])
+        if mu is None:
+            mu = pt.zeros(md.n)
+        pm.Normal("y", mu=mu, sigma=sd_e, observed=md.y, dims="obs")
     return model
+
+
+def _level_tensor(md: ModelData, column: Any) -> Any:
+    """Return the residual level (0 or 1) per row as a data tensor.
+
+    That is the residual-by column itself when it is a 0/1 column already in the model (the built-in
+    per-condition model's ``treat``), so the built-in graph is unchanged.
+    """
+    by = md.spec.residual_by
+    level = md.resid.astype(float)
+    for name, values in ([(by, md.z)] if md.z is not None and md.spec.random.multiplies == by else []) + [
+            (c, md.X[:, k]) for k, c in enumerate(md.x_columns) if c == by]:
+        if np.array_equal(np.asarray(values, float), level):
+            return column(name, values)
+    return column(f"{by}_level", level)

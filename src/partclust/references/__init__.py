@@ -8,10 +8,12 @@ with a provenance sidecar.
 
 from partclust.references.base import REFERENCE_COLUMNS, Reference, reference_table
 from partclust.references.registry import (REFERENCE_NAMES, all_references, exact_reference, forest_table,
-                                           get_reference, pymc2_reference, reml_reference, sas_reference,
-                                           side_by_side)
+                                           get_reference, program_references, pymc2_reference,
+                                           refuse_inconsistent_sas, reml_reference, sas_notice, sas_reference,
+                                           sas_refused, side_by_side)
 
 __all__ = [
     "REFERENCE_COLUMNS", "REFERENCE_NAMES", "Reference", "all_references", "exact_reference", "forest_table",
-    "get_reference", "pymc2_reference", "reference_table", "reml_reference", "sas_reference", "side_by_side",
+    "get_reference", "pymc2_reference", "reference_table", "refuse_inconsistent_sas", "reml_reference",
+    "sas_notice", "sas_reference", "sas_refused", "side_by_side", "program_references",
 ]

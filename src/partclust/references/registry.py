@@ -16,31 +16,42 @@ from typing import Iterable, Mapping
 import numpy as np
 import pandas as pd
 
-from partclust.data import Design
-from partclust.errors import SpecError
+from partclust.data import Design, same_data
+from partclust.errors import SasOutputError, SpecError
 from partclust.inference.summary import MCSE_COLUMN, STATISTICS
 from partclust.layout import SAS_OUTPUT
+from partclust.models.checks import check_data
 from partclust.references.base import Reference, reference_table
 from partclust.references.published import load_published, published_info
 
 __all__ = ["REFERENCE_NAMES", "exact_reference", "reml_reference", "pymc2_reference", "sas_reference",
-           "all_references", "get_reference", "side_by_side", "forest_table"]
+           "program_references", "all_references", "get_reference", "side_by_side", "forest_table", "sas_refused",
+           "refuse_inconsistent_sas", "sas_notice"]
 
 REFERENCE_NAMES: tuple[str, ...] = ("exact", "reml", "pymc2_2011", "sas")
 PYMC2_DRAWS = 1000
+
+
+def _builtin_record(name: str) -> dict:
+    from partclust.models.spec import builtin_spec
+
+    return builtin_spec(name).record()
 
 
 def exact_reference(design: Design, residual: str, posterior=None) -> Reference:
     """Return the exact posterior as a reference (se = 0 for every statistic)."""
     from partclust.references.exact import exact_posterior
 
+    if posterior is None and isinstance(design, Design):  # data read through a spec were checked when read
+        check_data(design, residual)
     post = posterior if posterior is not None else exact_posterior(design, residual)
     rows = []
     for _, r in post.table.iterrows():
         for stat in STATISTICS:
             value = r[stat]
+            why = str(r.get("note", "") or "") or "not computed by the quadrature"
             rows.append({"param": r["param"], "statistic": stat, "value": value, "se": 0.0,
-                         "note": "" if np.isfinite(value) else "not computed by the quadrature"})
+                         "note": "" if np.isfinite(value) else f"exact: {why}"})
     return Reference("exact", residual, reference_table(rows), dict(post.provenance))
 
 
@@ -48,6 +59,8 @@ def reml_reference(design: Design, residual: str) -> Reference:
     """REML estimates, shown beside the posterior means (a different quantity: never a verdict)."""
     from partclust.references.reml import reml
 
+    if isinstance(design, Design):
+        check_data(design, residual, priors=None)
     est = reml(design, residual)
     note = "REML is a point estimate (a restricted-likelihood maximum), not a posterior mean"
     rows = [{"param": r["param"], "statistic": "mean", "value": r["estimate"], "note": note}
@@ -66,7 +79,12 @@ def pymc2_reference(design: Design, residual: str, exact_sd: dict[str, float] | 
     """
     info = published_info("pymc2_2011")
     provenance = {**info, "reference_se": "sd / sqrt(1000) (lower bound; exact posterior sd)"}
-    if design.sha256 != info["data"]["sha256"]:
+    spec = getattr(design, "spec", None)
+    if spec is not None and not (spec.is_builtin and spec.record() == _builtin_record(spec.name)):
+        return Reference("pymc2_2011", residual, reference_table([]), provenance, available=False,
+                         unavailable_reason="the PyMC 2 (2011) values were published for the built-in run1 models "
+                                            "with the SAS program's priors only")
+    if not same_data(info["data"], getattr(design, "content_sha256", ""), design.sha256):
         return Reference("pymc2_2011", residual, reference_table([]), provenance, available=False,
                          unavailable_reason="the PyMC 2 (2011) values were published for run1 only")
     pub = load_published("pymc2_2011", "run1", residual)
@@ -84,15 +102,51 @@ def pymc2_reference(design: Design, residual: str, exact_sd: dict[str, float] | 
 def sas_reference(design: Design, residual: str, source: str | Path | list[Path] | None = None) -> Reference:
     """PROC MCMC output, summarized by our own code from its OUTPOST draws, when present.
 
-    ``source``: a folder in the canonical layout (default ``sas_reference/output``) or the OUTPOST
-    file(s) themselves, one per chain.
+    Whenever a PostSumInt table lies beside the OUTPOST file(s), SAS's own means and SDs are checked
+    against the draws (:func:`~partclust.references.sas.cross_check_status`); a mismatch makes the
+    reference unavailable with the reason, and the outcome is kept in ``provenance["cross_check"]``
+    (commands refuse such output: :func:`refuse_inconsistent_sas`).
+
+    Parameters
+    ----------
+    design : Design
+    residual : {"single", "per_condition"}
+    source : path or list of paths, optional
+        None: ``sas_reference/output`` (absent output gives an unavailable reference saying so). A
+        folder in the canonical layout, an OUTPOST file, or the OUTPOST files (one per chain) given
+        explicitly must exist and hold an OUTPOST sample of the model.
+
+    Raises
+    ------
+    SasOutputError
+        When an explicitly given source does not exist or holds no OUTPOST of the model, or the
+        files cannot be read (the message names the file and the fault).
     """
     from partclust.references import sas
 
+    spec = getattr(design, "spec", None)
+    if spec is not None and not spec.is_builtin:
+        return Reference("sas", residual, reference_table([]), {}, available=False,
+                         unavailable_reason="PROC MCMC output is read for the built-in run1 models only")
     if isinstance(source, (list, tuple)):
         result = sas.read_sas_output([Path(p) for p in source], design, residual)
+    elif source not in (None, ""):
+        out = Path(source)
+        if not out.exists():
+            raise SasOutputError(f"SAS output {out} does not exist. Give the folder that holds outpost.csv "
+                                 "(or outpost.csv itself), or leave --sas-output out.")
+        if out.is_file():
+            result = sas.read_sas_output([out], design, residual)
+        elif not sas.available(out, residual):
+            raise SasOutputError(
+                f"no OUTPOST sample of the {residual} model under {sas.model_dir(out, residual)} (expected "
+                "outpost.csv or outpost.sas7bdat; see sas_reference/README.md). Give the folder SAS wrote, "
+                "or leave --sas-output out."
+            )
+        else:
+            result = sas.read_sas_output(out, design, residual)
     else:
-        out = Path(source) if source else SAS_OUTPUT
+        out = SAS_OUTPUT
         if not sas.available(out, residual):
             return Reference(
                 "sas", residual, reference_table([]), {"output_dir": str(out)}, available=False,
@@ -100,11 +154,48 @@ def sas_reference(design: Design, residual: str, source: str | Path | list[Path]
                                     "sas_reference/partially_clustered.sas in SAS and copy its output there"),
             )
         result = sas.read_sas_output(out, design, residual)
+    check = sas.cross_check_status(result)
+    provenance = {**result.provenance(), "cross_check": check}
+    if check["passed"] is False:
+        return Reference("sas", residual, reference_table([]), provenance, available=False,
+                         unavailable_reason=f"SAS output refused: {check['message']}")
     rows = []
     for _, r in result.summary.iterrows():
         for stat in STATISTICS:
             rows.append({"param": r["param"], "statistic": stat, "value": r[stat], "se": r[MCSE_COLUMN[stat]]})
-    return Reference("sas", residual, reference_table(rows), dict(result.provenance()))
+    return Reference("sas", residual, reference_table(rows), provenance)
+
+
+def sas_refused(reference: Reference) -> bool:
+    """Whether a ``sas`` reference was refused because its PostSumInt disagrees with its OUTPOST draws."""
+    return reference.name == "sas" and (reference.provenance.get("cross_check") or {}).get("passed") is False
+
+
+def refuse_inconsistent_sas(references: Iterable[Reference] | Mapping[str, Reference]) -> None:
+    """Raise when the SAS reference among ``references`` failed its PostSumInt cross-check.
+
+    Raises
+    ------
+    SasOutputError
+        With the cross-check's message (files and first discrepancy).
+    """
+    for ref in _as_list(references):
+        if sas_refused(ref):
+            raise SasOutputError(ref.unavailable_reason)
+
+
+def sas_notice(reference: Reference) -> str:
+    """One Markdown line for notebooks about the SAS reference: refused (a warning), absent, or ""."""
+    if sas_refused(reference):
+        return f"> ⚠ **{reference.unavailable_reason}** The SAS column stays empty until this is fixed."
+    if not reference.available:
+        return (f"> **No SAS output.** {reference.unavailable_reason}. The SAS column stays empty; see "
+                "`sas_reference/README.md` for how to produce it.")
+    check = reference.provenance.get("cross_check") or {}
+    if check.get("ran"):
+        return (f"SAS output: its PostSumInt table agrees with the OUTPOST draws ({check['compared']} checks "
+                "of means and SDs).")
+    return "SAS output: no PostSumInt table beside the OUTPOST draws, so they could not be cross-checked."
 
 
 def all_references(design: Design, residual: str, sas_output_dir: str | Path | None = None,
@@ -180,3 +271,63 @@ def forest_table(references: Iterable[Reference] | Mapping[str, Reference], fit:
             rows.append({"param": param, "source": name, "value": r["mean"],
                          "lo": r.get("q2.5", np.nan), "hi": r.get("q97.5", np.nan)})
     return pd.DataFrame(rows, columns=["param", "source", "value", "lo", "hi"])
+
+
+def program_references(translation, sas_output: str | Path | list[Path] | None = None,
+                       exact_posterior=None) -> dict[str, Reference]:
+    """Build the references of a translated PROC MCMC program, in the program's names.
+
+    ``exact`` and ``reml`` when the program is in the model family (else unavailable, saying why), ``sas``
+    from the program's own OUTPOST files (a folder or the files) when given.
+
+    Parameters
+    ----------
+    translation : Translation
+        From :func:`partclust.translate.translate_file`.
+    sas_output : path or list of paths, optional
+        A folder holding the step's ``outpost.csv`` (and ``outpost_chain2.csv`` …), or the files.
+    exact_posterior : ExactPosterior, optional
+        Reuse an exact posterior already computed for ``translation.family.data``.
+
+    Returns
+    -------
+    dict of str to Reference
+        ``{"exact": …, "reml": …, "sas": …}``.
+    """
+    from partclust.references import sas
+
+    model = translation.name
+    family = translation.family
+    refs: list[Reference] = []
+    if family.member:
+        from partclust.references.exact import exact_posterior as _exact
+        from partclust.references.reml import reml
+
+        post = exact_posterior if exact_posterior is not None else _exact(family.data)
+        table = family.rename(post.table)
+        rows = [{"param": r["param"], "statistic": stat, "value": r[stat], "se": 0.0,
+                 "note": "" if np.isfinite(r[stat]) else (str(r.get("note") or "") or "not computed by the quadrature")}
+                for _, r in table.iterrows() for stat in STATISTICS]
+        refs.append(Reference("exact", model, reference_table(rows), dict(post.provenance)))
+        est = reml(family.data)
+        note = "REML is a point estimate (a restricted-likelihood maximum), not a posterior mean"
+        rows = [{"param": family.program_name(str(r["param"])), "statistic": "mean", "value": r["estimate"],
+                 "note": note} for _, r in est.table.iterrows()]
+        refs.append(Reference("reml", model, reference_table(rows),
+                              {"method": "restricted maximum likelihood (partclust.references.reml)",
+                               "restricted_loglik": est.loglik, "converged": est.converged,
+                               "s2u_on_boundary": est.s2u_on_boundary}))
+    else:
+        why = f"the program is not in the model family: {family.reason}"
+        refs += [Reference(n, model, reference_table([]), {}, available=False, unavailable_reason=why)
+                 for n in ("exact", "reml")]
+    if sas_output is None:
+        refs.append(Reference("sas", model, reference_table([]), {}, available=False,
+                              unavailable_reason="no PROC MCMC output of this program was given (--sas-output)"))
+    else:
+        source = [Path(p) for p in sas_output] if isinstance(sas_output, (list, tuple)) else Path(sas_output)
+        result = sas.read_program_sas_output(source, translation)
+        rows = [{"param": r["param"], "statistic": stat, "value": r[stat], "se": r[MCSE_COLUMN[stat]]}
+                for _, r in result.summary.iterrows() for stat in STATISTICS]
+        refs.append(Reference("sas", model, reference_table(rows), dict(result.provenance())))
+    return {r.name: r for r in refs}

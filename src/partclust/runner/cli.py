@@ -1,4 +1,4 @@
-"""Command line: ``partclust validate | fit | exact | reml | compare | why | study``.
+"""Command line: ``partclust validate | fit | exact | reml | compare | why | study | translate``.
 
 Bad input exits with code 2 and one sentence naming the problem, never a traceback; a failed
 computation exits with 1 and says where the details are.
@@ -16,37 +16,54 @@ from partclust.config import NOTEBOOK_FILES, PARAMETERIZATIONS, RESIDUALS, SAMPL
 from partclust.data import load_design
 from partclust.errors import EXIT_BAD_INPUT, EXIT_FAILED, PartclustError
 from partclust.layout import RESULTS
+from partclust.runner.args import (add_data as _add_data, add_spec as _add_spec, given_spec as _given_spec,
+                                   load_checked as _load, model_data_of as _model_data,
+                                   notebook_spec_params as _notebook_spec_params, spec_of as _spec)
+from partclust.runner.programs import (add_program, cmd_translate, compare_program, family_data, fit_program,
+                                       translation_of)
+from partclust.validate import check_output_dir, check_output_file
 
 __all__ = ["build_parser", "main", "EXIT_BAD_INPUT", "EXIT_FAILED"]
 
 
-def _add_data(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--data", metavar="PATH", default=None,
-                   help="run1.csv (default: $RUN1_CSV, then data/run1.csv, then the pinned download)")
-
-
 def cmd_validate(args: argparse.Namespace) -> int:
+    from partclust.models.checks import data_problems
+
+    if _given_spec(args):
+        print(_model_data(args, _spec(args), check=False).describe())
+        return 0
     design = load_design(args.data)
     print(design.describe())
+    for model in RESIDUALS:
+        problems = data_problems(design, model)
+        verdict = "can be fitted" if not problems else "cannot be fitted: " + problems[0].removeprefix(
+            f"{design.source}: ")
+        print(f"{model} residual model: {verdict}")
     return 0
 
 
 def cmd_fit(args: argparse.Namespace) -> int:
-    from partclust.inference.runs import RUN_JSON, SUMMARY_CSV
+    from partclust.inference.runs import SUMMARY_CSV, verify_run
     from partclust.inference.settings import FitSettings
     from partclust.runner.notebooks import FIT_NOTEBOOK, execute
+    from partclust.translate import spec_key
 
+    if args.sas_program:
+        return fit_program(args)
+    spec = _spec(args)
     settings = FitSettings(
-        model=args.model, parameterization=args.parameterization, seed=args.seed, draws=args.draws,
+        model=spec.name, parameterization=args.parameterization, seed=args.seed, draws=args.draws,
         tune=args.tune, chains=args.chains, sampler=args.sampler, target_accept=args.target_accept,
+        spec=spec_key(spec),
     )
-    design = load_design(args.data)  # validate before starting a kernel: bad data fails fast
-    out = Path(args.out).resolve()
-    params = {**settings.__dict__, "data_path": design.source, "output_dir": str(out),
-              "make_plots": not args.no_plots}
-    print(f"fitting {settings.model} ({settings.parameterization}, {settings.sampler}, seed {settings.seed}) → {out}")
+    out = check_output_dir("--out", args.out)
+    data = _model_data(args, spec)  # validate before starting a kernel: bad data fails fast
+    params = {k: v for k, v in settings.__dict__.items() if k != "spec"}
+    params.update(_notebook_spec_params(args, spec))
+    params.update({"data_path": data.source, "output_dir": str(out), "make_plots": not args.no_plots})
+    print(f"fitting {spec.text()} ({settings.parameterization}, {settings.sampler}, seed {settings.seed}) → {out}")
     executed = execute(FIT_NOTEBOOK, out / FIT_NOTEBOOK, params, progress=sys.stderr.isatty())
-    record = json.loads((out / RUN_JSON).read_text())
+    record = verify_run(out)
     gate = record["convergence"]
     print(f"executed notebook: {executed}")
     print(f"convergence gate: {'passed' if gate['passed'] else gate['reason']}")
@@ -54,15 +71,36 @@ def cmd_fit(args: argparse.Namespace) -> int:
     return 0
 
 
+def _print_table(table) -> None:
+    import pandas as pd
+
+    with pd.option_context("display.max_colwidth", 200, "display.width", 250):
+        print(table.to_string(index=False, float_format=lambda v: f"{v:.5f}", na_rep="—"))
+
+
 def cmd_exact(args: argparse.Namespace) -> int:
+    import math
+
     from partclust.files import write_csv
     from partclust.references.exact import exact_posterior
 
-    design = load_design(args.data)
-    post = exact_posterior(design, args.model)
-    out = write_csv(Path(args.out), post.table)
-    print(post.table.to_string(index=False, float_format=lambda v: f"{v:.5f}"))
-    print(f"σ²_u marginal mode: {post.s2u_mode:.5f}")
+    translation = translation_of(args) if args.sas_program else None
+    if translation:
+        target = check_output_file("--out", args.out, example=f"exact_{translation.name}.csv")
+        data = family_data(translation)
+    else:
+        spec = _spec(args)
+        target = check_output_file("--out", args.out, example=f"exact_{spec.name}.csv")
+        data = _model_data(args, spec)
+    post = exact_posterior(data, progress=sys.stderr.isatty())
+    table = translation.family.rename(post.table) if translation else post.table  # the program's names
+    out = write_csv(target, table)
+    if not table["note"].astype(bool).any():
+        table = table.drop(columns="note")
+    _print_table(table)
+    if not math.isnan(post.s2u_mode):
+        name = f" ({translation.effect_variance})" if translation and translation.effect_variance != "s2u" else ""
+        print(f"σ²_u{name} marginal mode: {post.s2u_mode:.5f}")
     print(f"wrote {out}")
     return 0
 
@@ -70,7 +108,21 @@ def cmd_exact(args: argparse.Namespace) -> int:
 def cmd_reml(args: argparse.Namespace) -> int:
     from partclust.references.reml import lrt, reml
 
-    design = load_design(args.data)
+    if args.sas_program:
+        translation = translation_of(args)
+        f = reml(family_data(translation))
+        print(f"REML, {translation.program.title}: {translation.family.description} (restricted log-likelihood "
+              f"{f.loglik:.4f}" + (", σ²_u on its boundary 0" if f.s2u_on_boundary else "") + "):")
+        _print_table(translation.family.rename(f.table))
+        return 0
+    if _given_spec(args):
+        spec = _spec(args)
+        f = reml(_model_data(args, spec, check=False))
+        print(f"REML, {spec.text()} (restricted log-likelihood {f.loglik:.4f}"
+              + (", s2u on its boundary 0" if f.s2u_on_boundary else "") + "):")
+        _print_table(f.table)
+        return 0
+    design = _load(args.data, RESIDUALS, priors=False)
     fits = {m: reml(design, m) for m in RESIDUALS}
     for m, f in fits.items():
         print(f"REML, {m} residual (restricted log-likelihood {f.loglik:.4f}):")
@@ -86,24 +138,38 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from partclust.data import resolve_data_path
     from partclust.evaluation import REAL, compare_all, fit_table, load_runs, verdict_counts
     from partclust.files import write_csv
-    from partclust.inference.runs import RUN_JSON
-    from partclust.references import all_references
+    from partclust.inference.runs import RUN_JSON, run_spec_record
+    from partclust.references import all_references, refuse_inconsistent_sas
+    from partclust.translate import spec_from_record
 
+    first = Path(args.runs[0]) / RUN_JSON
+    try:
+        record = json.loads(first.read_text()) if first.is_file() else None
+    except ValueError:
+        record = None
+    if args.sas_program:
+        return compare_program(args, args.sas_program, record)
+    if not _given_spec(args) and record is not None and record.get("settings", {}).get("sas_program"):
+        return compare_program(args, record["settings"]["sas_program"], record)  # the program the runs fitted
+    if _given_spec(args) or record is None:
+        spec = _spec(args)
+    else:  # default: the specification the runs recorded
+        spec = spec_from_record(run_spec_record(record))
+    target = check_output_file("--out", args.out, example=f"comparison_{spec.name}.csv")
     data = args.data
-    if data is None:  # default: the dataset the runs recorded
-        first = Path(args.runs[0]) / RUN_JSON
-        if first.is_file():
-            data = json.loads(first.read_text())["data"]["path"]
-        data = str(resolve_data_path(data)) if data else None
-    design = load_design(data)
-    runs = load_runs(args.runs, model=args.model, data_sha256=design.sha256)
+    if data is None and record is not None:  # default: the dataset the runs recorded
+        data = str(resolve_data_path(record["data"]["path"]))
+    args.data = data
+    md = _model_data(args, spec)
+    runs = load_runs(args.runs, model=spec.name, design=md, spec_record=spec.record())
     for d, reason in runs.excluded:
         print(f"excluded: {d}: {reason}", file=sys.stderr)
+    refs = all_references(md, spec.name, args.sas_output)
+    refuse_inconsistent_sas(refs)  # a PostSumInt that disagrees with its OUTPOST draws: exit 2
     fit = fit_table(runs.summaries)
-    refs = all_references(design, args.model, args.sas_output)
     comparison = compare_all(fit, refs.values())
-    out = write_csv(Path(args.out), comparison)
-    print(f"{len(runs.included)} converged run(s) of {args.model} compared with {', '.join(refs)}")
+    out = write_csv(target, comparison)
+    print(f"{len(runs.included)} converged run(s) of {spec.text()} compared with {', '.join(refs)}")
     print(verdict_counts(comparison).to_string())
     real = comparison[comparison["verdict"] == REAL]
     for _, r in real.iterrows():
@@ -114,17 +180,53 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_study(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
     from partclust.runner.study import main_study
     from partclust.studies.seeds import StudySettings
 
-    design = load_design(args.data)
+    from partclust.errors import StudyError
+    from partclust.studies.seeds import MAX_SEEDS
+    from partclust.validate import check_int
+
+    if not args.seed_list:
+        check_int("--seeds", args.seeds, 1, MAX_SEEDS, StudyError)  # before range(): 2**40 seeds is refused here
     seeds = tuple(args.seed_list) if args.seed_list else tuple(range(1, args.seeds + 1))
+    if args.sas_program:
+        if args.models != list(RESIDUALS):
+            from partclust.errors import SpecError
+
+            raise SpecError("--sas-program runs the program's own model; do not give --models")
+        translation = translation_of(args)
+        translation.model("noncentered")  # a statement whose value cannot be computed fails before any fit
+        study = StudySettings(
+            models=(translation.name,), seeds=seeds, draws=args.draws, tune=args.tune, chains=args.chains,
+            data_path=translation.source, out=str(Path(args.out).resolve()), workers=args.workers,
+            scheduler=args.scheduler or "", timeout_s=args.timeout, why_notebook=False, plots=args.plots,
+            sas_program=str(Path(args.sas_program).resolve()), step=int(args.step or 0),
+        )
+        return main_study(study, translation)
+    models = tuple(args.models) if not args.formula else ("formula",)
+    # every setting is checked before the data are loaded (or downloaded)
     study = StudySettings(
-        models=tuple(args.models), seeds=seeds, draws=args.draws, tune=args.tune, chains=args.chains,
-        data_path=design.source, out=str(Path(args.out).resolve()), workers=args.workers,
+        models=models, seeds=seeds, draws=args.draws, tune=args.tune, chains=args.chains,
+        data_path="", out=str(Path(args.out).resolve()), workers=args.workers,
         scheduler=args.scheduler or "", timeout_s=args.timeout, why_notebook=args.why, plots=args.plots,
+        formula=args.formula or "", residual_by=args.residual_by or "", priors=tuple(args.prior),
     )
-    return main_study(study, design)
+    if study.scheduler:  # a wrong address is refused in seconds, before any data are read
+        from partclust.runner.dask import probe_scheduler
+
+        probe_scheduler(study.scheduler)
+    data = _model_data(args, study.spec(models[0]))
+    for model in models[1:]:
+        _model_data(args, study.spec(model))
+    if not study.formula:
+        from partclust.references import refuse_inconsistent_sas, sas_reference
+
+        for model in study.models:  # the aggregate compares with sas_reference/output: check it before any fit
+            refuse_inconsistent_sas([sas_reference(data, model)])
+    return main_study(replace(study, data_path=data.source), data)
 
 
 def cmd_why(args: argparse.Namespace) -> int:
@@ -134,8 +236,8 @@ def cmd_why(args: argparse.Namespace) -> int:
     from partclust.runner.study import landing_page
 
     WHY_NOTEBOOK = NOTEBOOK_FILES["why"]
+    out = check_output_dir("--out", args.out)
     design = load_design(args.data)
-    out = Path(args.out).resolve()
     target = ResultsLayout(out).study_notebook(WHY_NOTEBOOK)
     print(f"{WHY_NOTEBOOK} (several minutes the first time: NUTS and Metropolis fits) → {target}", flush=True)
     ran = execute_cached(WHY_NOTEBOOK, target, {"data_path": design.source, "results_dir": str(out)}, design.sha256,
@@ -155,12 +257,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("validate", help="check the dataset and print its design")
+    p = sub.add_parser("validate", help="check the dataset and print its design (as a model reads it)")
+    _add_spec(p)
     _add_data(p)
     p.set_defaults(func=cmd_validate)
 
     p = sub.add_parser("fit", help="fit one model with one seed (executes notebooks/02_fit.ipynb)")
-    p.add_argument("--model", choices=RESIDUALS, required=True)
+    _add_spec(p)
     p.add_argument("--seed", type=int, required=True)
     p.add_argument("--draws", type=int, default=2000)
     p.add_argument("--tune", type=int, default=1000)
@@ -170,24 +273,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--target-accept", type=float, default=0.9)
     p.add_argument("--no-plots", action="store_true", help="skip trace and rank plots")
     p.add_argument("--out", required=True, metavar="DIR")
+    add_program(p)
     _add_data(p)
     p.set_defaults(func=cmd_fit)
 
     p = sub.add_parser("exact", help="the exact posterior by quadrature (no sampling)")
-    p.add_argument("--model", choices=RESIDUALS, required=True)
+    _add_spec(p)
     p.add_argument("--out", required=True, metavar="FILE.csv")
+    add_program(p)
     _add_data(p)
     p.set_defaults(func=cmd_exact)
 
-    p = sub.add_parser("reml", help="REML estimates of both models and the likelihood-ratio test")
+    p = sub.add_parser("reml", help="REML estimates (default: both built-in models and the likelihood-ratio test)")
+    _add_spec(p, "one built-in run1 model (default: both, with the likelihood-ratio test)")
+    add_program(p)
     _add_data(p)
     p.set_defaults(func=cmd_reml)
 
     p = sub.add_parser("compare", help="compare fits with exact, REML, PyMC 2 (2011) and SAS")
-    p.add_argument("--model", choices=RESIDUALS, required=True)
+    _add_spec(p, "a built-in run1 model (default: the specification the runs recorded)")
     p.add_argument("--runs", nargs="+", required=True, metavar="DIR")
-    p.add_argument("--sas-output", metavar="DIR", default=None, help="default: sas_reference/output")
+    p.add_argument("--sas-output", metavar="DIR", default=None,
+                   help="default: sas_reference/output (with --sas-program: the folder holding that step's "
+                        "outpost.csv; none by default)")
     p.add_argument("--out", required=True, metavar="FILE.csv")
+    add_program(p)
     _add_data(p)
     p.set_defaults(func=cmd_compare)
 
@@ -197,7 +307,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_why)
 
     p = sub.add_parser("study", help="the multi-seed study: every model × seed, aggregate, HTML reports")
-    p.add_argument("--models", nargs="+", choices=RESIDUALS, default=list(RESIDUALS))
+    p.add_argument("--models", nargs="+", choices=RESIDUALS, default=list(RESIDUALS),
+                   help="the built-in models to run (without --formula)")
+    g = p.add_argument_group("model specification (default: the built-in models)")
+    g.add_argument("--formula", default=None, metavar='"Y ~ X + (0 + TX | G)"', help="run this model instead")
+    g.add_argument("--residual-by", default=None, metavar="COLUMN")
+    g.add_argument("--prior", action="append", default=[], metavar='"NAME ~ DIST"')
+    add_program(p)
     g = p.add_mutually_exclusive_group()
     g.add_argument("--seeds", type=int, default=20, help="run seeds 1..N (default 20)")
     g.add_argument("--seed-list", type=int, nargs="+", metavar="SEED")
@@ -215,12 +331,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=str(RESULTS), metavar="DIR")
     _add_data(p)
     p.set_defaults(func=cmd_study)
+
+    p = sub.add_parser("translate", help="translate a PROC MCMC program: the SAS ↔ PyMC table and the model family")
+    p.add_argument("program", metavar="PROGRAM.sas")
+    p.add_argument("--step", type=int, default=None, metavar="K",
+                   help="which PROC MCMC step of the file (needed when it has several; without it they are listed)")
+    p.add_argument("--parameterization", choices=PARAMETERIZATIONS, default="noncentered",
+                   help="how the RANDOM statement's effects are written (sas_singletons: one per subject value, "
+                        "as PROC MCMC)")
+    p.add_argument("--data", metavar="PATH", default=None,
+                   help="the data the program reads (default: the project's dataset, if it has the program's columns)")
+    p.set_defaults(func=cmd_translate)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code (0, 1 failed computation, 2 bad input, 130 interrupted)."""
     args = build_parser().parse_args(argv)
+    if args.command == "study":
+        args.model = None
     try:
         return int(args.func(args) or 0)
     except PartclustError as exc:

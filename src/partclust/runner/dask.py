@@ -23,7 +23,8 @@ are paid once per worker and model rather than once per run; every run is still 
 execution of the notebook with its own parameters, and the draws do not depend on the reuse.
 
 Length: one engine — the tasks a worker runs (a fit, an analysis notebook, a page) share the worker's
-reusable kernel with the driver that schedules them, and read best beside it.
+reusable kernel and one protocol with the driver that schedules them (``RunOutcome``, the temporary and
+failed run folders, ``failed.json``); split, each half would have to restate it.
 """
 
 from __future__ import annotations
@@ -38,14 +39,14 @@ from typing import Any, Callable, Sequence
 
 from partclust.config import NOTEBOOK_FILES
 from partclust.errors import NotebookError, StudyError
-from partclust.files import write_json
+from partclust.files import WriteError, write_json
 from partclust.inference.runs import RUN_JSON, is_complete
 from partclust.layout import ResultsLayout
 from partclust.runner.plan import NotebookJob, analysis_jobs, job_inputs, summary_job
 from partclust.studies.seeds import StudySettings
 
 __all__ = ["RunOutcome", "NotebookOutcome", "run_one", "run_study", "make_client", "close_client", "drive",
-           "run_summary", "write_failures"]
+           "run_summary", "write_failures", "probe_scheduler", "PROBE_TIMEOUT_S"]
 
 
 @dataclass
@@ -120,8 +121,9 @@ def run_one(model: str, seed: int, study: StudySettings, data_path: str, data_sh
         return RunOutcome(model, seed, "skipped", str(final))
     tmp = final.parent / f".{final.name}.tmp-{uuid.uuid4().hex[:8]}"
     make_plots = study.plots == "all" or (study.plots == "first" and seed == study.seeds[0])
-    params = {**asdict(settings), "data_path": data_path, "output_dir": str(tmp), "make_plots": make_plots,
-              "cores": 2}
+    params = {**{k: v for k, v in asdict(settings).items() if k not in ("spec", "model", "program_sha256")},
+              **study.notebook_spec_params(model), "data_path": data_path, "output_dir": str(tmp),
+              "make_plots": make_plots, "cores": 2}
     executed = tmp / NOTEBOOK_FILES["fit"]
     try:
         execute(study.fit_notebook, executed, params, timeout=study.timeout_s, km=_kernel_manager())
@@ -138,15 +140,63 @@ def run_one(model: str, seed: int, study: StudySettings, data_path: str, data_sh
         _drop_kernel()  # a timed-out or broken kernel is not reused
         kept = layout.failed_run(model, seed)
         if tmp.exists():
-            if kept.exists():
-                shutil.rmtree(kept)
-            kept.parent.mkdir(parents=True, exist_ok=True)
-            tmp.rename(kept)
+            try:
+                if kept.exists():
+                    shutil.rmtree(kept)
+                kept.parent.mkdir(parents=True, exist_ok=True)
+                tmp.rename(kept)
+            except OSError:  # a full or read-only disk: the notebook stays where it was written
+                kept = tmp
         error = f"{type(exc).__name__}: {exc}".replace(str(tmp), str(kept))
         return RunOutcome(model, seed, "failed", str(kept), time.perf_counter() - t0, error=error)
 
 
 # ---- the driver --------------------------------------------------------------------------------
+PROBE_TIMEOUT_S = 5.0
+"""Seconds a scheduler address has to answer Dask's handshake and identity request."""
+
+
+def probe_scheduler(address: str, timeout: float = PROBE_TIMEOUT_S) -> dict[str, Any]:
+    """Ask ``address`` who it is, the way a Dask client would, giving up after ``timeout`` seconds.
+
+    A Dask ``Client`` can wait far longer (or hang) on an address where something other than a
+    scheduler listens; this probe bounds that wait, so a wrong address is refused within seconds.
+
+    Returns
+    -------
+    dict
+        The scheduler's identity (``type``, ``address``, ``workers`` …).
+
+    Raises
+    ------
+    StudyError
+        When nothing answers in time, or what answers is not a Dask scheduler.
+    """
+    import asyncio
+
+    from distributed.comm import connect
+
+    async def ask() -> Any:
+        comm = await connect(address, timeout=timeout)
+        try:
+            await comm.write({"op": "identity", "reply": True})
+            return await comm.read()
+        finally:
+            await comm.close()
+
+    try:
+        info = asyncio.run(asyncio.wait_for(ask(), timeout))
+    except Exception as exc:  # TimeoutError, OSError, comm errors, a garbled handshake
+        reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+        raise StudyError(f"no Dask scheduler answered at {address} within {timeout:g} s ({reason}); start one "
+                         "there (`dask scheduler`) or drop --scheduler") from None
+    kind = info.get("type") if isinstance(info, dict) else None
+    if kind != "Scheduler":
+        raise StudyError(f"{address} answered, but as {kind or 'something else'}, not as a Dask scheduler; give "
+                         "the scheduler's address (tcp://HOST:PORT, port 8786 by default)")
+    return info
+
+
 def make_client(study: StudySettings):
     """Connect a Dask client: to ``study.scheduler`` if given (checked for workers), else to a new LocalCluster.
 
@@ -165,12 +215,18 @@ def make_client(study: StudySettings):
     from dask.distributed import Client, LocalCluster
 
     logging.getLogger("distributed").setLevel(logging.ERROR)
+    import warnings
+
+    warnings.filterwarnings("ignore", message="Port .* is already in use", category=UserWarning)
 
     if study.scheduler:
+        probe_scheduler(study.scheduler)
         try:
             client = Client(study.scheduler, timeout="10s")
-        except OSError as exc:
-            raise StudyError(f"cannot reach the Dask scheduler at {study.scheduler} ({exc}); start it or drop --scheduler") from None
+        except Exception as exc:  # OSError, TimeoutError, ValueError for a bad address, comm errors
+            reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+            raise StudyError(f"cannot reach a Dask scheduler at {study.scheduler} ({reason}); start one there "
+                             "(`dask scheduler`) or drop --scheduler") from None
         try:
             client.wait_for_workers(1, timeout=120)
         except TimeoutError:
@@ -244,11 +300,16 @@ class _Driver:
         self.early_sent: set[str] = set()
         self.ac = None
         self.notebooks: list[NotebookOutcome] = []
+        self.write_error: Exception | None = None
         self.t0 = time.perf_counter()
 
     # step 1: clear what an interrupted study left, find the runs still to do
     def plan(self) -> list[tuple[str, int]]:
-        self.layout.study.mkdir(parents=True, exist_ok=True)
+        try:
+            self.layout.study.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise WriteError(f"cannot write into {self.layout.study}: {exc.strerror or exc}. Free space or choose "
+                             "another results folder (--out).") from None
         for model in self.study.models:  # temporary dirs of an interrupted study: never complete, never read
             for stale in self.layout.runs(model).glob(".seed-*.tmp-*"):
                 shutil.rmtree(stale, ignore_errors=True)
@@ -336,7 +397,10 @@ class _Driver:
         except Exception as exc:  # the worker itself died: record and go on
             o = RunOutcome(m, s, "failed", "", error=f"worker lost: {type(exc).__name__}: {exc}")
         self._record(o)
-        write_failures(self.layout, self.outcomes)
+        try:
+            write_failures(self.layout, self.outcomes)
+        except WriteError as exc:  # said at the end, with every failure; the other runs go on
+            self.write_error = exc
         self.pending[m] -= 1
         if self.post:
             executed = Path(o.run_dir, NOTEBOOK_FILES["fit"]) if o.run_dir else None
@@ -358,9 +422,11 @@ class _Driver:
 
     def on_render(self, fut: Any, notebooks: list[str]) -> None:
         try:
-            fut.result()
+            err = fut.result()
         except Exception as exc:
-            self.errors.append(f"rendering {notebooks}: {type(exc).__name__}: {exc}")
+            err = f"worker lost: {type(exc).__name__}: {exc}"
+        if err:
+            self.errors.append(f"rendering {', '.join(Path(n).name for n in notebooks)}: {err}")
 
     def run(self) -> tuple[list[RunOutcome], list[str], dict[str, float]]:
         from dask.distributed import as_completed
@@ -383,7 +449,7 @@ class _Driver:
                 self.on_render(fut, args[1])
         self.stages.setdefault("fits_s", time.perf_counter() - self.t0)
         self.stages["fits_and_post_s"] = time.perf_counter() - self.t0
-        write_failures(self.layout, self.outcomes)
+        write_failures(self.layout, self.outcomes)  # raises, with every failure named, if it still cannot
         order = {t: k for k, t in enumerate(self.tasks)}
         return sorted(self.outcomes, key=lambda o: order[(o.model, o.seed)]), self.errors, self.stages
 
@@ -424,10 +490,25 @@ def run_summary(study: StudySettings, data_path: str, data_sha256: str, client: 
 
 
 def write_failures(layout: ResultsLayout, outcomes: Sequence[RunOutcome]) -> None:
-    """Write ``study/failed.json``: every failed run with its error and kept notebook folder."""
+    """Write ``study/failed.json``: every failed run with its error and kept notebook folder.
+
+    Raises
+    ------
+    WriteError
+        When it cannot be written; an older ``failed.json`` is then removed (so none can claim fewer
+        failures than there were) and the message lists the failed runs.
+    """
     failed = [{"model": o.model, "seed": o.seed, "error": o.error, "notebook": o.run_dir} for o in outcomes
               if o.status == "failed"]
-    write_json(layout.failed_record, failed)
+    try:
+        write_json(layout.failed_record, failed)
+    except WriteError as exc:
+        try:
+            layout.failed_record.unlink(missing_ok=True)
+        except OSError:
+            pass
+        names = ", ".join(f"{f['model']} seed {f['seed']}" for f in failed[:10]) + (" …" if len(failed) > 10 else "")
+        raise WriteError(f"{exc} {len(failed)} run(s) failed" + (f": {names}" if failed else "") + ".") from None
 
 
 def _notebook_on_worker(job: NotebookJob, data_sha256: str, inputs: list[str], root: str) -> NotebookOutcome:
@@ -463,7 +544,12 @@ def _notebook_on_worker(job: NotebookJob, data_sha256: str, inputs: list[str], r
     return NotebookOutcome(job.name, job.output, status, time.perf_counter() - t0, error, page)
 
 
-def _render_on_worker(results: str, notebooks: list[str]) -> int:
+def _render_on_worker(results: str, notebooks: list[str]) -> str:
+    """Render pages on a study worker; returns "" or the error (never raises: the driver reports it)."""
     from partclust.reporting.render import render_notebooks
 
-    return len(render_notebooks(Path(results), [Path(n) for n in notebooks], only_stale=True))
+    try:
+        render_notebooks(Path(results), [Path(n) for n in notebooks], only_stale=True)
+        return ""
+    except Exception as exc:
+        return f"{type(exc).__name__}: {exc}"

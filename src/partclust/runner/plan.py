@@ -6,10 +6,12 @@ stages it reads.
 ================  =======================================  ==============================================
 notebook          executed copy                            starts when
 ================  =======================================  ==============================================
-01 data           ``study/01_data.ipynb``                  the first model's fits are in
+01 data           ``study/01_data.ipynb``                  the first model's fits are in (run1's models)
+06 your trial     ``study/06_your_trial.ipynb``            the first model's fits are in (a formula)
+07 translate      ``study/07_translate.ipynb``             the first model's fits are in (a PROC MCMC program)
 05 why σ²_u       ``study/05_why_s2u_differed.ipynb``      at once, on a worker of its own (it fits its own
                                                            models for minutes)
-03 compare        ``comparison/03_compare_<model>.ipynb``  that model's fits are in
+03 compare        ``comparison/03_compare_<model>.ipynb``  that model's fits are in (run1's models)
 04 Monte Carlo    ``study/04_monte_carlo_<model>.ipynb``   that model's fits are in
 00 summary        ``study/00_summary.ipynb``               everything else is done (the landing page)
 ================  =======================================  ==============================================
@@ -72,19 +74,38 @@ class NotebookJob:
 
 
 def analysis_jobs(study: StudySettings, data_path: str) -> list[NotebookJob]:
-    """List the analysis notebooks of a study, in the order they may start (the summary excluded)."""
+    """List the analysis notebooks of a study, in the order they may start (the summary excluded).
+
+    A study of run1's built-in models runs 01, 05 and, per model, 03 and 04; a study of a formula runs
+    06 (your trial) and 04 per model; a study of a PROC MCMC program runs 07 (the translation) and 04.
+    """
     layout, root = study.layout, str(study.layout.root)
-    jobs = [NotebookJob("data", str(layout.study_notebook(NOTEBOOK_FILES["data"])), {"data_path": data_path})]
-    if study.why_notebook:
-        jobs.append(NotebookJob("why", str(layout.study_notebook(NOTEBOOK_FILES["why"])),
-                                {"data_path": data_path, "results_dir": root, **study.why_parameters}, early=True))
+    jobs: list[NotebookJob] = []
+    if study.sas_program:  # the program's own notebook: listing, SAS ↔ PyMC table, one fit, references
+        jobs.append(NotebookJob("translate", str(layout.study_notebook(NOTEBOOK_FILES["translate"])),
+                                {"sas_program": study.sas_program, "step": int(study.step), "data_path": data_path,
+                                 "seed": study.seeds[0], "draws": study.draws, "tune": study.tune,
+                                 "chains": study.chains, "cores": 2,
+                                 "output_dir": str(layout.study / study.models[0] / "translate_fit")}))
+    elif study.formula:  # the data notebook and notebook 05 are about run1's built-in models
+        jobs.append(NotebookJob("your_trial", str(layout.study_notebook(NOTEBOOK_FILES["your_trial"])),
+                                {"data_path": data_path, "formula": study.formula, "residual_by": study.residual_by,
+                                 "priors": list(study.priors), "seeds": [study.seeds[0]], "draws": study.draws,
+                                 "tune": study.tune, "chains": study.chains}))
+    else:
+        jobs.append(NotebookJob("data", str(layout.study_notebook(NOTEBOOK_FILES["data"])), {"data_path": data_path}))
+        if study.why_notebook:
+            jobs.append(NotebookJob("why", str(layout.study_notebook(NOTEBOOK_FILES["why"])),
+                                    {"data_path": data_path, "results_dir": root, **study.why_parameters}, early=True))
+    builtin = not (study.sas_program or study.formula)
     for model in study.models:
         stem = {role: Path(NOTEBOOK_FILES[role]).stem for role in ("compare", "monte_carlo")}
-        common = {"model": model, "results_dir": root, "data_path": data_path, "sas_output_dir": ""}
-        jobs.append(NotebookJob("compare", str(layout.comparison_notebook(f"{stem['compare']}_{model}.ipynb")),
-                                common, model))
+        common = {"results_dir": root, "data_path": data_path, "sas_output_dir": ""}
+        if builtin:
+            jobs.append(NotebookJob("compare", str(layout.comparison_notebook(f"{stem['compare']}_{model}.ipynb")),
+                                    {"model": model, **common}, model))
         jobs.append(NotebookJob("monte_carlo", str(layout.study_notebook(f"{stem['monte_carlo']}_{model}.ipynb")),
-                                common, model))
+                                {**study.notebook_spec_params(model), **common}, model))
     return jobs
 
 

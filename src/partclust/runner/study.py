@@ -69,7 +69,8 @@ def write_study_record(study: StudySettings, design, outcomes: Sequence[RunOutco
     """
     record = {
         "settings": {**asdict(study), "models": list(study.models), "seeds": list(study.seeds)},
-        "data": {"path": design.source, "sha256": design.sha256},
+        "data": {"path": design.source, "sha256": design.sha256, "content_sha256": design.content_sha256,
+                 "encoding": design.encoding},
         "versions": package_versions(),
         "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
         "wall_s": round(wall_s, 2),
@@ -114,17 +115,54 @@ def landing_page(out: Path, design, models: Sequence[str] = ()) -> Path:
     return layout.index
 
 
+def _print_gates(study: StudySettings, outcomes: Sequence[RunOutcome]) -> None:
+    """Per model: "k of N runs passed the convergence gate", with the failing checks."""
+    from partclust.studies.gates import gate_sentence, run_records
+
+    for model in study.models:
+        dirs = [o.run_dir for o in outcomes if o.model == model and o.status in ("done", "skipped")]
+        print(f"{model}: {gate_sentence(run_records(dirs))}")
+
+
 def main_study(study: StudySettings, design) -> int:
     """Run ``partclust study``: fits, analysis notebooks, the landing page; prints progress and where it is.
+
+    The results folder is locked for the whole study (:func:`~partclust.files.folder_lock`): a second
+    study into the same folder is refused at once.
 
     Returns
     -------
     int
         The exit code: 0, or 1 when any run or notebook failed.
+
+    Raises
+    ------
+    FolderInUse
+        When another study holds the results folder.
+    WriteError
+        When a result cannot be written (the failed runs are printed first).
     """
-    import sys
+    from partclust.files import folder_lock
 
     _sigterm_as_interrupt()
+    with folder_lock(study.out, "a partclust study"):
+        return _main_study(study, design)
+
+
+def _print_failed(outcomes: Sequence[RunOutcome]) -> None:
+    """One line on stderr per failed run: model, seed and the first line of its error."""
+    import sys
+
+    for o in outcomes:
+        if o.status == "failed":
+            print(f"failed: {o.model} seed {o.seed}: {o.error.splitlines()[0][:300]}", file=sys.stderr)
+
+
+def _main_study(study: StudySettings, design) -> int:
+    import sys
+
+    from partclust.files import WriteError
+
     t0 = time.perf_counter()
     n = len(study.models) * len(study.seeds)
     n_notebooks = len(analysis_jobs(study, design.source)) + 1
@@ -140,15 +178,19 @@ def main_study(study: StudySettings, design) -> int:
             update_notebook(o)
 
         try:
-            outcomes, errors, stages = drive(study, design.source, design.sha256, client, update, post=True,
+            outcomes, errors, stages = drive(study, design.source, design.content_sha256, client, update, post=True,
                                              on_notebook=on_notebook)
+            try:
+                t = time.perf_counter()
+                render_remaining(Path(study.out))
+                stages["render_remaining_s"] = time.perf_counter() - t
+                # the landing page reports this invocation: write the record first, then the summary
+                write_study_record(study, design, outcomes, time.perf_counter() - t0, stages, notebooks)
+            except WriteError:
+                _print_failed(outcomes)  # what happened to the runs is said before the write error ends it
+                raise
             t = time.perf_counter()
-            render_remaining(Path(study.out))
-            stages["render_remaining_s"] = time.perf_counter() - t
-            # the landing page reports this invocation: write the record first, then the summary
-            write_study_record(study, design, outcomes, time.perf_counter() - t0, stages, notebooks)
-            t = time.perf_counter()
-            summary = run_summary(study, design.source, design.sha256, client)
+            summary = run_summary(study, design.source, design.content_sha256, client)
             stages["summary_s"] = time.perf_counter() - t
             on_notebook(summary)
             if summary.status == "failed":
@@ -157,10 +199,15 @@ def main_study(study: StudySettings, design) -> int:
             bar.close()
     finally:
         close_client(client, cluster)
-    wall = time.perf_counter() - t0
-    write_study_record(study, design, outcomes, wall, stages, notebooks)
-
     failed = [o for o in outcomes if o.status == "failed"]
+    wall = time.perf_counter() - t0
+    try:
+        write_study_record(study, design, outcomes, wall, stages, notebooks)
+    except WriteError:
+        _print_failed(outcomes)
+        raise
+    _print_gates(study, outcomes)
+
     for err in errors:
         print(f"notebook failed: {err}", file=sys.stderr)
     reused = sum(o.status == "reused" for o in notebooks)
@@ -168,6 +215,5 @@ def main_study(study: StudySettings, design) -> int:
           f"{sum(o.status == 'skipped' for o in outcomes)} reused, {len(failed)} failed; "
           f"{len(notebooks) - reused} notebook(s) executed, {reused} reused")
     print(f"report: {study.layout.index}")
-    for o in failed:
-        print(f"failed: {o.model} seed {o.seed}: {o.error.splitlines()[0][:300]}", file=sys.stderr)
+    _print_failed(outcomes)
     return 1 if failed or errors else 0

@@ -17,10 +17,18 @@ import pandas as pd
 from partclust.config import NOTEBOOK_FILES, RESIDUALS
 from partclust.errors import StudyError
 from partclust.files import write_csv
+from partclust.studies.gates import gate_sentence, run_records
 from partclust.inference.settings import FitSettings
 from partclust.layout import RESULTS, ResultsLayout
+from partclust.validate import check_int, check_output_dir, check_positive, check_scheduler_address
 
-__all__ = ["StudySettings", "ModelAggregate", "aggregate_model", "s2u_headline", "s2u_numbers"]
+__all__ = ["StudySettings", "ModelAggregate", "aggregate_model", "s2u_headline", "MAX_SEEDS", "MAX_WORKERS",
+           "s2u_numbers"]
+
+MAX_SEEDS = 10_000
+"""Most seeds one study runs per model (each run is a fit of seconds; 10,000 is hours per model)."""
+MAX_WORKERS = 1024
+"""Most local worker processes a study starts."""
 
 
 @dataclass(frozen=True)
@@ -55,6 +63,14 @@ class StudySettings:
     fit_notebook : str
         The notebook each run executes (a name in ``notebooks/`` or a path); it must take the fit
         notebook's parameters and write a run folder.
+    formula, residual_by : str
+        A model of the family to run instead of the built-in models (``models`` is then ``("formula",)``).
+    priors : tuple of str
+        Priors in PROC MCMC syntax (``"s2u ~ igamma(0.01, scale=0.01)"``) for every model run.
+    sas_program : str
+        A PROC MCMC program to translate and run instead (``models`` is then its model's one name).
+    step : int
+        Which PROC MCMC step of ``sas_program`` (0: its only one).
 
     Raises
     ------
@@ -77,14 +93,38 @@ class StudySettings:
     why_parameters: dict[str, Any] = field(default_factory=dict)
     plots: str = "first"
     fit_notebook: str = NOTEBOOK_FILES["fit"]
+    formula: str = ""
+    residual_by: str = ""
+    priors: tuple[str, ...] = ()
+    sas_program: str = ""
+    step: int = 0
 
     def __post_init__(self) -> None:
         """Refuse a study that cannot start (see Raises), before any run is scheduled."""
-        bad = [m for m in self.models if m not in RESIDUALS]
-        if bad:
-            raise StudyError(f"unknown model(s) {bad}; choose from {', '.join(RESIDUALS)}")
+        object.__setattr__(self, "priors", tuple(self.priors))
+        if self.sas_program:
+            if len(self.models) != 1 or self.formula or self.priors or self.residual_by:
+                raise StudyError("a study of a PROC MCMC program runs that program's one model, without a formula "
+                                 "or priors of its own")
+        elif self.formula:
+            if len(self.models) != 1 or self.models[0] in RESIDUALS:
+                raise StudyError("a study of a formula model runs that one model: models=('formula',)")
+        else:
+            bad = [m for m in self.models if m not in RESIDUALS]
+            if bad:
+                raise StudyError(f"unknown model(s) {bad}; choose from {', '.join(RESIDUALS)}")
         if not self.seeds:
             raise StudyError("no seeds to run")
+        if len(self.seeds) > MAX_SEEDS:
+            raise StudyError(f"{len(self.seeds):,} seeds asked for; a study runs at most {MAX_SEEDS:,} per model")
+        check_int("workers", self.workers, 0, MAX_WORKERS, StudyError)
+        if isinstance(self.chains, int) and not isinstance(self.chains, bool) and self.chains < 2:
+            raise StudyError(f"a study needs at least 2 chains per run (the convergence gate's R-hat compares "
+                             f"chains); got {self.chains}")
+        check_positive("timeout", self.timeout_s, StudyError)
+        if self.scheduler:
+            check_scheduler_address(self.scheduler, StudyError)
+        check_output_dir("the results folder", self.out, StudyError)
         if self.plots not in ("first", "all", "none"):
             raise StudyError(f"plots must be first, all or none; got {self.plots!r}")
         if len(set(self.seeds)) != len(self.seeds):
@@ -93,9 +133,41 @@ class StudySettings:
             for s in self.seeds:
                 self.fit_settings(m, s)  # validates draws, tune, chains, seeds
 
+    def spec(self, model: str) -> Any:
+        """Return the :class:`~partclust.models.ModelSpec` of one of the study's models.
+
+        Raises
+        ------
+        SpecError
+            For a malformed formula or prior.
+        """
+        from partclust.translate import model_spec
+
+        if self.formula:
+            return model_spec(None, self.formula, self.residual_by, self.priors, name=model)
+        return model_spec(model, None, None, self.priors)
+
+    def notebook_spec_params(self, model: str) -> dict[str, Any]:
+        """Return the specification parameters of the fit and aggregate notebooks for ``model``."""
+        if self.sas_program:
+            return {"model": "", "formula": "", "residual_by": "", "priors": [], "model_name": model,
+                    "sas_program": self.sas_program, "step": int(self.step)}
+        return {"model": "" if self.formula else model, "formula": self.formula, "residual_by": self.residual_by,
+                "priors": list(self.priors), "model_name": model}
+
     def fit_settings(self, model: str, seed: int) -> FitSettings:
         """Return the settings of one run (model × seed) of the study."""
-        return FitSettings(model=model, seed=int(seed), draws=self.draws, tune=self.tune, chains=self.chains)
+        from partclust.translate import spec_key
+
+        if self.sas_program:
+            from partclust.data import sha256_of
+
+            return FitSettings(model=model, seed=int(seed), draws=self.draws, tune=self.tune, chains=self.chains,
+                               sas_program=self.sas_program, step=int(self.step),
+                               program_sha256=sha256_of(self.sas_program))
+
+        return FitSettings(model=model, seed=int(seed), draws=self.draws, tune=self.tune, chains=self.chains,
+                           spec=spec_key(self.spec(model)))
 
     @property
     def n_workers(self) -> int:
@@ -126,7 +198,12 @@ class ModelAggregate:
         :data:`~partclust.evaluation.COMPARISON_COLUMNS` for every reference.
     references : dict of str to Reference
         By name.
-    exact : ExactPosterior
+    exact : ExactPosterior or None
+        In the table's names (a translated program's); ``None`` for a program outside the model family.
+    s2u_name : str
+        σ²_u's name in the tables (a translated program's own).
+    note : str
+        Why there is no exact posterior, when there is none.
     """
 
     model: str
@@ -141,14 +218,23 @@ class ModelAggregate:
     mc_error_csv: Path
     comparison_csv: Path
     reference_dir: Path
+    s2u_name: str = "s2u"
+    note: str = ""
 
     @property
     def n_seeds(self) -> int:
         """Number of converged runs pooled."""
         return len(self.runs.included)
 
+    @property
+    def gate_sentence(self) -> str:
+        """"k of N runs passed the convergence gate", with the failing checks (:func:`gate_sentence`)."""
+        records = [rec for _, rec, _ in self.runs.included] + run_records(d for d, _ in self.runs.excluded)
+        return gate_sentence(records)
 
-def aggregate_model(model: str, results: Path, design: Any, sas_output_dir: str | None = None) -> ModelAggregate:
+
+def aggregate_model(model: str, results: Path, design: Any, sas_output_dir: str | None = None,
+                    spec: Any = None) -> ModelAggregate:
     """Read a model's runs, compute calibration, per-seed z and the comparison; write the tables.
 
     Writes ``study/<model>/mc_error.csv``, ``comparison/<model>.csv`` and the exact and REML references
@@ -159,7 +245,10 @@ def aggregate_model(model: str, results: Path, design: Any, sas_output_dir: str 
     Raises
     ------
     ComparisonError
-        When a run was fitted to other data than ``design``.
+        When a run was fitted to other data than ``design`` or to another specification than ``spec``
+        (default: ``design``'s own, or the built-in ``model``).
+    DataError
+        When the model cannot be fitted to ``design`` (:func:`~partclust.models.checks.check_data`).
     """
     from partclust.evaluation.compare import COMPARISON_COLUMNS, compare_all, fit_table, load_runs, per_seed_z
     from partclust.evaluation.mc_error import mc_error_table, z_summary
@@ -167,9 +256,18 @@ def aggregate_model(model: str, results: Path, design: Any, sas_output_dir: str 
     from partclust.references.exact import exact_posterior
     from partclust.references.store import default_directory, exact_checks, write_reference
 
+    from partclust.models.checks import check_data
+
+    if not hasattr(design, "spec"):  # a run1 Design (ModelData was checked when it was read)
+        check_data(design, model)
     layout = ResultsLayout(Path(results))
     dirs = layout.seed_runs(model)
-    runs = load_runs([str(d) for d in dirs], model=model, data_sha256=design.sha256)
+    if hasattr(design, "program"):  # a translated PROC MCMC program
+        return _aggregate_program(model, layout, dirs, design, sas_output_dir)
+    from partclust.models.spec import builtin_spec
+
+    spec = spec or getattr(design, "spec", None) or builtin_spec(model)
+    runs = load_runs([str(d) for d in dirs], model=model, design=design, spec_record=spec.record())
     mc = mc_error_table(runs.summaries)
     exact = exact_posterior(design, model)
     references = all_references(design, model, sas_output_dir or None, exact_posterior=exact)
@@ -191,18 +289,64 @@ def aggregate_model(model: str, results: Path, design: Any, sas_output_dir: str 
                           ref_dir)
 
 
+def _aggregate_program(model: str, layout: ResultsLayout, dirs: list[Path], translation: Any,
+                       sas_output_dir: str | None) -> ModelAggregate:
+    """:func:`aggregate_model` for a translated PROC MCMC program: its names; exact and REML when in the family."""
+    from dataclasses import replace
+
+    from partclust.evaluation.compare import COMPARISON_COLUMNS, compare_all, fit_table, load_runs, per_seed_z
+    from partclust.evaluation.mc_error import mc_error_table, z_summary
+    from partclust.references import program_references
+    from partclust.references.exact import exact_posterior
+    from partclust.references.store import default_directory, exact_checks, write_reference
+
+    runs = load_runs([str(d) for d in dirs], model=model, data_sha256=translation.sha256,
+                     spec_record=translation.spec_record())
+    mc = mc_error_table(runs.summaries)
+    family = translation.family
+    exact = exact_posterior(family.data) if family.member else None
+    references = program_references(translation, sas_output_dir or None, exact_posterior=exact)
+    if runs.summaries:
+        z = (per_seed_z(runs.summaries, references["exact"]) if references["exact"].available else
+             pd.DataFrame(columns=["seed_index", "param", "fit_value", "mcse", "z"]))
+        fit = fit_table(runs.summaries)
+        comparison = compare_all(fit, references.values())
+    else:
+        z = pd.DataFrame(columns=["seed_index", "param", "fit_value", "mcse", "z"])
+        fit = pd.DataFrame(columns=["param", "statistic", "fit_value", "fit_se", "n_seeds"])
+        comparison = pd.DataFrame(columns=list(COMPARISON_COLUMNS))
+    mc_csv, cmp_csv = layout.mc_error_csv(model), layout.comparison_csv(model)
+    write_csv(mc_csv, mc)
+    write_csv(cmp_csv, comparison)
+    ref_dir = default_directory(layout.root, translation, model)
+    if exact is not None:
+        write_reference(references["exact"], ref_dir, exact_checks(family.data, exact))
+        write_reference(references["reml"], ref_dir)
+    renamed = replace(exact, table=family.rename(exact.table)) if exact is not None else None
+    return ModelAggregate(model, runs, mc, z, z_summary(z), fit, comparison, references, renamed, mc_csv, cmp_csv,
+                          ref_dir, s2u_name=translation.effect_variance or "s2u",
+                          note="" if family.member else f"The program is not in the model family ({family.reason}), "
+                          "so there is no exact posterior or REML to compare with.")
+
+
 def s2u_headline(agg: ModelAggregate) -> dict[str, Any]:
     """Collect the numbers a reader wants first about σ²_u for one model (for notebooks and the report).
 
     Returns
     -------
     dict
-        As :func:`s2u_numbers` returns for the aggregate's exact posterior and tables.
+        ``model`` and ``n_seeds`` (and ``note``) for a model without σ²_u or exact posterior; else as
+        :func:`s2u_numbers` returns for the aggregate's exact posterior and tables.
     """
-    return s2u_numbers(agg.model, agg.exact, agg.mc, agg.comparison)
+    name = agg.s2u_name
+    if agg.exact is None or name not in set(agg.exact.table["param"]):
+        out = {"model": agg.model, "n_seeds": agg.n_seeds}  # a model without random effect (or exact posterior)
+        return {**out, "note": agg.note} if agg.note else out
+    return s2u_numbers(agg.model, agg.exact, agg.mc, agg.comparison, name=name)
 
 
-def s2u_numbers(model: str, exact: Any, mc: pd.DataFrame | None, comparison: pd.DataFrame | None) -> dict[str, Any]:
+def s2u_numbers(model: str, exact: Any, mc: pd.DataFrame | None, comparison: pd.DataFrame | None,
+                name: str = "s2u") -> dict[str, Any]:
     """Collect the numbers a reader wants first about σ²_u, from the exact posterior and a model's two tables.
 
     Parameters
@@ -212,6 +356,8 @@ def s2u_numbers(model: str, exact: Any, mc: pd.DataFrame | None, comparison: pd.
     mc, comparison : pandas.DataFrame or None
         ``study/<model>/mc_error.csv`` and ``comparison/<model>.csv`` (as :func:`aggregate_model`
         writes them, or read back); None or empty when the model has no converged run.
+    name : str
+        The cluster variance's name (a translated program's own, e.g. ``s2_coach``).
 
     Returns
     -------
@@ -225,15 +371,15 @@ def s2u_numbers(model: str, exact: Any, mc: pd.DataFrame | None, comparison: pd.
     """
     from partclust.evaluation.compare import NOT_COMPARABLE, REAL
 
-    ex = exact.table.set_index("param").loc["s2u"]
+    ex = exact.table.set_index("param").loc[name]
     out: dict[str, Any] = {"model": model, "exact_mean": float(ex["mean"]), "exact_median": float(ex["median"]),
                            "exact_mode": float(exact.s2u_mode), "n_seeds": 0}
-    if mc is None or comparison is None or mc.empty or "s2u" not in set(mc["param"]):
+    if mc is None or comparison is None or mc.empty or name not in set(mc["param"]):
         return out
-    m = mc.set_index("param").loc["s2u"]
+    m = mc.set_index("param").loc[name]
     out["n_seeds"] = int(m["n_seeds"])
     cmp = comparison
-    rows = cmp[(cmp["param"] == "s2u") & (cmp["statistic"] == "mean") & (cmp["reference"] == "exact")]
+    rows = cmp[(cmp["param"] == name) & (cmp["statistic"] == "mean") & (cmp["reference"] == "exact")]
     if rows.empty:
         return out
     c = rows.iloc[0]

@@ -1,34 +1,36 @@
 """The exact posterior by deterministic quadrature, with no Monte Carlo error.
 
-Given the variances θ, y is Gaussian with a block-diagonal covariance V (σ²_e,t·I + σ²_u·J in each
-treated cluster, σ²_e,c for each control) and b has a Gaussian prior, so b and u integrate out in
-closed form. Per cluster, compound symmetry gives |V_j| and V_j⁻¹ by the matrix determinant lemma
-and Sherman–Morrison, so one value of θ costs O(number of clusters) from the sufficient statistics
-(n_j, Σy, within-cluster sum of squares) — in fact O(number of distinct cluster sizes), since
-given θ a cluster enters only through its size; unequal sizes need nothing special.
+For any model of the family (:mod:`partclust.models.spec`: any fixed-effect design with Normal or flat
+priors, one grouping factor whose effect multiplies a column, one or two residual variances), y is
+Gaussian given the variances θ with a block-diagonal covariance, and b has a Gaussian (or flat)
+prior, so b and u integrate out in closed form from per-group sufficient statistics
+(:mod:`~partclust.references.exact.sufficient`); one value of θ costs O(distinct cluster shapes), never
+an n × n matrix.
 
-What remains is a 2-D (single residual) or 3-D (per-condition) integral over the variances, done on
-unconstrained scales with the exact prior densities and the Jacobians: y = log σ²_u, and for each
-residual variance y = logit(σ²_e/upper), which is log σ²_e − log(upper) well below the Uniform(0,
-upper) bound and puts the bound at infinity, so the zero prior density above it is honoured
-exactly and the quadrature stays spectrally accurate even when the bound truncates the posterior.
-Each y is mapped once more, y = ŷ + s·ψ(z), centred at the mode ŷ with s the conditional posterior
-SD there; ψ(z) = z + 1 − e⁻ᶻ for σ²_u (its long exponential left tail, from the Gamma prior and the
-likelihood's flat limit at σ²_u = 0, costs a few nodes) and ψ = sinh for the residual variances.
-On the uniform z grid the trapezoid rule converges geometrically for these smooth, rapidly decaying
-integrands; a coarse pass chooses the z range so that the dropped density is below e⁻⁴⁰ of the
+What remains is a 1- to 3-dimensional integral over the variances, done on unconstrained scales with
+the exact prior densities and the Jacobians (:mod:`~partclust.references.exact.quadrature`): log v, or
+logit((v − lower)/(upper − lower)) for a bounded prior (a Uniform prior's bound goes to infinity, so its
+zero density above the bound is honoured exactly and the quadrature stays spectrally accurate when the
+bound truncates the posterior). Each y is mapped once more, y = ŷ + s·ψ(z), centred at the mode ŷ with s
+the conditional posterior SD there. On the uniform z grid the trapezoid rule converges geometrically
+for these smooth, rapidly decaying integrands; a coarse pass chooses the z range so that the dropped
+density, and for an unbounded variance the dropped part of its first two moments, is below e⁻⁴⁰ of the
 peak. Marginal CDFs between nodes use band-limited (sinc) interpolation, whose integral is the sine
 integral, so quantiles keep the quadrature's accuracy; b and u are mixtures of Gaussians over the
-nodes, so their quantiles are solved on the mixture CDF.
+nodes, so their quantiles are solved on the mixture CDF (clusters in chunks: memory stays bounded
+whatever their number).
 
-Length: over 400 lines because about 200 are docstrings (shapes, units, errors, the method); the code
-(under 300 lines) is one concept, the quadrature posterior and what is drawn or evaluated from its grid.
+Heavy tails: a moment that does not exist, or whose value depends on how far the grid reaches, is not
+printed; the table's ``note`` says which and why, and the quantiles are reported as usual.
+
+Length: over 400 lines because about half are docstrings (shapes, units, errors, the method); the code is
+one concept, the quadrature posterior and what is drawn, evaluated or summarized from its grid.
 """
 from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 import numpy as np
@@ -37,99 +39,86 @@ import xarray as xr
 from scipy import special
 
 from partclust.config import package_versions
-from partclust.data import Design
-from partclust.inference.summary import QUANTILES
-from partclust.models.names import residual_names
-from partclust.models.priors import SAS_PRIORS, Priors
-from partclust.references.exact.quadrature import TAIL_NATS, Axis, VarianceProblem, log_prior, open_mesh
-from partclust.references.exact.sinc import mixture_quantiles, sinc_inverse
-from partclust.references.exact.sufficient import conditionals, sufficient_stats
 from partclust.errors import SpecError
+from partclust.inference.summary import QUANTILES
+from partclust.models.priors import SAS_PRIORS, Priors
+from partclust.models.model_data import ModelData, builtin_data
+from partclust.references.exact.quadrature import TAIL_NATS, Axis, VarianceProblem, open_mesh
+from partclust.references.exact.sinc import mixture_quantiles, sinc_inverse
+from partclust.references.exact.effects import cluster_rows
+from partclust.references.exact.sufficient import Conditionals, cluster_moments
 from partclust.validate import check_residual
 
 __all__ = ["TABLE_COLUMNS", "DEFAULT_GRID", "ExactPosterior", "exact_posterior", "exact_draws",
-           "log_density_variances"]
+           "log_density_variances", "as_model_data"]
 
-TABLE_COLUMNS: tuple[str, ...] = ("param", "mean", "sd", *QUANTILES)
+TABLE_COLUMNS: tuple[str, ...] = ("param", "mean", "sd", *QUANTILES, "note")
 DEFAULT_GRID = 5.0
-MAX_CELLS = 4_000_000  # elements per chunk when evaluating conditionals for draws and densities
+MAX_CELLS = 4_000_000  # elements per chunk (nodes × clusters) when evaluating conditionals, draws and densities
+EDGE_TOLERANCE = 1e-9
+"""Largest share of a moment allowed on the grid's outermost nodes (beyond: it depends on the grid's range)."""
+KEEP_WEIGHT = 1e-18
+"""Nodes of smaller normalised weight are left out of the b and u mixtures."""
 
 
-def log_density_variances(
-    design: Design,
-    variances: Mapping[str, Any],
-    residual: str = "single",
-    priors: Priors = SAS_PRIORS,
-) -> np.ndarray:
-    """Return log p(y, variances) with b and u integrated out exactly, broadcast over arrays.
+def as_model_data(data: Any, residual: str = "single", priors: Priors = SAS_PRIORS) -> ModelData:
+    """Return ``data`` if it is a :class:`~partclust.models.ModelData`, else read a run1 Design through a built-in model.
 
-    This is the unnormalized log posterior density of the variances on their natural scale (no
-    Jacobian). Exposed so that the closed forms can be checked independently.
-
-    Parameters
-    ----------
-    design : Design
-        The validated data.
-    variances : mapping of str to float or array
-        ``s2u`` and ``s2e`` (single) or ``s2u``, ``s2e_control`` and ``s2e_treated`` (per-condition),
-        in outcome units²; arrays broadcast against each other.
-    residual : {"single", "per_condition"}
-        The residual structure.
-    priors : Priors
-        The priors (default: the SAS program's).
-
-    Returns
-    -------
-    numpy.ndarray
-        The broadcast shape of the variances, in nats: the log posterior density plus log p(y); −inf
-        outside the priors' support.
+    The built-in model is ``residual`` with ``priors``.
 
     Raises
     ------
     SpecError
-        For an unknown residual structure or a variance missing from ``variances``.
+        For an unknown residual structure.
     """
+    if isinstance(data, ModelData):
+        return data
     check_residual(residual)
-    s2u, s2c, s2t = _unpack(variances, residual)
-    res = [np.asarray(v, float) for v in ((s2c,) if residual == "single" else (s2c, s2t))]
-    prior = log_prior(priors, np.asarray(s2u, float), res)
-    with np.errstate(divide="ignore", invalid="ignore"):  # outside the support the prior decides
-        log_lik = conditionals(sufficient_stats(design), s2u, s2c, s2t, priors.b_sd).log_lik
-    return np.where(np.isneginf(prior), -np.inf, log_lik + prior)
+    return builtin_data(data, residual, priors)
 
 
-def _unpack(variances: Mapping[str, Any], residual: str) -> tuple[Any, Any, Any]:
-    names = ("s2u",) + residual_names(residual)
+def log_density_variances(
+    design: Any,
+    variances: Mapping[str, Any],
+    residual: str = "single",
+    priors: Priors = SAS_PRIORS,
+) -> np.ndarray:
+    """Evaluate log p(y, variances) with b and u integrated out exactly, broadcast over arrays.
+
+    This is the unnormalized log posterior density of the variances on their natural scale (no Jacobian).
+
+    ``variances`` maps each variance name (``s2u`` and ``s2e``, or ``s2e_control`` and ``s2e_treated``
+    for the built-in models; the data's :attr:`~partclust.models.ModelData.variance_names` in general) to
+    values. Exposed so that the closed forms can be checked independently.
+
+    Raises
+    ------
+    SpecError
+        When a variance is missing.
+    """
+    md = as_model_data(design, residual, priors)
+    names = md.variance_names
     missing = [k for k in names if k not in variances]
     if missing:
-        raise SpecError(f"variances for the {residual} model need {names}; missing {missing}")
-    if residual == "single":
-        return variances["s2u"], variances["s2e"], variances["s2e"]
-    return variances["s2u"], variances["s2e_control"], variances["s2e_treated"]
+        raise SpecError(f"variances for the {md.spec.name} model need {names}; missing {missing}")
+    prob = VarianceProblem(md)
+    vs = np.broadcast_arrays(*[np.asarray(variances[k], dtype=float) for k in names])
+    return prob.log_post_var(list(vs))
 
 
 @dataclass(frozen=True, eq=False)
 class ExactPosterior:
-    """The exact posterior of one model: a summary table, the σ²_u marginal, and the quadrature behind them.
+    """The exact posterior of one model: a summary table, the variances' marginals, and their grid.
 
     The grid is kept so that densities and i.i.d. draws come from the same quadrature as the table.
 
-    Attributes
-    ----------
-    residual : str
-        ``single`` or ``per_condition``.
-    clusters : tuple of str
-        The treated clusters' labels, in the order of ``u``.
-    table : pandas.DataFrame
-        Columns :data:`TABLE_COLUMNS` (param, mean, sd, q2.5, median, q97.5) and rows b0, b1, s2u, the
-        residual variance(s), then ``u[<label>]`` per treated cluster; outcome units, variances in
-        units². Quantiles of b and u are those of their exact mixture-of-Gaussians posteriors.
-    s2u_mode : float
-        The mode of the marginal density of σ²_u on its natural scale (0 if the density is highest at 0).
-    log_evidence : float
-        log p(y) under the priors, in nats.
-    provenance : dict
-        Method, settings, grid, versions and time taken (JSON-ready).
+    ``table`` has columns param, mean, sd, q2.5, median, q97.5, note and rows: the fixed effects, ``s2u``,
+    the residual variance(s), then ``u[<label>]`` per sampled cluster; quantiles of b and u are those of
+    their exact mixture-of-Gaussians posteriors. A moment that does not exist or depends on the grid's
+    range is NaN and ``note`` says so. ``s2u_mode`` is the mode of the marginal density of σ²_u on its
+    natural scale (0 if the density is highest at 0; NaN without a random effect). ``log_evidence`` is
+    log p(y) under the priors (up to a constant when a prior is improper). ``provenance`` records method,
+    settings, grid, tails, versions and time taken (JSON-ready).
     """
 
     residual: str
@@ -142,49 +131,41 @@ class ExactPosterior:
     _axes: tuple[Axis, ...] = field(repr=False)
     _marginals: tuple[np.ndarray, ...] = field(repr=False)  # per-axis node densities in z
     _head: np.ndarray | None = field(repr=False)  # joint density of axes 0 and 1 in z (3-D only)
+    _priors: Priors | None = field(default=None, repr=False)
 
     @property
-    def priors(self) -> Priors:
-        """The priors this posterior was computed under."""
-        return self._problem.priors
+    def model_data(self) -> ModelData:
+        """The data and specification this posterior was computed for."""
+        return self._problem.md
 
-    def _axis_index(self, param: str) -> int:
-        """Return the quadrature axis of the variance ``param``; a SpecError names the choices otherwise."""
-        names = self._problem.names
-        if param not in names:
-            raise SpecError(f"param must be one of {names}; got {param!r}")
-        return names.index(param)
+    @property
+    def priors(self) -> Priors | None:
+        """The built-in models' :class:`Priors` this posterior was computed under (None for other specs)."""
+        return self._priors
 
     def density(self, param: str, x: Any) -> np.ndarray:
         """Exact marginal posterior density of a variance on its natural scale at ``x``, for plots.
 
-        Computed directly at each x (the other variances integrated on the grid), not interpolated.
-
-        Parameters
-        ----------
-        param : str
-            A variance of the model: ``s2u``, then ``s2e`` or ``s2e_control`` and ``s2e_treated``.
-        x : float or array_like
-            Values of that variance (outcome units²).
-
-        Returns
-        -------
-        numpy.ndarray
-            Same shape as ``x``: the density per outcome unit², zero outside the prior's support.
+        Computed directly at each x (the other variances integrated on the grid), not interpolated;
+        zero outside the prior's support.
 
         Raises
         ------
         SpecError
             When ``param`` is not a variance of the model.
         """
-        k = self._axis_index(param)
+        names = self._problem.names
+        if param not in names:
+            raise SpecError(f"param must be one of {names}; got {param!r}")
+        k = names.index(param)
         x = np.asarray(x, dtype=float)
         flat = x.reshape(-1)
-        inside = (flat >= 0) if k == 0 else (flat > 0)
-        xs_all = np.where(inside, flat, 1.0)
+        lo, hi = self._problem.supports[k]
+        inside = (flat >= lo) & (flat <= hi) if (k == 0 and self._problem.has_random) else (flat > lo) & (flat <= hi)
+        xs_all = np.where(inside, flat, lo + 1.0 if math.isinf(hi) else 0.5 * (lo + hi))
         axes = self._axes
         others = [i for i in range(len(axes)) if i != k]
-        per = max(1, MAX_CELLS // int(np.prod([axes[i].z.size for i in others])))
+        per = max(1, MAX_CELLS // int(np.prod([axes[i].z.size for i in others] or [1])))
         out = np.empty(flat.size)
         for a in range(0, flat.size, per):
             grids = open_mesh([xs_all[a:a + per]] + [axes[i].z for i in others])
@@ -194,7 +175,8 @@ class ExactPosterior:
                 vs[i] = axes[i].var(grids[n])
                 extra = extra + axes[i].log_jac(grids[n]) + axes[i].log_w.reshape(grids[n].shape)
             lp = self._problem.log_post_var(vs) + extra
-            out[a:a + per] = np.exp(special.logsumexp(lp, axis=tuple(range(1, len(axes)))) - self.log_evidence)
+            lse = special.logsumexp(lp, axis=tuple(range(1, len(axes)))) if others else lp
+            out[a:a + per] = np.exp(lse - self.log_evidence)
         return np.where(inside, out, 0.0).reshape(x.shape)
 
     def expectation(self, param: str, fn: Any = None) -> float:
@@ -207,11 +189,16 @@ class ExactPosterior:
         SpecError
             When ``param`` is not a variance of the model.
         """
-        k = self._axis_index(param)
+        names = self._problem.names
+        if param not in names:
+            raise SpecError(f"param must be one of {names}; got {param!r}")
+        k = names.index(param)
         ax = self._axes[k]
         w = self._marginals[k] * np.exp(ax.log_w)
         v = ax.var(ax.z)
-        return float(np.sum(w * (v if fn is None else fn(v))) / np.sum(w))
+        vals = v if fn is None else fn(v)
+        with np.errstate(invalid="ignore", over="ignore"):
+            return float(np.sum(np.where(w > 0, w * vals, 0.0)) / np.sum(w))
 
     def s2u_density(self, x: Any) -> np.ndarray:
         """Exact marginal posterior density of σ²_u at ``x`` (the exact curve in density plots)."""
@@ -220,34 +207,16 @@ class ExactPosterior:
     def draws(self, n: int, seed: int, chains: int | None = None) -> dict[str, np.ndarray] | xr.Dataset:
         """I.i.d. exact posterior draws: a "perfect sampler" to test the comparison machinery.
 
-        Parameters
-        ----------
-        n : int
-            Draws (per chain when ``chains`` is given), at least 1.
-        seed : int
-            Seed of :func:`numpy.random.default_rng`; the same seed gives the same draws.
-        chains : int, optional
-            Shape the draws like a sampler's posterior group with this many chains.
-
-        Returns
-        -------
-        dict of str to numpy.ndarray or xarray.Dataset
-            With ``chains=None``: ``b0``, ``b1`` and each variance with shape (n,), and ``u`` with shape
-            (n, cluster). Otherwise an ``xarray.Dataset`` whose scalars have dims (chain, draw) and
-            ``u`` dims (chain, draw, cluster), coordinates ``chain`` 0…chains−1, ``draw`` 0…n−1 and
-            ``cluster`` the treated clusters' labels, and attributes ``method``, ``residual``, ``seed``
-            and ``grid``. Outcome units; variances in units².
+        The variances are drawn one after the other, each by inverting its conditional CDF (sinc
+        interpolation on the grid, as for the table's quantiles); then b and u from their Gaussian
+        conditionals. With ``chains=None`` returns ``n`` draws as flat arrays (``u`` has shape
+        (n, clusters)); otherwise an ``xarray.Dataset`` with dims (chain, draw[, cluster]) holding
+        ``n`` draws per chain, shaped like a sampler's posterior group.
 
         Raises
         ------
         SpecError
-            When ``n < 1`` or ``chains < 1``.
-
-        Notes
-        -----
-        The variances are drawn one after the other, each by inverting its conditional CDF (sinc
-        interpolation on the grid, as for the table's quantiles); then b and u from their Gaussian
-        conditionals given the variances.
+            For n < 1 or chains < 1.
         """
         if n < 1 or (chains is not None and chains < 1):
             raise SpecError(f"need n >= 1 and chains >= 1; got n={n}, chains={chains}")
@@ -264,7 +233,7 @@ class ExactPosterior:
                 zs.append(sinc_inverse(ax.z[0], ax.h, kernel @ self._head, u))
             else:  # last axis: its conditional density evaluated exactly at the earlier draws
                 zk = np.empty(total)
-                per = max(1, MAX_CELLS // (ax.z.size * prob.suff.sizes.size))
+                per = max(1, MAX_CELLS // (ax.z.size * max(prob.suff.g_c.size, 1)))
                 for a in range(0, total, per):
                     sl = slice(a, a + per)
                     lp = prob.log_post_z(list(axes), [z[sl, None] for z in zs] + [ax.z[None, :]])
@@ -272,84 +241,80 @@ class ExactPosterior:
                 zs.append(zk)
         vs = [a.var(z) for a, z in zip(axes, zs)]
         g = prob.given(vs)
-        e0, e1 = rng.standard_normal((2, total))
-        v0, v1, c01 = g.cov
-        l00 = np.sqrt(v0)
-        l10 = c01 / l00
-        l11 = np.sqrt(np.maximum(v1 - l10**2, 0.0))
-        b0c = g.mu[0] + l00 * e0
-        b1 = g.mu[1] + l10 * e0 + l11 * e1
         suff = prob.suff
-        s2u, s2t = g.s2u[:, None], g.s2t[:, None]
-        d = s2t + suff.n_j * s2u
-        u_mean = s2u * (suff.s_j - suff.n_j * (b0c + b1)[:, None]) / d
-        u = u_mean + np.sqrt(s2u * s2t / d) * rng.standard_normal(u_mean.shape)
-        out: dict[str, np.ndarray] = {"b0": b0c + suff.shift, "b1": b1}
+        chol = np.linalg.cholesky(g.cov)
+        b_shift = g.mu + np.einsum("nij,jn->ni", chol, rng.standard_normal((suff.p, total)))
+        out: dict[str, np.ndarray] = {name: b_shift[:, j] + suff.b_ols[j]
+                                      for j, name in enumerate(self.model_data.fixed_names)}
         out.update(zip(prob.names, vs))
-        out["u"] = u
+        if prob.has_random:
+            K = suff.n_clusters
+            u = np.empty((total, K))
+            per = max(1, MAX_CELLS // max(total, 1))
+            for a in range(0, K, per):
+                sl = slice(a, min(a + per, K))
+                _, _, shrink, cond_var = cluster_moments(suff, g, sl)
+                mean = shrink * (suff.k_t[sl] - b_shift @ suff.k_a[sl].T)
+                u[:, sl] = mean + np.sqrt(cond_var) * rng.standard_normal(mean.shape)
+            out["u"] = u
         if chains is None:
             return out
         data_vars = {k: (("chain", "draw"), v.reshape(chains, n)) for k, v in out.items() if k != "u"}
-        data_vars["u"] = (("chain", "draw", "cluster"), u.reshape(chains, n, -1))
+        coords: dict[str, Any] = {"chain": np.arange(chains), "draw": np.arange(n)}
+        if "u" in out:
+            data_vars["u"] = (("chain", "draw", "cluster"), out["u"].reshape(chains, n, -1))
+            coords["cluster"] = list(self.clusters)
         return xr.Dataset(
-            data_vars,
-            coords={"chain": np.arange(chains), "draw": np.arange(n), "cluster": list(self.clusters)},
+            data_vars, coords=coords,
             attrs={"method": "exact i.i.d. draws (quadrature over the variances, Gaussian b and u)",
                    "residual": self.residual, "seed": int(seed), "grid": self.provenance["grid"]},
         )
 
 
 def exact_posterior(
-    design: Design,
+    data: Any,
     residual: str = "single",
     grid: float = DEFAULT_GRID,
     priors: Priors = SAS_PRIORS,
+    progress: bool = False,
 ) -> ExactPosterior:
     """Compute the exact posterior of one model by quadrature (no Monte Carlo error).
 
     Parameters
     ----------
-    design : Design
-        The validated data; only its sufficient statistics enter the quadrature.
+    data : ModelData or Design
+        Data read through a specification, or a run1 design (then ``residual`` and ``priors`` choose
+        the built-in model).
     residual : {"single", "per_condition"}
-        One residual variance (a 2-D integral over the variances) or one per arm (3-D).
+        For a Design only.
     grid : float
         Resolution: the z step is 1/grid, about ``grid`` nodes per conditional posterior SD of each
         variance near the mode. Doubling it from the default changes means and SDs below 1e-8 and
         quantiles below 1e-6 (relative) on run1.
     priors : Priors
-        Any σ²_u prior family of :mod:`partclust.models.priors` (default: the SAS program's).
+        For a Design only: any σ²_u prior family of :mod:`partclust.models.priors` (default: the SAS
+        program's).
+    progress : bool
+        Show a progress bar over the clusters' mixtures (stderr), for large designs.
 
     Returns
     -------
     ExactPosterior
-        ``table``: columns :data:`TABLE_COLUMNS`, rows b0, b1, s2u, residual variance(s), ``u[<label>]``
-        (outcome units; variances in units²); ``provenance`` records how it was computed.
+        ``table``: columns :data:`TABLE_COLUMNS`, rows fixed effects, s2u, residual variance(s),
+        ``u[<label>]`` (outcome units; variances in units²).
 
     Raises
     ------
     SpecError
-        For an unknown residual structure or ``grid < 1``.
-    RuntimeError
-        When the quadrature's range does not close around the posterior mass (a posterior too heavy-tailed
-        for the grid).
-
-    Notes
-    -----
-    The trapezoid rule on a uniform grid converges geometrically for smooth, rapidly decaying
-    integrands (Trefethen and Weideman 2014), which is why the variances are mapped to scales where the
-    posterior is such a function; see the module docstring.
-
-    References
-    ----------
-    Trefethen, L. N. and Weideman, J. A. C. (2014). The exponentially convergent trapezoidal rule.
-    *SIAM Review* 56(3), 385–458. doi:10.1137/130932132
+        For an unknown residual structure, ``grid < 1``, a specification the closed forms do not cover
+        (a fixed effect's prior other than Normal or flat, more than two residual variances, a residual
+        level varying within a cluster) or an improper posterior.
     """
-    check_residual(residual)
+    md = as_model_data(data, residual, priors)
     if not grid >= 1:
         raise SpecError(f"grid must be >= 1 (nodes per posterior SD); got {grid!r}")
     started = time.perf_counter()
-    prob = VarianceProblem(design, residual, priors)
+    prob = VarianceProblem(md)
     center, scale = prob.mode_and_scales()
     axes = prob.axes(center, scale, 1.0 / float(grid))
     dim = len(axes)
@@ -357,7 +322,9 @@ def exact_posterior(
     vs = [a.var(z) for a, z in zip(axes, zgrid)]
     g = prob.given(vs)
     lw = sum(a.log_w.reshape(z.shape) + a.log_jac(z) for a, z in zip(axes, zgrid))
-    lp = g.log_lik + log_prior(priors, vs[0], vs[1:]) + lw  # log(weight × density) at each node
+    with np.errstate(invalid="ignore"):
+        lp = g.grid(g.log_lik) + prob.log_prior(vs) + lw  # log(weight × density) at each node
+    lp = np.where(np.isfinite(lp), lp, -np.inf)
     log_z = float(special.logsumexp(lp))
     w = np.exp(lp - log_z)
     marginals = tuple(
@@ -365,54 +332,89 @@ def exact_posterior(
     )
     head = w.sum(axis=2) / np.exp(axes[0].log_w[:, None] + axes[1].log_w[None, :]) if dim == 3 else None
 
-    # b and u are Gaussian at each node: their posteriors are mixtures over the nodes that matter.
+    # the grid's outermost nodes on any axis: where a moment that depends on the grid's range shows
+    edge = np.zeros(w.shape, dtype=bool)
+    for k in range(dim):
+        idx = [slice(None)] * dim
+        for end in (0, -1):
+            idx[k] = end
+            edge[tuple(idx)] = True
+    wf, edge_f = w.reshape(-1), edge.reshape(-1)
+    keep = wf > KEEP_WEIGHT
+    wk = wf[keep] / wf[keep].sum()
+    edge_k = edge_f[keep]
+    gk = Conditionals(g.log_lik[keep], g.mu[keep], g.cov[keep], g.s2u[keep], g.s[keep], (int(keep.sum()),))
     suff = prob.suff
-    keep = w > 1e-18
-    wk = w[keep] / w[keep].sum()
-
-    def at_keep(a: np.ndarray) -> np.ndarray:
-        return np.broadcast_to(a, w.shape)[keep]
-
-    s2u, s2t = at_keep(g.s2u)[:, None], at_keep(g.s2t)[:, None]
-    mu0, mu1 = at_keep(g.mu[0]), at_keep(g.mu[1])
-    d = s2t + suff.n_j * s2u
-    u_mean = s2u * (suff.s_j - suff.n_j * (mu0 + mu1)[:, None]) / d
-    u_var = s2u * s2t / d + (s2u * suff.n_j / d) ** 2 * at_keep(g.var_eta1)[:, None]
-    m = np.vstack([mu0 + suff.shift, mu1, u_mean.T])
-    s = np.vstack([np.sqrt(at_keep(g.cov[0])), np.sqrt(at_keep(g.cov[1])), np.sqrt(u_var).T])
-    mix_mean = m @ wk
-    mix_sd = np.sqrt(np.maximum((s**2 + m**2) @ wk - mix_mean**2, 0.0))
     probs = np.array(list(QUANTILES.values()))
-    # Solve on every second node first (cheap, about 1e-6 accurate), then polish on all nodes.
-    coarse = np.zeros(w.shape, dtype=bool)
+    coarse = np.zeros(w.shape, dtype=bool)  # every second node: a cheap first solve, then a polish on all
     coarse[tuple(slice(0, None, 2) for _ in range(dim))] = True
-    ck = coarse[keep]
-    start_q = mixture_quantiles(wk[ck] / wk[ck].sum(), m[:, ck], s[:, ck], probs)
-    mix_q = mixture_quantiles(wk, m, s, probs, start=start_q)
+    ck = coarse.reshape(-1)[keep]
+    wck = wk[ck] / wk[ck].sum()
 
-    rows: list[list[Any]] = [["b0", mix_mean[0], mix_sd[0], *mix_q[0]], ["b1", mix_mean[1], mix_sd[1], *mix_q[1]]]
+    def mixture_rows(m: np.ndarray, s: np.ndarray, quantiles: bool = True
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, list[str]]:
+        mean = m @ wk
+        second = (s**2 + m**2) @ wk
+        sd = np.sqrt(np.maximum(second - mean**2, 0.0))
+        q = None
+        if quantiles:
+            start_q = mixture_quantiles(wck, m[:, ck], s[:, ck], probs)
+            q = mixture_quantiles(wk, m, s, probs, start=start_q)
+        share_mean = (np.abs(m[:, edge_k]) @ wk[edge_k]) / np.maximum(np.abs(m) @ wk, 1e-300)
+        share_sd = ((s**2 + m**2)[:, edge_k] @ wk[edge_k]) / np.maximum(second, 1e-300)
+        notes = []
+        for sm, ss in zip(share_mean, share_sd):
+            if sm > EDGE_TOLERANCE:
+                notes.append("mean and SD depend on the grid's range (heavy tail of the variances): see the quantiles")
+            elif ss > EDGE_TOLERANCE:
+                notes.append("SD depends on the grid's range (heavy tail of the variances): see the quantiles")
+            else:
+                notes.append("")
+        return mean, sd, q, notes
+
+    m_b = (gk.mu + suff.b_ols).T
+    s_b = np.sqrt(np.diagonal(gk.cov, axis1=1, axis2=2)).T
+    b_mean, b_sd, b_q, b_notes = mixture_rows(m_b, s_b)
+    rows: list[list[Any]] = [[name, b_mean[j], b_sd[j], *b_q[j], b_notes[j]]
+                             for j, name in enumerate(md.fixed_names)]
     for k, ax in enumerate(axes):
-        mean = float(np.sum(w * vs[k]))
-        sd = math.sqrt(max(float(np.sum(w * vs[k] ** 2)) - mean**2, 0.0))
+        v = ax.var(ax.z)
+        wm = marginals[k] * np.exp(ax.log_w)
+        with np.errstate(invalid="ignore", over="ignore"):
+            mean = float(np.sum(np.where(wm > 0, wm * v, 0.0)))
+            sd = math.sqrt(max(float(np.sum(np.where(wm > 0, wm * v**2, 0.0))) - mean**2, 0.0))
         zq = sinc_inverse(ax.z[0], ax.h, marginals[k][None, :], probs)
-        rows.append([ax.name, mean, sd, *ax.var(zq)])
-    for j, label in enumerate(design.clusters):
-        rows.append([f"u[{label}]", mix_mean[2 + j], mix_sd[2 + j], *mix_q[2 + j]])
+        tail = prob.tails[ax.name]
+        note = ""
+        if tail.moments[1] != "ok":
+            mean, sd = math.nan, math.nan
+            note = (f"mean and SD {tail.moments[1]}: the density's tail falls like v^-{tail.alpha + 1:.3g}; "
+                    "report the quantiles")
+        elif tail.moments[2] != "ok":
+            sd = math.nan
+            note = (f"SD {tail.moments[2]}: the density's tail falls like v^-{tail.alpha + 1:.3g}; "
+                    "report the quantiles")
+        rows.append([ax.name, mean, sd, *ax.var(zq), note])
+
+    if prob.has_random:
+        u_rows = cluster_rows(suff, gk, wk, mixture_rows, probs, md.groups, progress)
+        rows += u_rows
     table = pd.DataFrame(rows, columns=list(TABLE_COLUMNS))
 
     def build(mode: float, provenance: dict[str, Any]) -> ExactPosterior:
-        return ExactPosterior(residual, tuple(design.clusters), table, mode, log_z, provenance, prob,
+        return ExactPosterior(md.spec.name, tuple(md.groups), table, mode, log_z, provenance, prob,
                               tuple(axes), marginals, head)
 
-    mode = _s2u_mode(build(math.nan, {}))
+    mode = _s2u_mode(build(math.nan, {})) if prob.has_random else math.nan
     provenance = {
-        "method": "exact quadrature: b and u integrated in closed form; trapezoid rule in z over y = log(s2u) = "
-                  "c + s*psi(z) and y = logit(s2e/upper) = c + s*sinh(z), psi per axis in 'psi'; sinc-interpolated "
-                  "marginal CDFs; mixture-of-Gaussians quantiles for b and u",
+        "method": "exact quadrature: b and u integrated in closed form from per-group sufficient statistics; "
+                  "trapezoid rule in z over y = log(v) = c + s*psi(z), or y = logit(v/upper) for a bounded prior; "
+                  "psi per axis in 'psi'; sinc-interpolated marginal CDFs; mixture-of-Gaussians quantiles for b and u",
         "psi": {a.name: {"long_left": "z + 1 - exp(-z)", "long_right": "z - 1 + exp(z)", "sinh": "sinh(z)"}[a.psi]
                 for a in axes},
-        "residual": residual,
-        "priors": asdict(priors),
+        "residual": md.spec.name,
+        "model": md.spec.record(),
+        "priors": _priors_record(data, md, priors),
         "grid": float(grid),
         "z_step": 1.0 / float(grid),
         "nodes": {a.name: int(a.z.size) for a in axes},
@@ -422,15 +424,29 @@ def exact_posterior(
         "variance_range": {a.name: [float(a.var(a.z[0])), float(a.var(a.z[-1]))] for a in axes},
         "mode_unconstrained": {a.name: a.center for a in axes},
         "scale_unconstrained": {a.name: a.scale for a in axes},
+        "tails": {n: {"alpha": t.alpha if math.isfinite(t.alpha) else None, "moments": dict(t.moments)}
+                  for n, t in prob.tails.items()},
         "tail_cut_nats": TAIL_NATS,
         "log_evidence": log_z,
         "s2u_mode": mode,
-        "data_source": design.source,
-        "data_sha256": design.sha256,
+        "data_source": md.source,
+        "data_sha256": md.sha256,
         "seconds": time.perf_counter() - started,
         "versions": package_versions(),
     }
-    return build(mode, provenance)
+    post = build(mode, provenance)
+    if not isinstance(data, ModelData):
+        object.__setattr__(post, "_priors", priors)
+    return post
+
+
+def _priors_record(data: Any, md: ModelData, priors: Priors) -> dict[str, Any]:
+    from dataclasses import asdict
+
+    out: dict[str, Any] = {name: p.sas(name) for name, p in md.priors.items()}
+    if not isinstance(data, ModelData):
+        out.update(asdict(priors))
+    return out
 
 
 def _s2u_mode(post: ExactPosterior) -> float:
@@ -458,7 +474,7 @@ def _s2u_mode(post: ExactPosterior) -> float:
 
 
 def exact_draws(
-    design: Design,
+    data: Any,
     residual: str = "single",
     n: int = 4000,
     seed: int = 0,
@@ -466,28 +482,5 @@ def exact_draws(
     grid: float = DEFAULT_GRID,
     priors: Priors = SAS_PRIORS,
 ) -> dict[str, np.ndarray] | xr.Dataset:
-    """I.i.d. draws from the exact posterior: :func:`exact_posterior`, then :meth:`ExactPosterior.draws`.
-
-    Parameters
-    ----------
-    design, residual, grid, priors
-        As for :func:`exact_posterior`.
-    n : int
-        Draws (per chain when ``chains`` is given).
-    seed : int
-        Seed of the draws (the quadrature itself is deterministic).
-    chains : int, optional
-        Shape the draws as (chain, draw) like a sampler's posterior group.
-
-    Returns
-    -------
-    dict of str to numpy.ndarray or xarray.Dataset
-        Flat arrays of shape (n,) and ``u`` of shape (n, cluster); or, with ``chains``, a Dataset with
-        dims (chain, draw[, cluster]). See :meth:`ExactPosterior.draws`.
-
-    Raises
-    ------
-    SpecError
-        For an unknown residual structure, ``grid < 1``, ``n < 1`` or ``chains < 1``.
-    """
-    return exact_posterior(design, residual, grid=grid, priors=priors).draws(n, seed, chains=chains)
+    """I.i.d. draws from the exact posterior (see :meth:`ExactPosterior.draws`)."""
+    return exact_posterior(data, residual, grid=grid, priors=priors).draws(n, seed, chains=chains)

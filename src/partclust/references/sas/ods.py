@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 from pathlib import Path
 
 import numpy as np
@@ -16,10 +17,11 @@ from partclust.errors import SasOutputError
 from partclust.inference.summary import summarize
 from partclust.models.names import scalar_names
 from partclust.references.sas.files import EXTENSIONS, OUTPOST, RUN_INFO, TABLES, find_outpost, model_dir, read_frame
-from partclust.references.sas.outpost import RANDOM_EFFECT, SasPosterior, as_paths, label_key, read_outpost
+from partclust.references.sas.outpost import (RANDOM_EFFECT, SasPosterior, as_paths, label_key, read_outpost,
+                                             read_program_outpost)
 from partclust.validate import check_residual
 
-__all__ = ["DEFAULT_MCSE_UNITS", "SasOutput", "read_sas_output"]
+__all__ = ["DEFAULT_MCSE_UNITS", "SasOutput", "read_sas_output", "read_program_sas_output"]
 
 DEFAULT_MCSE_UNITS = 0.1
 """PostSumInt is computed by SAS from the very draws in OUTPOST, so the two agree up to the printed
@@ -131,12 +133,24 @@ class SasOutput:
     def _draws_by_sas_name(self) -> dict[str, xr.DataArray]:
         """Every sampled quantity under its SAS name (lower case), with dims (chain, draw)."""
         post = self.sample.posterior
-        out = {name.lower(): post[name] for name in scalar_names(self.residual)}
-        for label in post["u"].coords["cluster"].values:
-            out[f"{RANDOM_EFFECT}_{label_key(label)}"] = post["u"].sel(cluster=label, drop=True)
-        ctrl = self.sample.u_control
-        for label in ctrl.coords["control_cluster"].values:
-            out[f"{RANDOM_EFFECT}_{label_key(label)}"] = ctrl.sel(control_cluster=label, drop=True)
+        layout = self.sample.layout
+        if layout is None:
+            out = {name.lower(): post[name] for name in scalar_names(self.residual)}
+            for label in post["u"].coords["cluster"].values:
+                out[f"{RANDOM_EFFECT}_{label_key(label)}"] = post["u"].sel(cluster=label, drop=True)
+            ctrl = self.sample.u_control
+            for label in ctrl.coords["control_cluster"].values:
+                out[f"{RANDOM_EFFECT}_{label_key(label)}"] = ctrl.sel(control_cluster=label, drop=True)
+            return out
+        out = {name.lower(): post[name] for name in layout.scalars + layout.optional if name in post}
+        for e in layout.effects:
+            for label in post[e.name].coords[e.dim].values:
+                out[f"{e.name.lower()}_{label_key(label)}"] = post[e.name].sel({e.dim: label}, drop=True)
+            other = (self.sample.untouched or {}).get(e.name)
+            if other is not None:
+                dim = other.dims[-1]
+                for label in other.coords[dim].values:
+                    out[f"{e.name.lower()}_{label_key(label)}"] = other.sel({dim: label}, drop=True)
         return out
 
     def cross_check(self, mcse_units: float = DEFAULT_MCSE_UNITS, all_rows: bool = False) -> pd.DataFrame:
@@ -282,7 +296,56 @@ def read_sas_output(
     else:
         outposts = as_paths(source)
     sample = read_outpost(outposts, design, residual)
+    return _with_tables(outposts, sample, summarize(sample.posterior, residual), tables)
 
+
+def read_program_sas_output(
+    source: Path | Sequence[Path],
+    translation: Any,
+    *,
+    tables: Mapping[str, Path | Sequence[Path]] | None = None,
+) -> SasOutput:
+    """:func:`read_sas_output` for a translated PROC MCMC program (:class:`~partclust.translate.Translation`).
+
+    ``source`` is a folder holding ``outpost.csv`` (and ``outpost_chain2.csv`` …, the ODS tables) or the
+    OUTPOST file(s) themselves. The summary names every quantity as the program does: its parameters, its
+    MONITOR= derived quantities, ``<effect>[<subject value>]`` for the effects the data touch.
+
+    Raises
+    ------
+    SasOutputError
+        For a folder without OUTPOST file, or files that do not fit the program, naming file and column.
+    """
+    from partclust.inference.summary import select_params, summarize_params
+    from partclust.references.sas.files import chain_number
+
+    if isinstance(source, (str, Path)) and Path(source).is_dir():
+        folder = Path(source)
+        by_chain: dict[int, Path] = {}
+        for p in sorted(folder.iterdir()):
+            chain = chain_number(p)
+            if chain is None or not p.is_file() or p.suffix.lower() not in EXTENSIONS:
+                continue
+            if chain not in by_chain or p.suffix.lower() == ".csv":
+                by_chain[chain] = p
+        outposts = [by_chain[k] for k in sorted(by_chain)]
+        if not outposts:
+            raise SasOutputError(
+                f"no OUTPOST file in {folder} (expected outpost.csv, or outpost.sas7bdat, and optionally "
+                f"outpost_chain2.csv …) for {translation.program.title}. Export the OUTPOST= data set of that "
+                "PROC MCMC step with PROC EXPORT into this folder."
+            )
+    else:
+        outposts = as_paths(source)
+    sample = read_program_outpost(outposts, translation)
+    reported = [r for r in translation.reported_names() if r.kind != "derived" or r.var in sample.posterior]
+    summary = summarize_params(select_params(sample.posterior, reported))
+    return _with_tables(outposts, sample, summary, tables)
+
+
+def _with_tables(outposts: list[Path], sample: SasPosterior, summary: pd.DataFrame,
+                 tables: Mapping[str, Path | Sequence[Path]] | None) -> SasOutput:
+    """Read the ODS tables beside the OUTPOST files (or as given) and the run information, with the sample."""
     found: dict[str, list[Path]] = {}
     explicit = {k.lower(): as_paths(v) for k, v in (tables or {}).items()}
     unknown = sorted(set(explicit) - set(TABLES))
@@ -317,7 +380,7 @@ def read_sas_output(
     run_info = _read_run_info(info_path) if info_path is not None else {}
     return SasOutput(
         sample=sample,
-        summary=summarize(sample.posterior, residual),
+        summary=summary,
         tables=frames,
         table_files={k: tuple(v) for k, v in found.items()},
         run_info=run_info,

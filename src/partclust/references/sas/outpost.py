@@ -6,48 +6,48 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import xarray as xr
 
-from partclust.data import Design, sha256_of
+from partclust.data import Design, normalize_label, sha256_of
 from partclust.errors import SasOutputError
-from partclust.models.names import residual_names, scalar_names
 from partclust.references.sas.files import numeric_column, read_frame
+from partclust.references.sas.layouts import RANDOM_EFFECT, EffectLayout, OutpostLayout
 from partclust.validate import check_residual
 
-__all__ = ["MIN_DRAWS_PER_CHAIN", "RANDOM_EFFECT", "SasPosterior", "read_outpost", "label_key"]
+__all__ = ["MIN_DRAWS_PER_CHAIN", "RANDOM_EFFECT", "SasPosterior", "read_outpost", "label_key", "EffectLayout",
+           "OutpostLayout", "read_outpost_layout", "read_program_outpost"]
 
 MIN_DRAWS_PER_CHAIN = 100
 """Below this many draws per chain an autocorrelation-based MCSE (hence any comparison) is not
 trustworthy; such a sample is refused rather than summarized."""
-RANDOM_EFFECT = "u"
 _FRAME_VARS = ("iteration",)
 
 
 def label_key(label: str) -> str:
-    """Return how a subject value appears in a SAS name (compared without regard to case).
+    """How a subject value appears in a SAS name, compared without regard to case.
 
-    Numbers appear as SAS prints them, other characters that cannot appear in a SAS name as ``_``.
+    The value is first normalised as the data layer does (:func:`~partclust.data.normalize_label`:
+    ``1``, ``1.0`` and ``01`` are the number 1), so an OUTPOST column matches a cluster exactly when
+    the data would call them one id; an integer is then written as SAS prints it, and any other
+    character that cannot appear in a SAS name becomes ``_``.
     """
-    s = str(label).strip()
-    try:
-        x = float(s)
-    except ValueError:
-        return re.sub(r"[^0-9a-z_]", "_", s.lower())
-    if np.isfinite(x) and x == int(x):
-        return str(int(x))
+    s = normalize_label(label)
+    if re.fullmatch(r"-?\d+", s):
+        return s
     return re.sub(r"[^0-9a-z_]", "_", s.lower())
 
 
-def _effect_index(design: Design, source: str) -> dict[str, str]:
+def _effect_index(labels: Sequence[str], source: str, name: str = RANDOM_EFFECT, subject: str = "j") -> dict[str, str]:
     index: dict[str, str] = {}
-    for label in design.sas_clusters:
+    for label in labels:
         key = label_key(label)
         if key in index:
             raise SasOutputError(
                 f"{source}: cluster labels {index[key]!r} and {label!r} would have the same SAS name "
-                f"u_{key}; rename one of them in the data's column j."
+                f"{name}_{key}; rename one of them in the data's column {subject}."
             )
         index[key] = label
     return index
@@ -56,36 +56,42 @@ def _effect_index(design: Design, source: str) -> dict[str, str]:
 @dataclass(frozen=True, eq=False)
 class _Chain:
     scalars: dict[str, np.ndarray]
-    effects: dict[str, np.ndarray]  # design label → draws
+    effects: dict[str, dict[str, np.ndarray]]  # effect → subject label → draws
     iteration: np.ndarray
     log_density: dict[str, np.ndarray]
     ignored: tuple[str, ...]
 
 
-def _read_chain(path: Path, design: Design, residual: str) -> _Chain:
+def _read_chain(path: Path, layout: OutpostLayout) -> _Chain:
     frame, is_text = read_frame(path)
     columns = {c.lower(): c for c in frame.columns}
-    wanted = scalar_names(residual)
-    effect_pattern = re.compile(rf"^{RANDOM_EFFECT}_(.+)$", re.IGNORECASE)
-    effect_cols = {c: m.group(1) for c in frame.columns if (m := effect_pattern.match(c))}
+    wanted = layout.scalars
+    scalar_cols = {n.lower() for n in wanted + layout.optional}
+    effect_cols: dict[str, dict[str, str]] = {e.name: {} for e in layout.effects}
+    for c in frame.columns:
+        if c.lower() in scalar_cols:
+            continue
+        for e in sorted(layout.effects, key=lambda e: -len(e.name)):
+            m = re.match(rf"^{re.escape(e.name)}_(.+)$", c, re.IGNORECASE)
+            if m:
+                effect_cols[e.name][c] = m.group(1)
+                break
     found_scalars = [n for n in wanted if n.lower() in columns]
-    if not found_scalars and not effect_cols:
+    any_effects = any(effect_cols.values())
+    effect_help = " and ".join(f"{e.name}_<{e.subject}> for each value of {e.subject}" for e in layout.effects)
+    if not found_scalars and not any_effects:
         raise SasOutputError(
             f"{path}: no recognisable parameter columns (found {list(frame.columns)[:12]}"
             f"{' …' if frame.shape[1] > 12 else ''}). An OUTPOST sample needs columns "
-            f"{', '.join(wanted)} and u_<j> for each value of j; export PROC MCMC's OUTPOST= data set "
-            "(not a summary table) with PROC EXPORT."
+            f"{', '.join(wanted)}{' and ' + effect_help if effect_help else ''}; export PROC MCMC's OUTPOST= data "
+            "set (not a summary table) with PROC EXPORT."
         )
     missing = [n for n in wanted if n.lower() not in columns]
     if missing:
-        other = "per_condition" if residual == "single" else "single"
-        hint = ""
-        if all(n.lower() in columns for n in residual_names(other)):
-            hint = (f" The file has the {other} model's residual variance(s): read it with "
-                    f"residual={other!r} or point to output/{residual}/.")
+        hint = layout.missing_hint(missing, columns) if layout.missing_hint else ""
         present = ", ".join(columns[n.lower()] for n in wanted if n.lower() in columns) or "none"
         raise SasOutputError(
-            f"{path}: parameter column(s) {', '.join(missing)} missing for the {residual} model "
+            f"{path}: parameter column(s) {', '.join(missing)} missing for the {layout.model} model "
             f"(found {present}).{hint} Check the MONITOR= option of the PROC MCMC run that wrote "
             "this file."
         )
@@ -98,38 +104,63 @@ def _read_chain(path: Path, design: Design, residual: str) -> _Chain:
             "sas_reference/README.md)."
         )
 
-    index = _effect_index(design, str(path))
-    effects: dict[str, np.ndarray] = {}
-    unknown = []
-    for col, raw_label in effect_cols.items():
-        label = index.get(label_key(raw_label))
-        if label is None:
-            unknown.append(col)
-            continue
-        if label in effects:
+    effects: dict[str, dict[str, np.ndarray]] = {}
+    for e in layout.effects:
+        index = _effect_index(e.touched + e.untouched, str(path), e.name, e.subject)
+        got: dict[str, np.ndarray] = {}
+        unknown = []
+        for col, raw_label in effect_cols[e.name].items():
+            label = index.get(label_key(raw_label))
+            if label is None:
+                unknown.append(col)
+                continue
+            if label in got:
+                raise SasOutputError(
+                    f"{path}: columns for cluster {label!r} appear twice ({col} and another {e.name}_ column). "
+                    "Export the OUTPOST data set unchanged."
+                )
+            got[label] = numeric_column(frame, col, path, is_text)
+        if unknown:
             raise SasOutputError(
-                f"{path}: columns for cluster {label!r} appear twice ({col} and another u_ column). "
-                "Export the OUTPOST data set unchanged."
+                f"{path}: random-effect column(s) {', '.join(unknown[:8])}"
+                f"{' …' if len(unknown) > 8 else ''} match no value of {e.subject} in the data ({layout.data_source}). "
+                "The output was made from another dataset, or the data file differs: run the SAS program "
+                "on the same data."
             )
-        effects[label] = numeric_column(frame, col, path, is_text)
-    if unknown:
-        raise SasOutputError(
-            f"{path}: random-effect column(s) {', '.join(unknown[:8])}"
-            f"{' …' if len(unknown) > 8 else ''} match no value of j in the data ({design.source}). "
-            "The output was made from another dataset, or the data file differs: run the SAS program "
-            "on the same run1.csv."
-        )
-    absent = [lab for lab in design.sas_clusters if lab not in effects]
-    if absent:
-        kind = "treated cluster" if any(lab in design.clusters for lab in absent) else "control singleton"
-        raise SasOutputError(
-            f"{path}: random-effect column(s) {', '.join('u_' + label_key(a) for a in absent[:8])}"
-            f"{' …' if len(absent) > 8 else ''} missing ({len(absent)} {kind} effect(s) of "
-            f"{len(design.sas_clusters)}). PROC MCMC writes one u_<j> per value of j; run the program "
-            "with `monitor=(u)` on the RANDOM statement and without NOOUTPOST."
-        )
+        absent = [lab for lab in e.touched + e.untouched if lab not in got]
+        if absent:
+            n_touched = sum(lab in set(e.touched) for lab in absent)
+            n_untouched = len(absent) - n_touched
+            if layout.missing_hint is not None:  # the built-in models' words
+                counts = (f"{n_touched} of {len(e.touched)} treated cluster effects and {n_untouched} of "
+                          f"{len(e.untouched)} control singleton effects")
+            else:
+                counts = (f"{n_touched} of {len(e.touched)} effects of subjects in the data and {n_untouched} of "
+                          f"{len(e.untouched)} other subjects' effects")
+            raise SasOutputError(
+                f"{path}: random-effect column(s) {', '.join(e.name + '_' + label_key(a) for a in absent[:8])}"
+                f"{' …' if len(absent) > 8 else ''} missing ({counts}). PROC MCMC writes one "
+                f"{e.name}_<{e.subject}> per value of {e.subject}; run the program with `monitor=({e.name})` on "
+                "the RANDOM statement and without NOOUTPOST."
+            )
+        effects[e.name] = got
 
     scalars = {n: numeric_column(frame, columns[n.lower()], path, is_text) for n in wanted}
+    for n in layout.optional:
+        if n.lower() in columns:
+            scalars[n] = numeric_column(frame, columns[n.lower()], path, is_text)
+    for name in layout.variances:
+        bad = scalars[name] <= 0
+        if bad.any():
+            idx = np.flatnonzero(bad)
+            where = "line" if is_text else "observation"
+            first = idx + (2 if is_text else 1)
+            shown = ", ".join(str(i) for i in first[:8]) + (f" … ({idx.size} draws)" if idx.size > 8 else "")
+            raise SasOutputError(
+                f"{path}: column {columns[name.lower()]} holds a variance draw ≤ 0 at {where}(s) {shown} "
+                f"(e.g. {scalars[name][idx[0]]!r}); every draw of a variance is positive in PROC MCMC's OUTPOST, "
+                "so the file is damaged or is not that sample. Export the OUTPOST data set again."
+            )
     if "iteration" in columns:
         iteration = numeric_column(frame, columns["iteration"], path, is_text)
         if np.any(np.diff(iteration) <= 0):
@@ -140,10 +171,11 @@ def _read_chain(path: Path, design: Design, residual: str) -> _Chain:
     else:
         iteration = np.arange(1, len(frame) + 1, dtype=float)
     log_density = {
-        c: numeric_column(frame, c, path, is_text) for c in frame.columns if c.lower().startswith("log")
+        c: numeric_column(frame, c, path, is_text) for c in frame.columns
+        if c.lower().startswith("log") and c.lower() not in scalar_cols
     }
-    used = {columns[n.lower()] for n in wanted} | set(effect_cols) | set(log_density)
-    used |= {columns[v] for v in _FRAME_VARS if v in columns}
+    used = {columns[n.lower()] for n in scalars} | {c for cols in effect_cols.values() for c in cols}
+    used |= set(log_density) | {columns[v] for v in _FRAME_VARS if v in columns}
     ignored = tuple(c for c in frame.columns if c not in used)
     return _Chain(scalars, effects, iteration, log_density, ignored)
 
@@ -167,6 +199,8 @@ class SasPosterior:
     iterations: np.ndarray
     log_density: xr.Dataset
     ignored_columns: tuple[str, ...] = ()
+    layout: OutpostLayout | None = None
+    untouched: dict[str, xr.DataArray] | None = None
 
     @property
     def n_chains(self) -> int:
@@ -220,11 +254,31 @@ def read_outpost(paths: Path | Sequence[Path], design: Design, residual: str) ->
         lengths.
     """
     check_residual(residual, SasOutputError)
+    return read_outpost_layout(paths, OutpostLayout.for_design(design, residual))
+
+
+def read_program_outpost(paths: Path | Sequence[Path], translation: Any) -> SasPosterior:
+    """Read the OUTPOST file(s) of a translated PROC MCMC program (:class:`~partclust.translate.Translation`).
+
+    ``posterior`` holds the program's parameters, its MONITOR= derived quantities when the files have them,
+    and each random effect's touched values over the PyMC model's dim; the untouched effects are in
+    ``untouched`` (and, for the first RANDOM statement, ``u_control``).
+
+    Raises
+    ------
+    SasOutputError
+        Naming the file and the column at fault.
+    """
+    return read_outpost_layout(paths, OutpostLayout.for_translation(translation))
+
+
+def read_outpost_layout(paths: Path | Sequence[Path], layout: OutpostLayout) -> SasPosterior:
+    """Read OUTPOST file(s), one per chain, laid out as ``layout`` says."""
     files = as_paths(paths)
     if not files:
         raise SasOutputError("no OUTPOST file given. Pass the path of outpost.csv (one per chain).")
     sums = [sha256_of(p) if p.is_file() else "" for p in files]
-    chains = [_read_chain(p, design, residual) for p in files]
+    chains = [_read_chain(p, layout) for p in files]
     seen: dict[str, Path] = {}
     for p, s in zip(files, sums):
         if s in seen:
@@ -241,39 +295,47 @@ def read_outpost(paths: Path | Sequence[Path], design: Design, residual: str) ->
             "same NBI=, NMC= and THIN=."
         )
     n = lengths[0]
-    coords = {"chain": np.arange(len(chains)), "draw": np.arange(n)}
+    coords: dict[str, Any] = {"chain": np.arange(len(chains)), "draw": np.arange(n)}
 
     def stack(get) -> np.ndarray:
         return np.stack([get(c) for c in chains])
 
-    data = {name: (("chain", "draw"), stack(lambda c, k=name: c.scalars[k]))
-            for name in scalar_names(residual)}
-    u = stack(lambda c: np.column_stack([c.effects[lab] for lab in design.clusters]))
-    data[RANDOM_EFFECT] = (("chain", "draw", "cluster"), u)
-    posterior = xr.Dataset(data, coords={**coords, "cluster": list(design.clusters)})
-    posterior.attrs.update({"source": "SAS PROC MCMC OUTPOST", "residual": residual})
-    if design.control_clusters:
-        ctrl = stack(lambda c: np.column_stack([c.effects[lab] for lab in design.control_clusters]))
-    else:
-        ctrl = np.empty((len(chains), n, 0))
-    u_control = xr.DataArray(
-        ctrl, dims=("chain", "draw", "control_cluster"),
-        coords={**coords, "control_cluster": list(design.control_clusters)}, name="u_control",
-    )
+    names = list(layout.scalars) + [o for o in layout.optional if all(o in c.scalars for c in chains)]
+    data: dict[str, Any] = {name: (("chain", "draw"), stack(lambda c, k=name: c.scalars[k])) for name in names}
+    untouched: dict[str, xr.DataArray] = {}
+    for e in layout.effects:
+        u = stack(lambda c, e=e: np.column_stack([c.effects[e.name][lab] for lab in e.touched])
+                  if e.touched else np.empty((n, 0)))
+        data[e.name] = (("chain", "draw", e.dim), u)
+        coords[e.dim] = list(e.touched)
+        other = (stack(lambda c, e=e: np.column_stack([c.effects[e.name][lab] for lab in e.untouched]))
+                 if e.untouched else np.empty((len(chains), n, 0)))
+        dim = "control_cluster" if layout.missing_hint is not None else f"{e.dim}_untouched"
+        untouched[e.name] = xr.DataArray(other, dims=("chain", "draw", dim),
+                                         coords={"chain": coords["chain"], "draw": coords["draw"],
+                                                 dim: list(e.untouched)}, name=f"{e.name}_untouched")
+    posterior = xr.Dataset(data, coords=coords)
+    posterior.attrs.update({"source": "SAS PROC MCMC OUTPOST", "residual": layout.model})
+    first = untouched[layout.effects[0].name] if layout.effects else xr.DataArray(
+        np.empty((len(chains), n, 0)), dims=("chain", "draw", "control_cluster"),
+        coords={"chain": coords["chain"], "draw": coords["draw"], "control_cluster": []})
+    u_control = first.rename("u_control")
     log_names = [k for k in chains[0].log_density if all(k in c.log_density for c in chains)]
     log_density = xr.Dataset(
         {k: (("chain", "draw"), stack(lambda c, key=k: c.log_density[key])) for k in log_names},
-        coords=coords,
+        coords={"chain": coords["chain"], "draw": coords["draw"]},
     )
     ignored = tuple(sorted({col for c in chains for col in c.ignored}))
     return SasPosterior(
         posterior=posterior,
         u_control=u_control,
-        residual=residual,
+        residual=layout.model,
         files=tuple(files),
         sha256=tuple(sums),
         n_draws=n,
         iterations=stack(lambda c: c.iteration),
         log_density=log_density,
         ignored_columns=ignored,
+        layout=layout,
+        untouched=untouched,
     )

@@ -8,7 +8,7 @@ import pandas as pd
 
 from partclust.data import Design, design_frame
 
-__all__ = ["outcome_by_arm_and_cluster", "cluster_size_table"]
+__all__ = ["outcome_by_arm_and_cluster", "cluster_size_table", "outcome_by_group"]
 
 
 def outcome_by_arm_and_cluster(design: Design) -> plt.Figure:
@@ -44,3 +44,27 @@ def cluster_size_table(design: Design) -> pd.DataFrame:
     df = design_frame(design)
     t = df[df.arm == "treated"].groupby("cluster", sort=False)["y"].agg(["size", "mean", "std"])
     return t.reindex(list(design.clusters)).rename(columns={"size": "n", "std": "sd"})
+
+
+def outcome_by_group(data) -> plt.Figure:
+    """Strip plot of the outcome for the rows without an effect and for every sampled cluster, with means.
+
+    ``data`` is a :class:`~partclust.models.ModelData` (any model of the family); clusters are in the
+    data's order, labelled with their size.
+    """
+    spec = data.spec
+    groups = list(data.groups)
+    fig, ax = plt.subplots(figsize=(min(16, 3 + 0.45 * (len(groups) + 1)), 4))
+    rng = np.random.default_rng(0)
+    series = ([("no effect", data.y[data.group < 0])] if (data.group < 0).any() else [])
+    series += [(f"{g}\n(n={n})", data.y[data.group == k]) for k, (g, n) in enumerate(data.group_sizes.items())]
+    for k, (_, yy) in enumerate(series):
+        ax.scatter(k + rng.uniform(-0.15, 0.15, yy.size), yy, s=8, alpha=0.6)
+        ax.hlines(yy.mean(), k - 0.3, k + 0.3, color="k")
+    ax.set_xticks(range(len(series)), [label for label, _ in series], fontsize=8)
+    ax.set_ylabel(f"outcome {spec.outcome}")
+    group = spec.random.group if spec.random is not None else "cluster"
+    ax.set_xlabel(f"{group} (label and size); rows the random effect does not touch first")
+    ax.set_title(f"{spec.outcome} by {group} (line: mean)")
+    fig.tight_layout()
+    return fig

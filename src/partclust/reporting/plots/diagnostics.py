@@ -15,7 +15,21 @@ def model_graph(model) -> Any:
     import pymc as pm
 
     if shutil.which("dot"):
-        return pm.model_to_graphviz(model)
+        try:
+            return pm.model_to_graphviz(model)
+        except NotImplementedError:
+            # PyMC finds each node's shape by evaluating it cheaply, which draws from the priors and cannot for
+            # improper ones (Flat, HalfFlat: general(0), general(-log(v))); with PyTensor's shape inference the
+            # shapes need no draw. Only the graph's drawing is affected, never a model.
+            import pymc.model_graph as model_graph_module
+            from pytensor.compile.mode import get_mode
+
+            cheap = model_graph_module._cheap_eval_mode
+            model_graph_module._cheap_eval_mode = get_mode("FAST_RUN")
+            try:
+                return pm.model_to_graphviz(model)
+            finally:
+                model_graph_module._cheap_eval_mode = cheap
     return model.str_repr() if hasattr(model, "str_repr") else str(model)
 
 

@@ -1,0 +1,57 @@
+"""notebooks/07_translate.ipynb runs under papermill with a program, its data and its (synthetic) OUTPOST draws."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from partclust.layout import REPO_ROOT
+from partclust.runner.notebooks import execute
+from partclust.translate.translation import translate_file
+
+HEIGHTS = REPO_ROOT.parent / "shared" / "external_data" / "sas_doc_heights.csv"
+PROGRAM = """\
+/* SAS's random-intercept example model, written for this test */
+proc mcmc data=heights outpost=postout nmc=50000 seed=7893;
+   parms b0 0 b1 0 s2 1 s2g 1;
+   prior b: ~ normal(0, var = 10000);
+   prior s: ~ igamma(0.01, scale = 0.01);
+   random gamma ~ normal(0, var = s2g) subject=family monitor=(gamma);
+   mu = b0 + b1 * gf + gamma;
+   model height ~ normal(mu, var = s2);
+run;
+"""
+
+
+@pytest.mark.slow
+def test_notebook_07_with_a_program_and_synthetic_outpost(tmp_path):
+    if not HEIGHTS.is_file():
+        pytest.skip(f"{HEIGHTS} is absent (third-party data, see ../shared/external_data/README.md)")
+    program = tmp_path / "heights.sas"
+    program.write_text(PROGRAM)
+    translation = translate_file(program, HEIGHTS)
+    rng = np.random.default_rng(3)
+    n = 400
+    cols = {"Iteration": np.arange(1, n + 1)}
+    for p in translation.program.parameters:
+        cols[p] = rng.gamma(4.0, 1.0, n)
+    for label in translation.bound.effects["gamma"].sas_labels:
+        cols[f"gamma_{label}"] = rng.normal(0, 1, n)
+    outpost = tmp_path / "sas_synthetic"
+    outpost.mkdir()
+    pd.DataFrame(cols).to_csv(outpost / "outpost.csv", index=False)
+    out = tmp_path / "run"
+    executed = execute("07_translate.ipynb", out / "07_translate.ipynb",
+                       {"sas_program": str(program), "step": 0, "data_path": str(HEIGHTS), "seed": 2, "draws": 300,
+                        "tune": 300, "chains": 2, "sas_output": str(outpost), "output_dir": str(out), "cores": 1})
+    nb = json.loads(executed.read_text())
+    text = "\n".join("".join(o.get("text", "")) + "".join(o.get("data", {}).get("text/markdown", ""))
+                     for c in nb["cells"] if c["cell_type"] == "code" for o in c.get("outputs", []))
+    assert "Height ~ gf + (1 | Family)" in text and "`s2u` → `s2g`" in text
+    assert "`sas`:" not in text  # the SAS reference was read
+    record = json.loads((out / "run.json").read_text())
+    assert record["sas_program"]["options"]["nmc"] == 50000
+    assert list(pd.read_csv(out / "summary.csv")["param"])[:4] == ["b0", "b1", "s2", "s2g"]
