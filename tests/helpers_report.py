@@ -17,6 +17,8 @@ import nbformat
 import numpy as np
 import pandas as pd
 
+from partclust.inference.runs import RUN_FILES, file_record
+
 NASTY = "<script>alert('x')</script> & \"quoted\""
 SEEDS = {"single": (1, 2, 3), "per_condition": (1, 2)}
 FAKE_SHA = "ab" * 32
@@ -173,13 +175,15 @@ def make_results(root: Path, *, models=("single", "per_condition"), study_json: 
             run.mkdir(parents=True)
             nbformat.write(executed_notebook(f"Fit the {model} model, seed {seed}",
                                              finding=f"{model} seed {seed}: σ²_u 0.4{seed}"), run / "02_fit.ipynb")
-            (run / "run.json").write_text(json.dumps({
+            pd.DataFrame({"param": PARAMS[model], "mean": 0.0, "sd": 1.0, "mcse_mean": 0.01}).to_csv(run / "summary.csv",
+                                                                                      index=False)
+            write_posterior(run, model, seed, flat=seed == 3)
+            (run / "run.json").write_text(json.dumps({  # written last, listing its files as a fit does
                 "settings": {"model": model, "seed": seed},
                 "data": {"sha256": data_sha256},
                 "convergence": {"passed": seed != 2, "reason": "" if seed != 2 else "failed: r_hat (r_hat_max=1.02)"},
+                "files": {name: file_record(run / name) for name in RUN_FILES},
             }))
-            pd.DataFrame({"param": PARAMS[model], "mean": 0.0}).to_csv(run / "summary.csv", index=False)
-            write_posterior(run, model, seed, flat=seed == 3)
         mc = _mc_error(model, rng)
         (results / "study" / model).mkdir(parents=True)
         mc.to_csv(results / "study" / model / "mc_error.csv", index=False)

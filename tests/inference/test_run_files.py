@@ -9,7 +9,7 @@ import pytest
 import xarray as xr
 from scipy import stats
 
-from partclust.inference import (POSTERIOR_NC, FitSettings, fit, is_complete, read_posterior, read_run, read_trace,
+from partclust.inference import (POSTERIOR_NC, FitSettings, file_record, fit, is_complete, read_posterior, read_run, read_trace,
                                  write_run)
 
 SMALL = dict(draws=300, tune=300, chains=2)
@@ -89,4 +89,7 @@ def test_old_flat_files_are_still_read(run_dir, tmp_path):
     assert list(tree.children) == ["posterior"]
     xr.testing.assert_identical(tree["posterior"].to_dataset(), posterior)
     record = json.loads((flat / "run.json").read_text())
-    assert is_complete(flat, FitSettings(**record["settings"]), record["data"]["sha256"])
+    assert not is_complete(flat, FitSettings(**record["settings"]), record["data"]["content_sha256"])  # bytes changed
+    record["files"][POSTERIOR_NC] = file_record(flat / POSTERIOR_NC)  # as a run that wrote the flat file records it
+    (flat / "run.json").write_text(json.dumps(record))
+    assert is_complete(flat, FitSettings(**record["settings"]), record["data"]["content_sha256"])

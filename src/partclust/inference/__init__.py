@@ -6,6 +6,7 @@ are loaded on first use, so a process that only reads runs stays light.
 
 from partclust.errors import FitError
 from partclust.inference.runs import (POSTERIOR_NC, RUN_FILES, RUN_JSON, SUMMARY_CSV, TREE_GROUPS, default_run_dir,
+                                      file_record,
                                       is_complete, read_posterior, read_run, read_trace, run_tree, verify_run,
                                       write_run)
 from partclust.inference.settings import SEED_MAX, FitSettings
@@ -17,7 +18,7 @@ __all__ = [
     "SUMMARY_COLUMNS", "SUMMARY_CSV", "TREE_GROUPS", "FitError", "FitResult", "FitSettings", "convergence_gate",
     "default_run_dir", "fit", "flat_params", "gate_description", "is_complete", "read_posterior", "read_run",
     "read_trace", "run_tree", "summarize", "verify_run", "write_run", "select_params", "summarize_params",
-    "sample_model", "fit_translated",
+    "sample_model", "fit_translated", "file_record",
 ]
 
 

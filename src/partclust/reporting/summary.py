@@ -119,7 +119,7 @@ def study_models(results: str | Path) -> list[str]:
     return found or list(RESIDUALS)
 
 
-def _pooled_draws(layout: ResultsLayout, model: str, data_sha256: str) -> np.ndarray:
+def _pooled_draws(layout: ResultsLayout, model: str, design: Any) -> np.ndarray:
     from partclust.errors import ComparisonError
     from partclust.evaluation.compare import load_runs
     from partclust.inference.runs import read_posterior
@@ -128,7 +128,7 @@ def _pooled_draws(layout: ResultsLayout, model: str, data_sha256: str) -> np.nda
     if not dirs:
         return np.empty(0)
     try:
-        runs = load_runs(dirs, model=model, data_sha256=data_sha256)
+        runs = load_runs(dirs, model=model, design=design)
     except ComparisonError:
         return np.empty(0)
     parts = [np.asarray(read_posterior(d)["s2u"]).ravel() for d, _, _ in runs.included]
@@ -199,7 +199,7 @@ def study_answer(results: str | Path, design: Any, models: Sequence[str] | None 
         exact = exact_posterior(design, model)
         numbers = s2u_numbers(model, exact, mc, comparison)
         out[model] = ModelAnswer(model, numbers, exact, float(reml(design, model).estimates["s2u"]),
-                                 _pooled_draws(layout, model, design.sha256), mc)
+                                 _pooled_draws(layout, model, design), mc)
     return StudyAnswer(out, _why_answer(layout, design))
 
 
