@@ -28,7 +28,7 @@ from partclust.errors import FitError
 from partclust.layout import ResultsLayout
 
 __all__ = ["PARETO_K_BAD", "model_traces", "loo_comparison", "pareto_k_table", "variance_ratio", "model_shift",
-           "exact_loo", "conclusion", "SHIFT_COLUMNS"]
+           "exact_loo", "fit_for_loo", "conclusion", "SHIFT_COLUMNS"]
 
 PARETO_K_BAD = 0.7
 """Pareto k above which PSIS-LOO's estimate for an observation is unreliable (Vehtari et al. 2017/2024)."""
@@ -106,13 +106,16 @@ def pareto_k_table(loos: Mapping[str, Any], subjects: Sequence[str] | None = Non
     return pd.DataFrame(rows, columns=["model", "obs", "subject", "pareto_k"])
 
 
-def variance_ratio(posterior: Any) -> dict[str, float]:
+def variance_ratio(posterior: Any, names: Sequence[str] = ("s2e_control", "s2e_treated")) -> dict[str, float]:
     """σ²_e,control / σ²_e,treated from per-condition draws: mean, quantiles, P(ratio > 1) and its MCSE.
 
     Parameters
     ----------
     posterior : xarray.Dataset or DataTree
-        With ``s2e_control`` and ``s2e_treated`` (dims chain, draw).
+        With the two residual variances (dims chain, draw).
+    names : (str, str)
+        Numerator and denominator: run1's ``s2e_control``, ``s2e_treated``; a formula model's
+        ``s2e[<level>]`` in level order.
 
     Returns
     -------
@@ -130,9 +133,10 @@ def variance_ratio(posterior: Any) -> dict[str, float]:
 
     post = posterior["posterior"].to_dataset() if hasattr(posterior, "children") and "posterior" in posterior.children \
         else posterior
-    if "s2e_control" not in post or "s2e_treated" not in post:
-        raise FitError("the variance ratio needs the per-condition model's draws (s2e_control, s2e_treated)")
-    ratio = post["s2e_control"] / post["s2e_treated"]
+    top, bottom = names
+    if top not in post or bottom not in post:
+        raise FitError(f"the variance ratio needs the per-condition model's draws ({top}, {bottom})")
+    ratio = post[top] / post[bottom]
     flat = np.asarray(ratio).ravel()
     above = xr.Dataset({"p": (ratio > 1.0).astype(float)})
     return {"mean": float(flat.mean()), "median": float(np.median(flat)), "q2.5": float(np.quantile(flat, 0.025)),
@@ -143,8 +147,12 @@ def variance_ratio(posterior: Any) -> dict[str, float]:
 SHIFT_COLUMNS: tuple[str, ...] = ("param", "statistic", "single", "per_condition", "difference", "relative")
 
 
-def model_shift(exact: Mapping[str, Any], params: Sequence[str] = ("b1", "s2u")) -> pd.DataFrame:
+def model_shift(exact: Mapping[str, Any], params: Sequence[str] = ("b1", "s2u"),
+                models: Sequence[str] = RESIDUALS) -> pd.DataFrame:
     """b1 and σ²_u under the two residual models, from their exact posteriors (no Monte Carlo error).
+
+    ``exact`` maps the names in ``models`` (one residual variance first, per condition second) to exact
+    posteriors; the table's columns keep the names ``single`` and ``per_condition``.
 
     Returns
     -------
@@ -153,8 +161,8 @@ def model_shift(exact: Mapping[str, Any], params: Sequence[str] = ("b1", "s2u"))
         the value under each model, per-condition − single, and that difference relative to the
         single model's posterior SD.
     """
-    a = exact["single"].table.set_index("param")
-    b = exact["per_condition"].table.set_index("param")
+    a = exact[models[0]].table.set_index("param")
+    b = exact[models[1]].table.set_index("param")
     rows = []
     for p in params:
         for stat in ("mean", "sd", "q2.5", "median", "q97.5"):
@@ -163,6 +171,29 @@ def model_shift(exact: Mapping[str, Any], params: Sequence[str] = ("b1", "s2u"))
                          "per_condition": float(b.loc[p, stat]), "difference": d,
                          "relative": d / float(a.loc[p, "sd"])})
     return pd.DataFrame(rows, columns=list(SHIFT_COLUMNS))
+
+
+def fit_for_loo(data: Any, seed: int, draws: int, tune: int, chains: int, cores: int | None = None) -> Any:
+    """Fit a model once (nutpie, non-centered) with its pointwise log-likelihood, when no stored run has it.
+
+    Parameters
+    ----------
+    data : ModelData
+        Data read through the model's specification (a built-in run1 model or any of the family).
+
+    Returns
+    -------
+    xarray.DataTree
+        With ``posterior``, ``sample_stats`` and ``log_likelihood`` (dims chain, draw, obs).
+    """
+    from partclust.inference.sample import fit
+    from partclust.inference.settings import FitSettings
+    from partclust.translate.specs import spec_key
+
+    settings = FitSettings(model=data.spec.name, parameterization="noncentered", seed=int(seed), draws=int(draws),
+                           tune=int(tune), chains=int(chains), sampler="nutpie",
+                           spec="" if data.spec.is_builtin else spec_key(data.spec))
+    return fit(data, settings, cores=cores, log_likelihood=True).trace
 
 
 def exact_loo(design: Any, residual: str = "single", progress: bool = False) -> np.ndarray:
@@ -230,7 +261,8 @@ def conclusion(compare_table: pd.DataFrame, lrt: Any, ratio: Mapping[str, float]
          f"{k_bad} observation(s) have Pareto k > 0.7 (listed above): their LOO terms are unreliable."),
     ]
     s = shift.set_index(["param", "statistic"])
-    for p, label in (("b1", "b1"), ("s2u", "σ²_u")):
+    for p in dict.fromkeys(shift["param"]):
+        label = "σ²_u" if p == "s2u" else p
         lines.append(f"{label}: posterior mean {s.loc[(p, 'mean'), 'single']:.4f} (single) vs "
                      f"{s.loc[(p, 'mean'), 'per_condition']:.4f} (per-condition), a change of "
                      f"{s.loc[(p, 'mean'), 'relative']:+.2f} posterior SDs (exact posteriors).")

@@ -19,7 +19,7 @@ likelihood sensitivity with power-scaling. *Statistics and Computing* 34, 57. do
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -32,10 +32,11 @@ from partclust.models.spec import builtin_spec
 
 __all__ = ["AlternativePrior", "default_alternatives", "alternative_data", "exact_sensitivity", "sensitivity_table",
            "SENSITIVITY_COLUMNS", "confirm_fits", "CONFIRM_COLUMNS", "moves_table", "MOVES_COLUMNS",
-           "density_curves", "power_scaling", "PARAMS", "SAS_NAME"]
+           "density_curves", "power_scaling", "effect_param", "PARAMS", "SAS_NAME"]
 
 PARAMS: tuple[str, ...] = ("s2u", "b1")
-"""The parameters whose inferences are compared across priors."""
+"""The parameters whose inferences are compared across priors (``b1``: the treatment effect, renamed
+``effect`` in the tables when the model calls it otherwise, see :func:`effect_param`)."""
 STATS: tuple[str, ...] = ("mean", "median", "q2.5", "q97.5")
 SAS_NAME = "SAS: gamma(shape=1, iscale=1) on σ²_u"
 
@@ -80,15 +81,41 @@ def default_alternatives(half_cauchy_scale: float = 1.0, half_normal_scale: floa
 
 
 def alternative_data(design: Any, residual: str, prior: Prior) -> Any:
-    """Read a run1 design through the built-in ``residual`` model with ``prior`` on σ²_u (other priors SAS's).
+    """Return the data read through the same model with ``prior`` on σ²_u (every other prior unchanged).
+
+    Parameters
+    ----------
+    design : Design or ModelData
+        A run1 design (read through the built-in ``residual`` model with the SAS priors otherwise), or data
+        already read through any specification of the family (``residual`` is then ignored).
+    residual : str
+    prior : Prior
+        On σ²_u (or on σ_u: its density is put on the variance).
 
     Returns
     -------
     ModelData
     """
-    from partclust.models.model_data import builtin_data
+    from dataclasses import replace
 
+    from partclust.models.model_data import ModelData, builtin_data
+
+    if isinstance(design, ModelData):
+        return replace(design, spec=design.spec.with_priors({"s2u": prior}), priors={**design.priors, "s2u": prior})
     return builtin_data(design, spec=builtin_spec(residual).with_priors({"s2u": prior}))
+
+
+def effect_param(data: Any) -> str:
+    """Name of the treatment effect: the fixed effect of the column the cluster effect multiplies (run1: ``b1``)."""
+    md = data
+    if not hasattr(md, "fixed_names"):
+        return "b1"
+    mult = md.spec.random.multiplies if md.spec.random is not None else None
+    if mult is not None:
+        for name, col in zip(md.fixed_names, md.x_columns):
+            if col == mult:
+                return name
+    return md.fixed_names[min(1, len(md.fixed_names) - 1)]
 
 
 def exact_sensitivity(design: Any, alternatives: Sequence[AlternativePrior], residual: str = "single") -> dict[str, Any]:
@@ -107,15 +134,17 @@ def sensitivity_table(posteriors: Mapping[str, Any], alternatives: Sequence[Alte
     Returns
     -------
     pandas.DataFrame
-        One row per prior × parameter (:data:`PARAMS`), columns :data:`SENSITIVITY_COLUMNS`; ``sas`` is the
+        One row per prior × parameter (:data:`PARAMS`; ``b1`` is the treatment effect whatever the model
+        names it), columns :data:`SENSITIVITY_COLUMNS`; ``sas`` is the
         prior as PROC MCMC text, ``note`` the quadrature's note (a moment that does not exist is NaN).
         σ²_u in outcome units², b1 in outcome units.
     """
     rows = []
     for a in alternatives:
         table = posteriors[a.name].table.set_index("param")
+        effect = effect_param(posteriors[a.name].model_data)
         for p in PARAMS:
-            r = table.loc[p]
+            r = table.loc[effect if p == "b1" else p]
             rows.append({"prior": a.name, "sas": a.prior.sas("s2u"), "param": p,
                          **{k: float(r[k]) for k in ("mean", "sd", "median", "q2.5", "q97.5")},
                          "note": str(r.get("note", "") or "")})
@@ -148,21 +177,29 @@ def confirm_fits(design: Any, alternatives: Sequence[AlternativePrior], posterio
     from partclust.inference.sample import fit
     from partclust.inference.summary import convergence_gate, summarize
     from partclust.references.registry import exact_reference
+    from partclust.translate.specs import spec_key
 
     rows, summaries, kept = [], {}, None
     for a in alternatives:
         md = alternative_data(design, residual, a.prior)
-        settings = FitSettings(model=residual, parameterization="noncentered", seed=int(seed), draws=int(draws),
-                               tune=int(tune), chains=int(chains), sampler="nutpie")
+        effect = effect_param(md)
+        builtin = md.spec.is_builtin
+        settings = FitSettings(model=md.spec.name, parameterization="noncentered", seed=int(seed), draws=int(draws),
+                               tune=int(tune), chains=int(chains), sampler="nutpie",
+                               spec="" if builtin else spec_key(md.spec))
         result = fit(md, settings, cores=cores, log_likelihood=a.name == keep)
-        summary = summarize(result.posterior, residual)
+        summary = summarize(result.posterior, md.scalar_names)
+        summary["param"] = summary["param"].replace({effect: "b1"}) if effect != "b1" else summary["param"]
         summaries[a.name] = summary
         gate = convergence_gate(summary, result.divergences)
         if a.name == keep:
             kept = result
         ft = fit_table([summary])
         ft = ft[ft["param"].isin(PARAMS) & ft["statistic"].isin(STATS)].reset_index(drop=True)
-        cmp = compare(ft, exact_reference(md, residual, posterior=posteriors[a.name]))
+        ref = exact_reference(md, md.spec.name, posterior=posteriors[a.name])
+        if effect != "b1":
+            ref = replace(ref, table=ref.table.assign(param=ref.table["param"].replace({effect: "b1"})))
+        cmp = compare(ft, ref)
         for _, r in cmp.iterrows():
             rows.append({"prior": a.name, "param": r["param"], "statistic": r["statistic"],
                          "fit_value": r["fit_value"], "fit_se": r["fit_se"], "exact_value": r["reference_value"],
@@ -255,14 +292,13 @@ def power_scaling(fit_result: Any, design: Any, residual: str, prior: Prior) -> 
     import arviz_stats as azs
     import pymc as pm
 
-    from partclust.models.names import scalar_names
     from partclust.models.pymc import build_model
 
     md = alternative_data(design, residual, prior)
     tree = fit_result.trace
     model = build_model(md, parameterization=fit_result.settings.parameterization)
     pm.compute_log_prior(tree, model=model, extend_inferencedata=True, progressbar=False)
-    names = [n for n in scalar_names(residual) if n in tree["posterior"]]
+    names = [n for n in md.scalar_names if n in tree["posterior"]]
     out = azs.psense_summary(tree, var_names=names)
     return out.reset_index().rename(columns={"index": "param"}) if not isinstance(out, pd.DataFrame) or \
         "param" not in out.columns else out
