@@ -77,13 +77,14 @@ def loo_comparison(traces: Mapping[str, Any]) -> tuple[pd.DataFrame, dict[str, A
     Returns
     -------
     (pandas.DataFrame, dict)
-        ``az.compare``'s table (rank, elpd, p, elpd_diff, weight, se, dse, warning; ELPD in log density
-        units, higher is better, the best model first), and each model's ``ELPDData``.
+        ``az.compare``'s table, unrounded (rank, elpd_diff ≤ 0: the model's ELPD minus the best one's, dse
+        its SE, p_worse, diag_diff, elpd, p, se, weight; log density units, the best model first), and
+        each model's ``ELPDData``.
     """
     import arviz as az
 
     loos = {m: az.loo(t, pointwise=True) for m, t in traces.items()}
-    table = az.compare(dict(traces))
+    table = az.compare(dict(loos), round_to="none")  # unrounded: the conclusion quotes these numbers
     return table, loos
 
 
@@ -240,7 +241,7 @@ def conclusion(compare_table: pd.DataFrame, lrt: Any, ratio: Mapping[str, float]
     """
     best = str(compare_table.index[0])
     other = str(compare_table.index[1])
-    diff = float(compare_table.loc[other, "elpd_diff"])
+    diff = -float(compare_table.loc[other, "elpd_diff"])  # ArviZ: other − best ≤ 0
     dse = float(compare_table.loc[other, "dse"])
     clear = dse > 0 and diff > z * dse
     if clear and best == "per_condition":
@@ -251,7 +252,11 @@ def conclusion(compare_table: pd.DataFrame, lrt: Any, ratio: Mapping[str, float]
         verdict = "**The data do not distinguish the two residual models**"
     lines = [
         f"{verdict}: PSIS-LOO ranks `{best}` first, ELPD higher by {diff:.2f} (SE of the difference {dse:.2f}, "
-        f"{diff / dse if dse > 0 else math.nan:.1f} SEs; a difference under {z:g} SEs is within LOO's own uncertainty).",
+        f"{diff / dse if dse > 0 else math.nan:.1f} SEs; a difference under {z:g} SEs is within LOO's own uncertainty"
+        + (f"; ArviZ: P(`{other}` is worse) = {float(compare_table.loc[other, 'p_worse']):.2f}"
+           if "p_worse" in compare_table and np.isfinite(float(compare_table.loc[other, "p_worse"])) else "")
+        + (f", {str(compare_table.loc[other, 'diag_diff']).strip()}" if "diag_diff" in compare_table
+           and str(compare_table.loc[other, "diag_diff"]).strip() not in ("", "<NA>", "nan") else "") + ").",
         f"REML's likelihood-ratio test of σ²_e,control = σ²_e,treated: χ²(1) = {lrt.statistic:.2f}, "
         f"p = {lrt.p_value:.3g} ({'rejected' if lrt.p_value < 0.05 else 'not rejected'} at the 5 % level).",
         f"σ²_e,control / σ²_e,treated: posterior median {ratio['median']:.2f}, 95 % interval "
