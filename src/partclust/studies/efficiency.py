@@ -24,7 +24,7 @@ from partclust.studies.grid import RUN_COLUMNS
 from partclust.studies.s2u.mixing import SAMPLER_LABELS, MixingConfig, mixing_study, mixing_summary
 
 __all__ = ["EXACT_SAMPLER", "EXACT_LABEL", "EFFICIENCY_RUN_COLUMNS", "EFFICIENCY_COLUMNS", "efficiency_configs",
-           "exact_runs", "efficiency_runs", "efficiency_table", "recommendation"]
+           "exact_runs", "efficiency_runs", "efficiency_table", "recommendation", "headline"]
 
 EXACT_SAMPLER = "exact"
 EXACT_LABEL = "exact i.i.d. (quadrature)"
@@ -235,3 +235,21 @@ def recommendation(table: pd.DataFrame, target: float = TARGET_MCSE) -> list[str
                      f"effective draws of σ²_u per draw: MCSE ≤ {target:g} would take about "
                      f"{math.ceil(worst['draws_needed']):,} draws.")
     return lines
+
+
+def headline(table: pd.DataFrame, target: float = TARGET_MCSE) -> str:
+    """One line for the landing page: the recommended set-up per residual model and the draws it needs."""
+    parts = []
+    for residual, g in table.groupby("residual", sort=False):
+        ok = g[(g["sampler"] != EXACT_SAMPLER) & (g["divergences"] == 0) & (g["verdict"] == CONSISTENT)]
+        if ok.empty:
+            parts.append(f"{residual}: no set-up qualified")
+            continue
+        best = ok.sort_values("seconds_to_target").iloc[0]
+        need = draws_needed(best["total_draws"], best["rms_mcse"], target)
+        parts.append(f"{residual}: {SAMPLER_LABELS.get(best['sampler'], best['sampler'])}, {best['parameterization']} "
+                     f"({best['ess_bulk_per_draw']:.2f} ESS/draw; ≈{math.ceil(need):,} draws for MCSE ≤ {target:g})")
+    worst = table[table["sampler"] != EXACT_SAMPLER].sort_values("ess_bulk_per_draw")
+    tail = (f"; slowest {worst.iloc[0]['config']} at {worst.iloc[0]['ess_bulk_per_draw']:.3f} ESS/draw"
+            if len(worst) else "")
+    return "Most efficient for σ²_u — " + "; ".join(parts) + tail + "."
