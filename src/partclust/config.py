@@ -27,6 +27,9 @@ NOTEBOOK_FILES: dict[str, str] = {
     "why": "05_why_s2u_differed.ipynb",
     "your_trial": "06_your_trial.ipynb",
     "translate": "07_translate.ipynb",
+    "efficiency": "08_efficiency.ipynb",
+    "model_choice": "09_residual_variances.ipynb",
+    "sensitivity": "10_prior_sensitivity.ipynb",
 }
 """Each notebook in ``notebooks/`` by its role. The study runs them and the landing page (the executed
 ``summary``) links every other entry, each with what it found; a notebook added here is listed there."""

@@ -13,7 +13,6 @@ import math
 import time
 from typing import Mapping, Sequence
 
-import numpy as np
 import pandas as pd
 
 from partclust.data import Design
@@ -50,7 +49,7 @@ def efficiency_configs(samplers: Sequence[str], parameterizations: Sequence[str]
 
 
 def exact_runs(design: Design, residual: str, seeds: Sequence[int], draws: int, chains: int) -> pd.DataFrame:
-    """The ideal sampler: i.i.d. draws of σ²_u from the exact posterior, timed and summarized like a fit.
+    """Draw σ²_u i.i.d. from the exact posterior (the ideal sampler), timed and summarized like a fit.
 
     ``compile_s`` is the quadrature (the set-up), ``sample_s`` the drawing; ESS and MCSE are ArviZ's on
     the draws shaped (chains, draws), so the bulk ESS should be the number of draws within its sampling
@@ -110,7 +109,7 @@ EFFICIENCY_COLUMNS: tuple[str, ...] = (
 
 
 def _verdicts(summary: pd.DataFrame, runs: pd.DataFrame, residual: str, exact_mean: float) -> pd.DataFrame:
-    """The comparison engine's verdict on each configuration's σ²_u mean against the exact mean."""
+    """Judge each configuration's σ²_u mean against the exact mean with the comparison engine."""
     fits = []
     for label in summary["config"]:
         g = runs[runs["config"] == label]

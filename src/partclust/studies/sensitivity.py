@@ -25,7 +25,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from partclust.evaluation.compare import CONSISTENT, compare, fit_table, z_critical
+from partclust.evaluation.compare import compare, fit_table, z_critical
 from partclust.inference.settings import FitSettings
 from partclust.models.priors import (SAS_PRIORS, HalfCauchyOnSD, HalfNormalOnSD, InverseGamma, Prior, UniformOnSD)
 from partclust.models.spec import builtin_spec
