@@ -102,9 +102,10 @@ def prior_sensitivity_plot(curves: pd.DataFrame, table: pd.DataFrame) -> plt.Fig
                  label="mean, 95 % interval")
     ax1.plot(t["median"], y, "k|", ms=12, label="median")
     ax1.set_yticks(y, t["prior"], fontsize=8)
+    ax1.set_ylim(-1.3, len(t) - 0.5)  # room below the last prior for the legend
     ax1.set_xlabel("σ²_u (outcome units²)")
     ax1.set_title("σ²_u under each prior (exact)")
-    ax1.legend(fontsize=7)
+    ax1.legend(fontsize=7, loc="lower right", ncol=2)
     fig.suptitle("How much the σ²_u prior matters")
     fig.tight_layout()
     return fig
