@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import pandas as pd
 
@@ -82,9 +82,16 @@ def exact_runs(design: Design, residual: str, seeds: Sequence[int], draws: int, 
     return pd.DataFrame(rows, columns=list(EFFICIENCY_RUN_COLUMNS))
 
 
-def efficiency_runs(design: Design, residuals: Sequence[str], configs: Sequence[MixingConfig], seeds: Sequence[int],
-                    exact_draws: int = 1000, exact_chains: int = 4, cores: int | None = None) -> pd.DataFrame:
+def efficiency_runs(design: Design | Mapping[str, Any], residuals: Sequence[str], configs: Sequence[MixingConfig],
+                    seeds: Sequence[int], exact_draws: int = 1000, exact_chains: int = 4, cores: int | None = None
+                    ) -> pd.DataFrame:
     """Fit every residual model × configuration × seed (notebook 05's mixing study) and add the exact sampler.
+
+    Parameters
+    ----------
+    design : Design or mapping
+        A run1 design (each residual model is then the built-in one), or, per residual model name, the
+        data read through that model's specification (any trial of the family).
 
     Returns
     -------
@@ -93,8 +100,9 @@ def efficiency_runs(design: Design, residuals: Sequence[str], configs: Sequence[
     """
     frames = []
     for residual in residuals:
-        frames.append(exact_runs(design, residual, seeds, exact_draws, exact_chains))
-        runs = mixing_study(design, configs, seeds, residual=residual, cores=cores).runs
+        data = design[residual] if isinstance(design, Mapping) else design
+        frames.append(exact_runs(data, residual, seeds, exact_draws, exact_chains))
+        runs = mixing_study(data, configs, seeds, residual=residual, cores=cores).runs
         frames.append(runs.assign(residual=residual).reindex(columns=list(EFFICIENCY_RUN_COLUMNS)))
     return pd.concat(frames, ignore_index=True)
 
