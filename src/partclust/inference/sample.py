@@ -1,8 +1,9 @@
 """Sampling: build the model, sample it with nutpie, PyMC's NUTS or Metropolis-within-Gibbs.
 
-Compiled nutpie models are cached per process, keyed by everything the compiled code depends on, so
-a process that fits the same model for many seeds (a study worker's kernel) compiles it once; the
-draws do not depend on the cache.
+Compiled nutpie models are cached on disk per model structure (:mod:`partclust.inference.compiled`),
+so a new process loads what any process compiled before, and per process, so a process that fits the
+same model for many seeds (a study worker's kernel) does not even reload it; the draws do not depend
+on either cache.
 """
 
 from __future__ import annotations
@@ -61,14 +62,22 @@ def _design_key(design: Design) -> str:
     return h.hexdigest()
 
 
-def _sample_nutpie(model: pm.Model, s: FitSettings, timings: dict[str, float], key: tuple, cores: int | None):
+def _sample_nutpie(model: pm.Model, s: FitSettings, timings: dict[str, Any], key: tuple, cores: int | None):
     import nutpie
+
+    from partclust.inference.compiled import compile_model
 
     t = time.perf_counter()
     compiled = _COMPILED.get(key)
     timings["compile_cached"] = compiled is not None
     if compiled is None:
-        compiled = _COMPILED[key] = nutpie.compile_pymc_model(model)
+        compiled, record = compile_model(model)
+        _COMPILED[key] = compiled
+        timings["compile_source"] = record["source"]
+        if record["rebuilt"] or record["reason"]:
+            timings["compile_note"] = record["rebuilt"] or record["reason"]
+    else:
+        timings["compile_source"] = "process"
     timings["compile_s"] = time.perf_counter() - t
     t = time.perf_counter()
     trace = nutpie.sample(
@@ -113,7 +122,9 @@ def fit(design: Design, settings: FitSettings, priors: Priors = SAS_PRIORS, core
     -------
     FitResult
         ``trace`` holds ``posterior`` and ``sample_stats``; ``timings`` has ``build_s``,
-        ``compile_s``, ``sample_s`` and ``compile_cached``.
+        ``compile_s``, ``sample_s``, ``compile_cached`` (compiled earlier in this process) and, for
+        nutpie, ``compile_source`` (``process``, or where :func:`~partclust.inference.compiled.compile_model`
+        took the compiled model from: ``memory``, ``disk``, ``compiled``…).
     """
     timings: dict[str, Any] = {}
     t = time.perf_counter()
