@@ -13,13 +13,15 @@ folding, and localization: an improved R-hat for assessing convergence of MCMC. 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-import xarray as xr
 
 from partclust.models.names import scalar_names
+
+if TYPE_CHECKING:
+    import xarray as xr
 
 __all__ = ["QUANTILES", "STATISTICS", "MCSE_COLUMN", "SUMMARY_COLUMNS", "GATE", "flat_params", "summarize",
            "convergence_gate", "gate_description"]
@@ -112,6 +114,7 @@ def summarize(posterior: xr.Dataset, residual: str) -> pd.DataFrame:
         For an unknown residual structure.
     """
     import arviz as az
+    import xarray as xr
 
     params = flat_params(posterior, residual)
     ds = xr.Dataset({k.replace("[", "__").replace("]", ""): v for k, v in params.items()})

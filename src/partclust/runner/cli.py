@@ -13,11 +13,17 @@ from pathlib import Path
 from typing import Sequence
 
 from partclust.config import NOTEBOOK_FILES, PARAMETERIZATIONS, RESIDUALS, SAMPLERS
-from partclust.data import load_design
 from partclust.errors import EXIT_BAD_INPUT, EXIT_FAILED, PartclustError
 from partclust.layout import RESULTS
 
 __all__ = ["build_parser", "main", "EXIT_BAD_INPUT", "EXIT_FAILED"]
+
+
+def load_design(path: str | None):
+    """Read and validate the dataset (:func:`partclust.data.load_design`; pandas is imported here, not at start-up)."""
+    from partclust.data import load_design as _load
+
+    return _load(path)
 
 
 def _add_data(p: argparse.ArgumentParser) -> None:
@@ -32,20 +38,32 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_fit(args: argparse.Namespace) -> int:
+    from jupyter_client.manager import AsyncKernelManager
+
     from partclust.inference.runs import RUN_JSON, SUMMARY_CSV
     from partclust.inference.settings import FitSettings
-    from partclust.runner.notebooks import FIT_NOTEBOOK, execute
+    from partclust.runner.notebooks import FIT_NOTEBOOK, execute, start_kernel
 
     settings = FitSettings(
         model=args.model, parameterization=args.parameterization, seed=args.seed, draws=args.draws,
         tune=args.tune, chains=args.chains, sampler=args.sampler, target_accept=args.target_accept,
     )
     design = load_design(args.data)  # validate before starting a kernel: bad data fails fast
-    out = Path(args.out).resolve()
-    params = {**settings.__dict__, "data_path": design.source, "output_dir": str(out),
-              "make_plots": not args.no_plots}
-    print(f"fitting {settings.model} ({settings.parameterization}, {settings.sampler}, seed {settings.seed}) → {out}")
-    executed = execute(FIT_NOTEBOOK, out / FIT_NOTEBOOK, params, progress=sys.stderr.isatty())
+    # the kernel starts and begins the notebook's imports while papermill is loaded and prepares
+    km = AsyncKernelManager(kernel_name="python3")
+    start_kernel(km)
+    try:
+        out = Path(args.out).resolve()
+        params = {**settings.__dict__, "data_path": design.source, "output_dir": str(out),
+                  "make_plots": not args.no_plots}
+        print(f"fitting {settings.model} ({settings.parameterization}, {settings.sampler}, seed {settings.seed}) "
+              f"→ {out}", flush=True)
+        executed = execute(FIT_NOTEBOOK, out / FIT_NOTEBOOK, params, progress=sys.stderr.isatty(), km=km)
+    finally:
+        from jupyter_client.utils import run_sync
+
+        if km.has_kernel:
+            run_sync(km.shutdown_kernel)(now=True)
     record = json.loads((out / RUN_JSON).read_text())
     gate = record["convergence"]
     print(f"executed notebook: {executed}")
@@ -114,17 +132,33 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_study(args: argparse.Namespace) -> int:
+    from partclust.runner.dask import compile_cache, start_workers
     from partclust.runner.study import main_study
     from partclust.studies.seeds import StudySettings
 
-    design = load_design(args.data)
     seeds = tuple(args.seed_list) if args.seed_list else tuple(range(1, args.seeds + 1))
-    study = StudySettings(
-        models=tuple(args.models), seeds=seeds, draws=args.draws, tune=args.tune, chains=args.chains,
-        data_path=design.source, out=str(Path(args.out).resolve()), workers=args.workers,
-        scheduler=args.scheduler or "", timeout_s=args.timeout, why_notebook=args.why, plots=args.plots,
-    )
-    return main_study(study, design)
+
+    def settings(data_path: str) -> StudySettings:
+        return StudySettings(
+            models=tuple(args.models), seeds=seeds, draws=args.draws, tune=args.tune, chains=args.chains,
+            data_path=data_path, out=str(Path(args.out).resolve()), workers=args.workers,
+            scheduler=args.scheduler or "", timeout_s=args.timeout, why_notebook=args.why, plots=args.plots,
+        )
+
+    draft = settings("")  # checks the settings before any worker starts
+    # the workers and their kernels start now, while the data is read and validated
+    starting = start_workers(draft.scheduler, draft.n_workers, compile_cache(draft))
+    try:
+        design = load_design(args.data)
+    except BaseException:
+        from partclust.runner.dask import close_client
+
+        try:
+            close_client(*starting.result())
+        except Exception:  # the data error is the one to report
+            pass
+        raise
+    return main_study(settings(design.source), design, starting=starting)
 
 
 def cmd_why(args: argparse.Namespace) -> int:

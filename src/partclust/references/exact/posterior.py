@@ -29,11 +29,10 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 import numpy as np
 import pandas as pd
-import xarray as xr
 from scipy import special
 
 from partclust.config import package_versions
@@ -46,6 +45,9 @@ from partclust.references.exact.sinc import mixture_quantiles, sinc_inverse
 from partclust.references.exact.sufficient import conditionals, sufficient_stats
 from partclust.errors import SpecError
 from partclust.validate import check_residual
+
+if TYPE_CHECKING:
+    import xarray as xr
 
 __all__ = ["TABLE_COLUMNS", "DEFAULT_GRID", "ExactPosterior", "exact_posterior", "exact_draws",
            "log_density_variances"]
@@ -291,6 +293,8 @@ class ExactPosterior:
             return out
         data_vars = {k: (("chain", "draw"), v.reshape(chains, n)) for k, v in out.items() if k != "u"}
         data_vars["u"] = (("chain", "draw", "cluster"), u.reshape(chains, n, -1))
+        import xarray as xr
+
         return xr.Dataset(
             data_vars,
             coords={"chain": np.arange(chains), "draw": np.arange(n), "cluster": list(self.clusters)},
