@@ -66,8 +66,11 @@ def render_remaining(out: Path) -> list[Path]:
     return render_notebooks(out, executed_notebooks(out), only_stale=True)
 
 
-def main_study(study: StudySettings, design) -> int:
+def main_study(study: StudySettings, design, starting=None) -> int:
     """Run ``partclust study``: fits, aggregates, renders, indexes; prints progress and where the report is.
+
+    ``starting``: workers already being started (:func:`partclust.runner.dask.start_workers`), so
+    their kernels boot while the caller validated the data; by default they are started here.
 
     Returns
     -------
@@ -81,11 +84,14 @@ def main_study(study: StudySettings, design) -> int:
     n = len(study.models) * len(study.seeds)
     print(f"study: {len(study.models)} model(s) × {len(study.seeds)} seeds, {study.chains} chains × "
           f"{study.draws} draws ({study.tune} tune) → {study.out}", flush=True)
-    client, cluster = make_client(study)
+    t = time.perf_counter()
+    client, cluster = starting.result() if starting is not None else make_client(study)
+    waited = time.perf_counter() - t
     try:
         bar, update = _progress_bar(n)
         try:
             outcomes, errors, stages = drive(study, design.source, design.sha256, client, update, post=True)
+            stages["workers_wait_s"] = waited
         finally:
             bar.close()
     finally:
