@@ -11,6 +11,7 @@ from helpers import unbalanced_frame
 from partclust.layout import REPO_ROOT
 
 SHARED_COPY = REPO_ROOT.parent / "shared" / "data" / "run1.csv"
+CASES = REPO_ROOT.parent / "shared" / "cases"
 
 
 def pytest_configure(config):
@@ -60,3 +61,16 @@ def unbalanced_csv(tmp_path) -> Path:
     path = tmp_path / "unbalanced.csv"
     unbalanced_frame().to_csv(path, index=False)
     return path
+
+
+@pytest.fixture(scope="session")
+def case():
+    """A failing input from ``../shared/cases/`` by file name (the test is skipped when it is absent)."""
+
+    def get(name: str) -> Path:
+        path = CASES / name
+        if not path.is_file():
+            pytest.skip(f"{path} not found: the shared cases folder lies beside the repository")
+        return path
+
+    return get

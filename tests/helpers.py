@@ -21,3 +21,24 @@ def unbalanced_frame(seed: int = 7, sizes=(3, 12, 5, 9, 2, 7, 4), n_control: int
     df.insert(0, "i", [f"s{k}" for k in rng.permutation(len(df))])
     df["extra"] = "ignored"
     return df.sample(frac=1.0, random_state=seed).reset_index(drop=True)
+
+
+def write_exact_run(out, design, model: str = "single", seed: int = 1, shift_s2u: float = 0.0, settings=None,
+                    n: int = 1000, chains: int = 4):
+    """A run folder written by :func:`partclust.inference.write_run` from i.i.d. exact-posterior draws.
+
+    Plays a perfect sampler without compiling anything (a second or so); ``shift_s2u`` moves σ²_u's
+    draws to make a run that really differs. Returns the run record.
+    """
+    import xarray as xr
+
+    from partclust.inference import FitSettings, write_run
+    from partclust.inference.sample import FitResult
+    from partclust.references.exact import exact_draws
+
+    settings = settings or FitSettings(model=model, seed=seed, draws=n, tune=100, chains=chains)
+    post = exact_draws(design, settings.model, n=settings.draws, seed=seed, chains=settings.chains)
+    post["s2u"] = post["s2u"] + shift_s2u
+    trace = xr.DataTree.from_dict({"posterior": post})
+    result = FitResult(settings=settings, trace=trace, timings={"sample_s": 0.0})
+    return write_run(out, result, design)

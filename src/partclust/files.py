@@ -6,9 +6,12 @@ truncated one. Errors from the file system become one line naming the folder and
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import socket
 import tempfile
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping
@@ -18,7 +21,10 @@ import numpy as np
 from partclust.errors import PartclustError
 
 __all__ = ["WriteError", "atomic_path", "write_text", "write_json", "write_csv", "write_with", "write_tables",
-           "json_default"]
+           "json_default", "LOCK_NAME", "FolderInUse", "folder_lock"]
+
+LOCK_NAME = ".partclust.lock"
+"""The lock file a process holds in a results folder while it writes there."""
 
 
 class WriteError(PartclustError, OSError):
@@ -99,3 +105,83 @@ def write_with(path: str | os.PathLike, writer: Callable[[Path], None]) -> Path:
 def write_tables(tables: Mapping[str, Any], out_dir: str | os.PathLike) -> list[Path]:
     """Write each DataFrame of ``tables`` as ``<name>.csv`` in ``out_dir``; returns the paths."""
     return [write_csv(Path(out_dir) / f"{name}.csv", df) for name, df in tables.items()]
+
+
+class FolderInUse(PartclustError, RuntimeError):
+    """Another live process holds the folder's lock; the message names it (pid, host, since when)."""
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, owned by another user
+        return True
+    return True
+
+
+@contextmanager
+def folder_lock(folder: str | os.PathLike, what: str = "a study") -> Iterator[Path]:
+    """Hold an exclusive lock on ``folder`` (``<folder>/.partclust.lock``) while the block runs.
+
+    The lock is an ``fcntl.flock`` on the lock file, which the operating system releases when its
+    process ends in any way (crash, SIGKILL), so a dead process never blocks a folder. Where flock is
+    not available the file's recorded pid decides: a lock of a process that no longer runs on this
+    host is stale and taken over. The file records pid, host, start time and ``what`` for the message
+    a second process gets.
+
+    Raises
+    ------
+    FolderInUse
+        When another live process holds the lock (exit code 2), naming it.
+    WriteError
+        When the lock file cannot be created (read-only folder, disk full).
+    """
+    folder = Path(folder)
+    path = folder / LOCK_NAME
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise WriteError(f"cannot write into {folder}: {exc.strerror or exc}. Free space or choose another "
+                         "output folder.") from None
+    try:
+        try:
+            import fcntl
+
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except ImportError:  # pragma: no cover - not a POSIX system: the pid decides
+            _check_pid_lock(path, what)
+        except OSError as exc:
+            if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                raise FolderInUse(_in_use_message(path, folder, what)) from None
+            _check_pid_lock(path, what)  # flock unsupported here (e.g. some network file systems)
+        record = {"pid": os.getpid(), "host": socket.gethostname(), "what": what,
+                  "started": time.strftime("%Y-%m-%d %H:%M:%S")}
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, (json.dumps(record) + "\n").encode(), 0)
+        yield path
+    finally:
+        os.close(fd)  # releases the flock
+
+
+def _holder(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text(encoding="utf-8") or "{}")
+    except (OSError, ValueError):
+        return {}
+
+
+def _in_use_message(path: Path, folder: Path, what: str) -> str:
+    h = _holder(path)
+    who = f"process {h.get('pid', '?')} on {h.get('host', '?')} since {h.get('started', '?')}"
+    return (f"{folder} is in use by {h.get('what', 'another run')} ({who}); wait for it to finish or give "
+            f"another results folder (--out) for {what}.")
+
+
+def _check_pid_lock(path: Path, what: str) -> None:
+    h = _holder(path)
+    pid, host = h.get("pid"), h.get("host")
+    if isinstance(pid, int) and pid != os.getpid() and host == socket.gethostname() and _pid_alive(pid):
+        raise FolderInUse(_in_use_message(path, path.parent, what))

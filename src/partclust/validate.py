@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import math
 import numbers
+import os
+import re
+from pathlib import Path
 from typing import Any, Iterable
 
 from partclust.config import PARAMETERIZATIONS, RESIDUALS, SAMPLERS
 from partclust.errors import PartclustError, SpecError
 
 __all__ = ["check_choice", "check_residual", "check_parameterization", "check_sampler", "check_positive",
-           "check_int"]
+           "check_int", "check_output_dir", "check_output_file", "check_scheduler_address"]
 
 
 def check_choice(what: str, value: Any, allowed: Iterable[str],
@@ -73,3 +76,70 @@ def check_int(what: str, value: Any, lo: int | None = None, hi: int | None = Non
         rng = f"≥ {lo}" if hi is None else (f"≤ {hi}" if lo is None else f"between {lo} and {hi}")
         raise error(f"{what} must be {rng}; got {v}")
     return v
+
+
+def _first_existing(path: Path) -> Path:
+    p = path
+    while not p.exists() and p != p.parent:
+        p = p.parent
+    return p
+
+
+def check_output_dir(what: str, path: Any, error: type[PartclustError] = SpecError) -> Path:
+    """Return ``path`` resolved if it is, or can be created as, a folder this process can write into.
+
+    Nothing is created: the nearest existing ancestor must be a writable folder.
+
+    Raises
+    ------
+    SpecError
+        (or ``error``) when the path is a file, lies below a file, or its nearest existing folder is
+        not writable; the message names ``what`` and the path.
+    """
+    p = Path(path).expanduser().resolve()
+    if p.exists() and not p.is_dir():
+        raise error(f"{what} {p} is a file, not a folder; give a folder (it is created when missing).")
+    base = _first_existing(p)
+    if not base.is_dir():
+        raise error(f"{what} {p} cannot be a folder: {base} is a file.")
+    if not os.access(base, os.W_OK | os.X_OK):
+        raise error(f"{what} {p} cannot be written: {base} is not writable by this user. Choose another folder.")
+    return p
+
+
+def check_output_file(what: str, path: Any, error: type[PartclustError] = SpecError,
+                      example: str = "result.csv") -> Path:
+    """Return ``path`` resolved if a file can be written there (nothing is created).
+
+    Raises
+    ------
+    SpecError
+        (or ``error``) when the path is a folder, its folder cannot be one, or is not writable.
+    """
+    p = Path(path).expanduser().resolve()
+    if p.is_dir():
+        raise error(f"{what} {p} is a folder; give a file name, e.g. {p / example}.")
+    check_output_dir(f"the folder of {what}", p.parent, error)
+    return p
+
+
+_SCHEDULER = re.compile(r"^(?:(tcp|tls)://)?(\[[0-9a-fA-F:]+\]|[A-Za-z0-9._-]+):(\d{1,5})/?$")
+
+
+def check_scheduler_address(address: Any, error: type[PartclustError] = SpecError) -> str:
+    """Return ``address`` if it is a Dask scheduler address: ``tcp://host:port``, ``tls://host:port`` or ``host:port``.
+
+    Raises
+    ------
+    SpecError
+        (or ``error``) for anything else (another scheme such as ``http://``, no port, a port outside
+        1–65535), saying what is expected.
+    """
+    text = str(address).strip()
+    m = _SCHEDULER.match(text)
+    if not m or not 1 <= int(m.group(3)) <= 65535:
+        hint = " (a Dask scheduler speaks tcp://, not HTTP; its dashboard's web address is not it)" \
+            if text.lower().startswith(("http://", "https://")) else ""
+        raise error(f"--scheduler {text!r} is not a Dask scheduler address{hint}; give tcp://HOST:PORT, "
+                    "e.g. tcp://127.0.0.1:8786.")
+    return text

@@ -162,16 +162,17 @@ def test_load_runs_and_compare_cli(run1_design, run1_path, unbalanced_csv, tmp_p
     assert runs.model == "single" and len(runs.included) == 1
 
     # a gate failure is excluded with its reason, never silently dropped
-    failed = dict(rec, convergence={**rec["convergence"], "passed": False, "reason": "failed: divergences (divergences=2)"})
-    (tmp_path / "b").mkdir()
+    failed = dict(rec, settings={**rec["settings"], "seed": 99},
+                  convergence={**rec["convergence"], "passed": False, "reason": "failed: divergences (divergences=2)"})
+    import shutil
+
+    shutil.copytree(tmp_path / "a", tmp_path / "b")
     (tmp_path / "b" / "run.json").write_text(json.dumps(failed))
-    (tmp_path / "b" / "summary.csv").write_text((tmp_path / "a" / "summary.csv").read_text())
     runs = load_runs([str(tmp_path / "a"), str(tmp_path / "b")])
     assert runs.excluded == ((str(tmp_path / "b"), "convergence gate failed: divergences (divergences=2)"),)
 
     out = tmp_path / "cmp.csv"
-    assert main(["compare", "--model", "single", "--runs", str(tmp_path / "a"), "--out", str(out),
-                 "--sas-output", str(tmp_path / "no_sas")]) == 0
+    assert main(["compare", "--model", "single", "--runs", str(tmp_path / "a"), "--out", str(out)]) == 0
     cmp = pd.read_csv(out)
     assert set(cmp["reference"]) == {"exact", "reml", "pymc2_2011", "sas"}
     assert set(cmp["statistic"]) == {"mean", "sd", "q2.5", "median", "q97.5"}
@@ -181,7 +182,7 @@ def test_load_runs_and_compare_cli(run1_design, run1_path, unbalanced_csv, tmp_p
     # the references come from --data; a run of another dataset is refused with exit code 2
     rc = main(["compare", "--model", "single", "--runs", str(tmp_path / "a"), "--data", str(unbalanced_csv),
                "--out", str(tmp_path / "x.csv")])
-    assert rc == 2 and "SHA-256" in capsys.readouterr().err
+    assert rc == 2 and "fitted to other data" in capsys.readouterr().err
     with pytest.raises(ComparisonError, match="not 'per_condition'"):
         load_runs([str(tmp_path / "a")], model="per_condition")
 
@@ -225,3 +226,90 @@ def test_synthetic_sas_output_consistent_and_shifted(run1_design, tmp_path, resi
     flagged = bad[bad.verdict == REAL]
     assert set(flagged["param"]) == {"s2u"} and "mean" in set(flagged["statistic"])
     assert (flagged["difference"] < 0).all()  # the fit is below the shifted "SAS" value
+
+
+# ---- few seeds: a comparison that can fail; the same run never counted twice -----------------------
+@pytest.mark.parametrize("n_seeds", [1, 2, 3, pytest.param(20, marks=pytest.mark.slow)])
+def test_a_shift_is_flagged_and_no_shift_is_not_for_any_number_of_seeds(run1_design, n_seeds):
+    """σ²_u's draws moved by 0.2 (≈ 0.7 posterior SD): flagged with 1, 2, 3 and 20 seeds; unmoved: nothing."""
+    from partclust.evaluation import MIN_SEEDS_FOR_SPREAD, SE_FROM_MCSE, SE_FROM_SPREAD
+
+    from partclust.references.exact import exact_posterior
+
+    posterior = exact_posterior(run1_design, "single")  # the quadrature once; independent draws per seed
+    ref = exact_reference(run1_design, "single", posterior)
+
+    def summaries(shift):
+        out = []
+        for k in range(n_seeds):
+            draws = posterior.draws(1000, 200 + k, chains=4)
+            draws["s2u"] = draws["s2u"] + shift
+            out.append(summarize(draws, "single"))
+        return out
+
+    shifted = compare(fit_table(summaries(0.2)), ref)
+    row = shifted[(shifted.param == "s2u") & (shifted.statistic == "mean")].iloc[0]
+    assert row["verdict"] == REAL, row.to_dict()
+    assert row["fit_se_source"] == (SE_FROM_SPREAD if n_seeds >= MIN_SEEDS_FOR_SPREAD else SE_FROM_MCSE)
+    if 1 < n_seeds < MIN_SEEDS_FOR_SPREAD:
+        assert row["z_crit"] < 4.0  # normal quantile after Bonferroni, not t with 1 df (hundreds of SEs)
+        assert "runs' own MCSEs" in row["reason"]
+    clean = compare(fit_table(summaries(0.0)), ref)
+    assert (clean["verdict"] != REAL).all(), clean[clean.verdict == REAL]
+
+
+def test_two_seeds_pool_their_mcses():
+    s = [pd.DataFrame({"param": ["a"], **{st: [v] for st in ("mean", "sd", "q2.5", "median", "q97.5")},
+                       **{f"mcse_{st}": [m] for st in ("mean", "sd", "q2.5", "median", "q97.5")}})
+         for v, m in ((1.0, 0.03), (1.1, 0.04))]
+    row = fit_table(s).set_index("statistic").loc["mean"]
+    assert row["fit_value"] == pytest.approx(1.05)
+    assert row["fit_se"] == pytest.approx(np.sqrt(0.03**2 + 0.04**2) / 2)  # SE of a mean of two runs
+
+
+def test_the_same_run_twice_is_refused(run1_design, tmp_path):
+    import shutil
+
+    from helpers import write_exact_run
+
+    write_exact_run(tmp_path / "r", run1_design, seed=5, n=500)
+    with pytest.raises(ComparisonError, match="is given twice"):
+        load_runs([str(tmp_path / "r"), str(tmp_path / "r" / ".." / "r")])
+    shutil.copytree(tmp_path / "r", tmp_path / "copy")
+    with pytest.raises(ComparisonError, match="are the same fit.*seed 5"):
+        load_runs([str(tmp_path / "r"), str(tmp_path / "copy")], design=run1_design)
+    write_exact_run(tmp_path / "other", run1_design, seed=6, n=500)
+    assert len(load_runs([str(tmp_path / "r"), str(tmp_path / "other")], design=run1_design).included) == 2
+
+
+def test_cli_compare_two_seeds_flags_a_shift_and_refuses_repeats(run1_design, run1_path, tmp_path, capsys):
+    """End to end: two runs 0.2 off in σ²_u are flagged (the 891-SE threshold is gone); R R is refused."""
+    from helpers import write_exact_run
+
+    for seed in (1, 2):
+        write_exact_run(tmp_path / f"s{seed}", run1_design, seed=seed, shift_s2u=0.2)
+    out = tmp_path / "cmp.csv"
+    assert main(["compare", "--model", "single", "--runs", str(tmp_path / "s1"), str(tmp_path / "s2"),
+                 "--data", str(run1_path), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "real difference: exact s2u mean" in printed
+    cmp = pd.read_csv(out)
+    row = cmp[(cmp.reference == "exact") & (cmp.param == "s2u") & (cmp.statistic == "mean")].iloc[0]
+    assert row["verdict"] == REAL and row["fit_se_source"] == "runs' MCSEs" and row["z"] > row["z_crit"]
+    rc = main(["compare", "--model", "single", "--runs", str(tmp_path / "s1"), str(tmp_path / "s1"),
+               "--data", str(run1_path), "--out", str(tmp_path / "x.csv")])
+    err = capsys.readouterr().err
+    assert rc == 2 and "given twice" in err and err.count("\n") == 1
+    assert not (tmp_path / "x.csv").exists()
+
+
+def test_cli_compare_refuses_a_truncated_run(run1_design, run1_path, tmp_path, capsys):
+    from helpers import write_exact_run
+
+    write_exact_run(tmp_path / "r", run1_design, seed=1)
+    summary = tmp_path / "r" / "summary.csv"
+    summary.write_bytes(summary.read_bytes()[:-200])
+    rc = main(["compare", "--model", "single", "--runs", str(tmp_path / "r"), "--data", str(run1_path),
+               "--out", str(tmp_path / "x.csv")])
+    err = capsys.readouterr().err
+    assert rc == 2 and "not a complete run: summary.csv" in err and err.count("\n") == 1

@@ -104,7 +104,7 @@ def test_same_seed_same_summary_and_run_record(run1_design, tmp_path):
 
 
 def test_read_run_refuses_incomplete(tmp_path):
-    with pytest.raises(FitError, match="not a completed run"):
+    with pytest.raises(FitError, match="not a complete run: run.json missing"):
         read_run(tmp_path)
 
 

@@ -204,14 +204,14 @@ def test_wrong_residual_model_is_named(tmp_path, run1_design):
 def test_missing_random_effect(single_fixture, run1_design):
     path = single_fixture.outpost[0]
     _rewrite(path, lambda f: f.drop(columns=["u_4"]))
-    with pytest.raises(SasOutputError, match=r"u_4 missing \(1 treated cluster effect.*monitor=\(u\)"):
+    with pytest.raises(SasOutputError, match=r"u_4 missing \(1 of 10 treated cluster effects and 0 of 100 control singleton effects\).*monitor=\(u\)"):
         read_outpost(path, run1_design, "single")
 
 
 def test_missing_control_singleton(single_fixture, run1_design):
     path = single_fixture.outpost[0]
     _rewrite(path, lambda f: f.drop(columns=["u_57"]))
-    with pytest.raises(SasOutputError, match=r"u_57 missing \(1 control singleton"):
+    with pytest.raises(SasOutputError, match=r"u_57 missing \(0 of 10 treated cluster effects and 1 of 100 control singleton effects\)"):
         read_outpost(path, run1_design, "single")
 
 
@@ -359,3 +359,116 @@ def test_cross_check_flags_missing_sas_value(single_fixture, run1_design):
     flagged = read_sas_output(single_fixture.outpost, run1_design, "single").cross_check()
     assert list(zip(flagged["param"], flagged["stat"])) == [("b1", "sd")]
     assert "is not a number" in flagged["note"].iloc[0]
+
+
+def test_missing_effects_of_both_kinds_are_counted_apart(single_fixture, run1_design):
+    path = single_fixture.outpost[0]
+    _rewrite(path, lambda f: f.drop(columns=["u_2", "u_5", "u_57", "u_58", "u_59"]))
+    with pytest.raises(SasOutputError, match=r"\(2 of 10 treated cluster effects and 3 of 100 control singleton effects\)"):
+        read_outpost(path, run1_design, "single")
+
+
+@pytest.mark.parametrize("column, value", [("s2u", "0"), ("s2e", "-0.25"), ("s2u", "-1e-300")])
+def test_a_variance_draw_not_above_zero_is_refused_naming_the_line(single_fixture, run1_design, column, value):
+    path = single_fixture.outpost[0]
+
+    def edit(f):
+        f.loc[6, column] = value  # data row 7: line 8 of the file (the header is line 1)
+
+    _rewrite(path, edit)
+    with pytest.raises(SasOutputError, match=rf"column {column} holds a variance draw ≤ 0 at line\(s\) 8 "):
+        read_outpost(path, run1_design, "single")
+
+
+def _canonical(root, fixture):
+    """The fixture copied into the canonical layout (``<root>/single/outpost.csv`` + postsumint.csv)."""
+    (root / "single").mkdir(parents=True)
+    shutil.copy(fixture.outpost[0], root / "single" / "outpost.csv")
+    shutil.copy(fixture.postsumint[0], root / "single" / "postsumint.csv")
+    return root
+
+
+def _tamper(path, param="s2u", by=0.05):
+    def edit(f):
+        row = f.index[f["Parameter"] == param][0]
+        f.loc[row, "Mean"] = f"{float(f.loc[row, 'Mean']) + by:.4f}"
+
+    _rewrite(path, edit)
+
+
+def test_the_cross_check_runs_whenever_postsumint_is_there(tmp_path, single_fixture, run1_design):
+    from partclust.references import sas_notice, sas_reference, sas_refused
+
+    root = _canonical(tmp_path / "out", single_fixture)
+    ok = sas_reference(run1_design, "single", root)
+    assert ok.available and ok.provenance["cross_check"]["passed"] is True
+    assert "agrees with the OUTPOST draws" in sas_notice(ok)
+    _tamper(root / "single" / "postsumint.csv")
+    bad = sas_reference(run1_design, "single", root)
+    assert sas_refused(bad) and not bad.available
+    assert "disagrees with the OUTPOST draws" in bad.unavailable_reason and "s2u mean" in bad.unavailable_reason
+    assert sas_notice(bad).startswith("> ⚠ **SAS output refused")
+    (root / "single" / "postsumint.csv").unlink()
+    unchecked = sas_reference(run1_design, "single", root)
+    assert unchecked.available and unchecked.provenance["cross_check"]["ran"] is False
+
+
+def test_cli_compare_refuses_sas_output_that_disagrees_or_is_missing(tmp_path, single_fixture, run1_design,
+                                                                   run1_path, capsys):
+    from helpers import write_exact_run
+
+    from partclust.runner.cli import main
+
+    write_exact_run(tmp_path / "run", run1_design, seed=1)
+    root = _canonical(tmp_path / "out", single_fixture)
+    base = ["compare", "--model", "single", "--runs", str(tmp_path / "run"), "--data", str(run1_path),
+            "--out", str(tmp_path / "cmp.csv")]
+    assert main([*base, "--sas-output", str(root)]) == 0
+    cmp = pd.read_csv(tmp_path / "cmp.csv")
+    assert (cmp.loc[cmp.reference == "sas", "verdict"] != "not comparable").all()
+    capsys.readouterr()
+    _tamper(root / "single" / "postsumint.csv")
+    (tmp_path / "cmp.csv").unlink()
+    cases = [
+        (root, "disagrees with the OUTPOST draws"),
+        (tmp_path / "absent", "does not exist"),
+        (tmp_path / "run", "no OUTPOST sample of the single model"),  # a folder without OUTPOST
+        (tmp_path / "run" / "summary.csv", "no recognisable parameter columns"),  # a file that is not OUTPOST
+    ]
+    for source, fragment in cases:
+        assert main([*base, "--sas-output", str(source)]) == 2, source
+        err = capsys.readouterr().err
+        assert fragment in err and err.count("\n") == 1, err
+        assert not (tmp_path / "cmp.csv").exists()
+
+
+def test_cli_study_refuses_inconsistent_sas_output_before_any_fit(tmp_path, single_fixture, run1_path,
+                                                                 monkeypatch, capsys):
+    from partclust.references import registry
+    from partclust.runner.cli import main
+
+    root = _canonical(tmp_path / "output", single_fixture)
+    _tamper(root / "single" / "postsumint.csv")
+    monkeypatch.setattr(registry, "SAS_OUTPUT", root)
+    rc = main(["study", "--models", "single", "--seeds", "2", "--data", str(run1_path), "--out",
+               str(tmp_path / "results")])
+    assert rc == 2 and "SAS output refused" in capsys.readouterr().err
+    assert not (tmp_path / "results").exists()
+
+
+@pytest.mark.slow
+def test_notebook_03_shows_a_banner_for_refused_sas_output(tmp_path, single_fixture, run1_design, run1_path):
+    import json
+
+    from helpers import write_exact_run
+
+    from partclust.runner.notebooks import execute
+
+    write_exact_run(tmp_path / "run", run1_design, seed=1)
+    root = _canonical(tmp_path / "output", single_fixture)
+    _tamper(root / "single" / "postsumint.csv")
+    executed = execute("03_compare.ipynb", tmp_path / "03.ipynb",
+                       {"model": "single", "run_dirs": [str(tmp_path / "run")], "data_path": str(run1_path),
+                        "sas_output_dir": str(root)})
+    text = json.dumps(json.loads(executed.read_text())["cells"])
+    assert "SAS output refused" in text and "disagrees with the OUTPOST draws" in text

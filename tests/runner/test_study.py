@@ -77,20 +77,35 @@ def test_failed_seed_is_recorded_and_a_rerun_redoes_only_it(unbalanced_csv, tmp_
 
 
 def test_changed_settings_are_not_reused(tmp_path, run1_design):
+    from helpers import write_exact_run
+
     study = StudySettings(models=("single",), seeds=(1,), draws=400, tune=300, chains=2, out=str(tmp_path))
     d = ResultsLayout(tmp_path).run_dir("single", 1)
-    d.mkdir(parents=True)
-    (d / "summary.csv").write_text("x")
-    (d / "posterior.nc").write_text("x")
     settings = study.fit_settings("single", 1)
-    from dataclasses import asdict
-
-    (d / "run.json").write_text(json.dumps({"settings": asdict(settings), "data": {"sha256": run1_design.sha256}}))
-    assert is_complete(d, settings, run1_design.sha256)
-    assert not is_complete(d, study.fit_settings("single", 2), run1_design.sha256)
+    write_exact_run(d, run1_design, settings=settings)
+    assert is_complete(d, settings, run1_design.content_sha256)
+    assert not is_complete(d, study.fit_settings("single", 2), run1_design.content_sha256)
     assert not is_complete(d, settings, "0" * 64)
     longer = StudySettings(models=("single",), seeds=(1,), draws=800, tune=300, chains=2, out=str(tmp_path))
-    assert not is_complete(d, longer.fit_settings("single", 1), run1_design.sha256)
+    assert not is_complete(d, longer.fit_settings("single", 1), run1_design.content_sha256)
+
+
+@pytest.mark.parametrize("name", ["summary.csv", "posterior.nc"])
+def test_a_truncated_run_is_planned_again(tmp_path, run1_design, name):
+    """The study's plan redoes a run whose file was truncated; the intact run is reused."""
+    from helpers import write_exact_run
+
+    from partclust.runner.dask import _Driver
+
+    study = StudySettings(models=("single",), seeds=(1, 2), draws=400, tune=300, chains=2, out=str(tmp_path))
+    layout = ResultsLayout(tmp_path)
+    for seed in (1, 2):
+        write_exact_run(layout.run_dir("single", seed), run1_design, settings=study.fit_settings("single", seed))
+    path = layout.run_dir("single", 2) / name
+    path.write_bytes(path.read_bytes()[:100])
+    driver = _Driver(study, run1_design.source, run1_design.content_sha256, None, None, post=False)
+    assert driver.plan() == [("single", 2)]
+    assert [(o.seed, o.status) for o in driver.outcomes] == [(1, "skipped")]
 
 
 @pytest.mark.slow
@@ -119,11 +134,11 @@ def test_dask_scheduler_on_localhost(unbalanced_csv, tmp_path):
                 if time.time() > deadline:
                     raise
                 time.sleep(0.5)
-        outcomes = run_study(study, design.source, design.sha256)
+        outcomes = run_study(study, design.source, design.content_sha256)
         assert [(o.seed, o.status) for o in outcomes] == [(5, "done"), (6, "done")], [o.error for o in outcomes]
         for seed in (5, 6):
             assert is_complete(ResultsLayout(tmp_path).run_dir("per_condition", seed), study.fit_settings("per_condition", seed),
-                               design.sha256)
+                               design.content_sha256)
     finally:
         for p in (worker, sched):
             p.send_signal(signal.SIGTERM)
@@ -139,7 +154,7 @@ def test_unreachable_scheduler_is_a_clear_error(unbalanced_csv, tmp_path, capsys
     rc = main(["study", "--models", "single", "--seeds", "1", *TINY, "--scheduler", f"tcp://127.0.0.1:{port}",
                "--data", str(unbalanced_csv), "--out", str(tmp_path)])
     assert rc == 2
-    assert "cannot reach the Dask scheduler" in capsys.readouterr().err
+    assert "no Dask scheduler answered" in capsys.readouterr().err
 
 
 @pytest.mark.slow
@@ -185,20 +200,42 @@ def test_study_settings_are_checked():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("fixture, words, timeout", [("fit_hangs_for_one_seed.ipynb", "timed out", 60.0),
+@pytest.mark.parametrize("fixture, words, timeout", [("fit_hangs_for_one_seed.ipynb", "timed out", 90.0),
                                                      ("fit_kernel_dies_for_one_seed.ipynb", "died", 900.0)])
 def test_a_hanging_run_or_a_dead_kernel_fails_that_run_only(unbalanced_csv, tmp_path, fixture, words, timeout):
     # The cell timeout applies to every cell of every run, including seed 3's real fit in a fresh kernel
-    # (imports and a compile): 60 s leaves room for that on a loaded machine, while the hang of seed 2
+    # (imports and a compile): 90 s leaves room for that on a loaded machine, while the hang of seed 2
     # is an hour long.
     out = tmp_path / "results"
     study = _study(unbalanced_csv, out, seeds=(2, 3), workers=1, timeout_s=timeout,
                    fit_notebook=str(FIXTURES / fixture))
     from partclust.data import load_design
 
-    outcomes = run_study(study, str(unbalanced_csv), load_design(unbalanced_csv).sha256)
+    outcomes = run_study(study, str(unbalanced_csv), load_design(unbalanced_csv).content_sha256)
     status = {o.seed: o.status for o in outcomes}
     assert status == {2: "failed", 3: "done"}, [o.error for o in outcomes]  # the next run got a fresh kernel
     error = next(o.error for o in outcomes if o.seed == 2)
     assert words in error.lower() or ("timeout" in error.lower() if words == "timed out" else "dead" in error.lower())
     assert _seed_dirs(out, "single") == ["seed-3"]
+
+
+@pytest.mark.slow
+def test_a_truncated_run_is_refused_by_compare_and_redone_by_the_study(unbalanced_csv, tmp_path, capsys):
+    """End to end: the pooled numbers after the redo are those of the intact study."""
+    out = tmp_path / "results"
+    args = ["study", "--models", "single", "--seeds", "2", *TINY, "--workers", "1", "--data", str(unbalanced_csv),
+            "--out", str(out)]
+    assert main(args) in (0, 1)
+    runs = out / "runs" / "single"
+    before = (out / "comparison" / "single.csv").read_text()
+    intact = (runs / "seed-2" / "summary.csv").read_bytes()
+    (runs / "seed-2" / "summary.csv").write_bytes(intact[: len(intact) // 2])
+    capsys.readouterr()
+    rc = main(["compare", "--model", "single", "--runs", str(runs / "seed-1"), str(runs / "seed-2"),
+               "--data", str(unbalanced_csv), "--out", str(tmp_path / "cmp.csv")])
+    assert rc == 2 and "not a complete run: summary.csv" in capsys.readouterr().err
+    main(args)
+    record = json.loads((out / "study" / "study.json").read_text())
+    assert {r["seed"]: r["status"] for r in record["runs"]} == {1: "skipped", 2: "done"}
+    assert (runs / "seed-2" / "summary.csv").read_bytes() == intact  # same seed, same draws
+    assert (out / "comparison" / "single.csv").read_text() == before

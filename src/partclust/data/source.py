@@ -67,25 +67,33 @@ def download(dest: Path | None = None, url: str | None = None, sha256: str | Non
     return dest
 
 
+def _existing_file(p: Path, todo: str) -> Path:
+    """``p`` resolved, if it names a file; otherwise a :class:`DataError` saying what it is instead."""
+    if p.is_dir():
+        csvs = sorted(q.name for q in p.glob("*.csv"))
+        inside = f" (it holds {', '.join(csvs[:3])}{' …' if len(csvs) > 3 else ''})" if csvs else ""
+        raise DataError(f"{p} is a directory, not a data file{inside}. Give the path of the CSV file itself.")
+    if not p.exists():
+        raise DataError(f"data file {p} does not exist. {todo}")
+    if not p.is_file():
+        raise DataError(f"{p} is not a regular file. Give the path of the CSV file itself.")
+    return p.resolve()
+
+
 def resolve_data_path(path: str | os.PathLike | None = None, *, allow_download: bool = True) -> Path:
     """Find the dataset: explicit path, then ``$RUN1_CSV``, then ``data/run1.csv``, then download.
 
     Raises
     ------
     DataError
-        When the path given does not name a file, or nothing is found and downloading is not allowed.
+        When the path given (or ``$RUN1_CSV``) does not exist or is a directory, or nothing is found
+        and downloading is not allowed.
     """
     if path not in (None, ""):
-        p = Path(path).expanduser()
-        if not p.is_file():
-            raise DataError(f"data file {p} does not exist. Check the path given with --data / data_path.")
-        return p.resolve()
+        return _existing_file(Path(path).expanduser(), "Check the path given with --data / data_path.")
     env = os.environ.get(ENV_VAR)
     if env:
-        p = Path(env).expanduser()
-        if not p.is_file():
-            raise DataError(f"{ENV_VAR}={env} does not point to a file. Fix or unset the variable.")
-        return p.resolve()
+        return _existing_file(Path(env).expanduser(), f"Fix or unset the environment variable {ENV_VAR}.")
     if DEFAULT_DATA_PATH.is_file():
         return DEFAULT_DATA_PATH
     if not allow_download:

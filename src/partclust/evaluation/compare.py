@@ -5,8 +5,12 @@ seeds pooled) beside a reference and computes
 
     difference = fit − reference,   se = sqrt(se_fit² + se_ref²),   z = difference / se
 
-where ``se_fit`` is the run's MCSE (ArviZ; for quantiles ArviZ's quantile MCSE) or, for S ≥ 2 pooled
-seeds, SD(seed values)/√S, and ``se_ref`` is the reference's own MCSE (zero for the exact posterior).
+where ``se_fit`` is the run's MCSE (ArviZ; for quantiles ArviZ's quantile MCSE); for S pooled seeds
+with S ≥ :data:`MIN_SEEDS_FOR_SPREAD` it is SD(seed values)/√S, the spread actually observed, and with
+fewer seeds √(Σ MCSE²)/S from the runs' own MCSEs (a spread from two values has one degree of freedom:
+its Student-t threshold after Bonferroni is hundreds of SEs wide, so nothing could ever be flagged).
+The table says which in ``fit_se_source``. ``se_ref`` is the reference's own MCSE (zero for the exact
+posterior).
 For a reference printed truncated to two decimals (PyMC 2, 2011) the reference is the interval
 [v, v + 0.01): a fit inside it differs by zero, outside it by the distance to the nearest end.
 
@@ -32,19 +36,23 @@ means; the code (about 200 lines) is the one verdict engine and the run set it j
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
+from partclust.data import Design, same_data
 from partclust.errors import ComparisonError, FitError
 from partclust.inference.runs import read_run
 from partclust.inference.summary import MCSE_COLUMN, STATISTICS
 from partclust.references.base import Reference
 
-__all__ = ["CONSISTENT", "REAL", "NOT_COMPARABLE", "FAMILY_ALPHA", "COMPARISON_COLUMNS", "fit_table", "z_critical",
+__all__ = ["CONSISTENT", "REAL", "NOT_COMPARABLE", "FAMILY_ALPHA", "COMPARISON_COLUMNS", "MIN_SEEDS_FOR_SPREAD",
+           "SE_FROM_MCSE", "SE_FROM_SPREAD", "fit_table", "z_critical",
            "effective_df", "expected_false_alarms", "compare", "compare_all", "per_seed_z", "verdict_counts",
            "flag_summary", "FlagSummary", "RunSet", "load_runs"]
 
@@ -52,37 +60,29 @@ CONSISTENT = "consistent with Monte Carlo error"
 REAL = "real difference"
 NOT_COMPARABLE = "not comparable"
 FAMILY_ALPHA = 0.05
+MIN_SEEDS_FOR_SPREAD = 3
+"""Fewest seeds whose spread gives the pooled SE; below it the runs' own MCSEs do."""
+SE_FROM_MCSE = "runs' MCSEs"
+SE_FROM_SPREAD = "spread across seeds"
 COMPARISON_COLUMNS: tuple[str, ...] = (
     "reference", "param", "statistic", "reference_value", "reference_lo", "reference_hi",
-    "reference_se", "fit_value", "fit_se", "n_seeds", "difference", "se", "z", "z_crit", "verdict",
-    "reason",
+    "reference_se", "fit_value", "fit_se", "fit_se_source", "n_seeds", "difference", "se", "z", "z_crit",
+    "verdict", "reason",
 )
 
 
 def fit_table(summaries: Sequence[pd.DataFrame]) -> pd.DataFrame:
-    """Tabulate a fit, one run or several seeds pooled, in the long form :func:`compare` takes.
+    """Long table ``param, statistic, fit_value, fit_se, fit_se_source, n_seeds`` from run summaries.
 
-    One run: its statistic and ArviZ MCSE. Several seeds: the mean over seeds and SD/√S, the spread
-    that was actually observed (which does not rely on the MCSEs being right).
-
-    Parameters
-    ----------
-    summaries : sequence of pandas.DataFrame
-        Run summaries (columns :data:`~partclust.inference.SUMMARY_COLUMNS`), one per seed; the first
-        fixes the order of the parameters.
-
-    Returns
-    -------
-    pandas.DataFrame
-        Columns ``param``; ``statistic`` (one of :data:`~partclust.inference.STATISTICS`); ``fit_value``,
-        the statistic (mean over seeds), in the parameter's units; ``fit_se``, its standard error (the
-        run's MCSE for one run, SD over seeds/√S for S ≥ 2); ``n_seeds``, S. Rows by parameter, then by
-        statistic.
+    One run: its statistic and ArviZ MCSE. S seeds: the mean over seeds, and as its SE either SD/√S,
+    the spread that was actually observed (which does not rely on the MCSEs being right), when
+    S ≥ :data:`MIN_SEEDS_FOR_SPREAD`, or √(Σ MCSE²)/S from the runs' own MCSEs with fewer seeds.
+    ``fit_se_source`` says which (:data:`SE_FROM_SPREAD` or :data:`SE_FROM_MCSE`).
 
     Raises
     ------
     ComparisonError
-        When ``summaries`` is empty (no converged run to compare).
+        When no summary is given.
     """
     if not summaries:
         raise ComparisonError("no converged runs to compare")
@@ -93,14 +93,19 @@ def fit_table(summaries: Sequence[pd.DataFrame]) -> pd.DataFrame:
             part = part.assign(statistic=stat, seed_index=k)
             long.append(part)
     df = pd.concat(long, ignore_index=True)
+    df["mcse2"] = df["mcse"].astype(float) ** 2
     order = {p: i for i, p in enumerate(summaries[0]["param"])}
     g = df.groupby(["param", "statistic"], sort=False)
-    out = g.agg(fit_value=("value", "mean"), sd_values=("value", "std"), mcse=("mcse", "mean"),
-                n_seeds=("value", "size")).reset_index()
-    single = out["n_seeds"] == 1
-    out["fit_se"] = np.where(single, out["mcse"], out["sd_values"] / np.sqrt(out["n_seeds"]))
+    out = g.agg(fit_value=("value", "mean"), sd_values=("value", "std"), n_seeds=("value", "size"),
+                sum_mcse2=("mcse2", "sum")).reset_index()
+    sum_mcse2 = out["sum_mcse2"].to_numpy(float)
+    spread = out["n_seeds"] >= MIN_SEEDS_FOR_SPREAD
+    out["fit_se"] = np.where(spread, out["sd_values"] / np.sqrt(out["n_seeds"]),
+                             np.sqrt(sum_mcse2) / out["n_seeds"])
+    out["fit_se_source"] = np.where(spread, SE_FROM_SPREAD, SE_FROM_MCSE)
     out["_o"] = out["param"].map(order).fillna(len(order)) * 10 + out["statistic"].map(STATISTICS.index)
-    return out.sort_values("_o")[["param", "statistic", "fit_value", "fit_se", "n_seeds"]].reset_index(drop=True)
+    return (out.sort_values("_o")[["param", "statistic", "fit_value", "fit_se", "fit_se_source", "n_seeds"]]
+            .reset_index(drop=True))
 
 
 def z_critical(m: int, alpha: float = FAMILY_ALPHA, df: float = np.inf) -> float:
@@ -115,20 +120,24 @@ def z_critical(m: int, alpha: float = FAMILY_ALPHA, df: float = np.inf) -> float
     return float(stats.norm.isf(q) if not np.isfinite(df) else stats.t.isf(q, df))
 
 
-def effective_df(fit_se: np.ndarray, ref_se: np.ndarray, n_seeds: np.ndarray) -> np.ndarray:
+def effective_df(fit_se: np.ndarray, ref_se: np.ndarray, n_seeds: np.ndarray,
+                 from_spread: np.ndarray | None = None) -> np.ndarray:
     """Degrees of freedom of the combined standard error (Welch–Satterthwaite).
 
-    A pooled SE estimated from S seeds has S − 1 degrees of freedom; a single run's MCSE and a
-    reference's MCSE are treated as known (infinite df). With few seeds this keeps a by-chance small
-    spread from turning ordinary Monte Carlo error into "real differences".
+    A pooled SE estimated from the spread of S seeds has S − 1 degrees of freedom; an SE from the
+    runs' MCSEs and a reference's MCSE are treated as known (infinite df). With few seeds this keeps
+    a by-chance small spread from turning ordinary Monte Carlo error into "real differences".
 
-    Returns
-    -------
-    numpy.ndarray
-        Per row, (se_fit² + se_ref²)² / (se_fit⁴ / (S − 1)) (Satterthwaite 1946; Welch 1947), or inf
-        for a single run.
+    Parameters
+    ----------
+    fit_se, ref_se, n_seeds : numpy.ndarray
+        Per row.
+    from_spread : numpy.ndarray of bool, optional
+        Whether the row's fit SE is the spread across seeds (default: S ≥ :data:`MIN_SEEDS_FOR_SPREAD`).
     """
-    fit_df = np.where(n_seeds > 1, n_seeds - 1.0, np.inf)
+    if from_spread is None:
+        from_spread = n_seeds >= MIN_SEEDS_FOR_SPREAD
+    fit_df = np.where(from_spread & (n_seeds > 1), n_seeds - 1.0, np.inf)
     total = (fit_se**2 + ref_se**2) ** 2
     with np.errstate(divide="ignore", invalid="ignore"):
         df = total / (fit_se**4 / fit_df)
@@ -212,7 +221,12 @@ def compare(fit: pd.DataFrame, reference: Reference, alpha: float = FAMILY_ALPHA
     reason[bad_se & (reason == "")] = "no Monte Carlo standard error for the fit"
     comparable = reason == ""
     m = int(comparable.sum())
-    dof = effective_df(df["fit_se"].to_numpy(float), ref_se.to_numpy(float), df["n_seeds"].to_numpy(float))
+    if "fit_se_source" in df:
+        from_spread = (df["fit_se_source"] == SE_FROM_SPREAD).to_numpy()
+    else:
+        from_spread = None
+    dof = effective_df(df["fit_se"].to_numpy(float), ref_se.to_numpy(float), df["n_seeds"].to_numpy(float),
+                       from_spread)
     zc = np.array([z_critical(m, alpha, d) for d in dof])
     df["z"] = np.where(comparable, df["difference"] / df["se"].where(df["se"] > 0), np.nan)
     df["z_crit"] = np.where(comparable, zc, np.nan)
@@ -224,6 +238,12 @@ def compare(fit: pd.DataFrame, reference: Reference, alpha: float = FAMILY_ALPHA
         + (f", t with {d:.0f} df)" if np.isfinite(d) else ")")
         for c, d in zip(zc[real.to_numpy()], dof[real.to_numpy()])
     ]
+    few = comparable & (df["n_seeds"] > 1) & ~pd.Series(
+        from_spread if from_spread is not None else df["n_seeds"] >= MIN_SEEDS_FOR_SPREAD, index=df.index)
+    if few.any():
+        note = (f"SE from the runs' own MCSEs: fewer than {MIN_SEEDS_FOR_SPREAD} seeds cannot estimate it "
+                "from their spread")
+        df.loc[few, "reason"] = [f"{r}; {note}" if r else note for r in df.loc[few, "reason"]]
     return df.reindex(columns=list(COMPARISON_COLUMNS))
 
 
@@ -365,52 +385,80 @@ class RunSet:
         return [s for _, _, s in self.included]
 
 
-def load_runs(run_dirs: Sequence[str], model: str | None = None, data_sha256: str | None = None) -> RunSet:
+def _data_id(record: dict) -> str:
+    """Return the dataset a run record names: its canonical hash, or for an old record its file's SHA-256."""
+    data = record.get("data", {})
+    return data.get("content_sha256") or data.get("sha256", "")
+
+
+def load_runs(run_dirs: Sequence[str], model: str | None = None, data_sha256: str | None = None, *,
+              design: Design | None = None) -> RunSet:
     """Read run directories; keep converged runs of ``model``; refuse runs of other data.
 
-    A run whose recorded data SHA-256 differs from ``data_sha256`` (or from the other runs) is an
-    error, not an exclusion: comparing it would answer a different question.
+    A run whose recorded dataset differs from the one given (or from the other runs') is an error,
+    not an exclusion: comparing it would answer a different question. Datasets are matched by their
+    canonical hash (:func:`~partclust.data.same_data`), so a run of run1 is recognised whatever line
+    endings the file given has.
 
     Parameters
     ----------
-    run_dirs : sequence of str
-        Run folders (``run.json`` and ``summary.csv`` each).
-    model : {"single", "per_condition"}, optional
-        The model every run must be of; default: that of the first readable run.
+    run_dirs : sequence of path
+    model : str, optional
+        Default: the first readable run's model.
     data_sha256 : str, optional
-        The dataset the runs must have been fitted to (the one the references are computed from).
-
-    Returns
-    -------
-    RunSet
-        ``included``: (folder, run record, summary) of each run that passed the convergence gate, in the
-        order given; ``excluded``: (folder, reason) of unreadable or unconverged runs; ``data_sha256``.
+        The dataset's canonical hash (or, for runs recorded before it existed, its file's SHA-256).
+    design : Design, optional
+        The dataset itself (both hashes are then used); takes precedence over ``data_sha256``.
 
     Raises
     ------
     ComparisonError
-        When a run is of another model or of other data, the runs mix datasets, or none is readable.
+        For a run that is not complete (a file missing, truncated or changed since the fit:
+        :func:`~partclust.inference.runs.verify_run`), of another model or of other data, and for a
+        run given twice: the same folder, or two folders of the same model, seed, settings and data.
     """
     included, excluded = [], []
     shas: set[str] = set()
+    given: dict[Path, str] = {}
+    fits: dict[tuple[str, str, str], str] = {}
     for d in run_dirs:
+        where = Path(d).resolve()
+        if where in given:
+            raise ComparisonError(f"run {d} is given twice ({given[where]} and {d}); each run may count once.")
+        given[where] = str(d)
         try:
             record, summary = read_run(d)
-        except FitError as exc:
-            excluded.append((str(d), str(exc)))
-            continue
+        except FitError as exc:  # a corrupt or unfinished run is refused, never silently dropped
+            raise ComparisonError(f"{exc} Or leave it out of the comparison.") from None
         rec_model = record["settings"]["model"]
         if model is None:
             model = rec_model
         if rec_model != model:
             raise ComparisonError(f"run {d} is of model {rec_model!r}, not {model!r}; compare one model at a time.")
-        sha = record["data"]["sha256"]
-        if data_sha256 is not None and sha != data_sha256:
+        sha = _data_id(record)
+        recorded = record.get("data", {})
+        if design is not None:
+            matches = same_data(recorded, design.content_sha256, design.sha256)
+            wanted = design.content_sha256
+        elif data_sha256 is not None:
+            matches = data_sha256 in (recorded.get("content_sha256"), recorded.get("sha256"))
+            wanted = data_sha256
+        else:
+            matches, wanted = True, ""
+        if not matches:
             raise ComparisonError(
-                f"run {d} was fitted to data with SHA-256 {sha[:12]}…, but the references are computed from "
-                f"data with SHA-256 {data_sha256[:12]}…; pass the run's own dataset with --data."
+                f"run {d} was fitted to other data (recorded {recorded.get('path', '?')}, hash {sha[:12]}…) than "
+                f"the references are computed from (hash {wanted[:12]}…); pass the run's own dataset with --data."
             )
         shas.add(sha)
+        same = (rec_model, json.dumps(record.get("settings"), sort_keys=True), sha)
+        if same in fits:
+            raise ComparisonError(
+                f"runs {fits[same]} and {d} are the same fit (model {rec_model}, seed "
+                f"{record.get('settings', {}).get('seed')}, equal settings and data): counted twice they would "
+                "pool two copies of one seed with no spread between them. Keep one of them."
+            )
+        fits[same] = str(d)
         if not record["convergence"]["passed"]:
             excluded.append((str(d), "convergence gate " + record["convergence"]["reason"]))
             continue
@@ -418,6 +466,7 @@ def load_runs(run_dirs: Sequence[str], model: str | None = None, data_sha256: st
     if len(shas) > 1:
         raise ComparisonError(f"the runs were fitted to {len(shas)} different datasets; compare runs of one dataset.")
     if model is None:
-        raise ComparisonError("no readable run among " + ", ".join(map(str, run_dirs)))
+        raise ComparisonError("no run folders given")
     return RunSet(model=model, included=tuple(included), excluded=tuple(excluded),
-                  data_sha256=next(iter(shas)) if shas else (data_sha256 or ""))
+                  data_sha256=next(iter(shas)) if shas else (design.content_sha256 if design is not None
+                                                             else data_sha256 or ""))

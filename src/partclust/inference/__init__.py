@@ -5,16 +5,16 @@ are loaded on first use, so a process that only reads runs stays light.
 """
 
 from partclust.errors import FitError
-from partclust.inference.runs import (POSTERIOR_NC, RUN_JSON, SUMMARY_CSV, default_run_dir, is_complete, read_posterior,
-                                      read_run, write_run)
+from partclust.inference.runs import (POSTERIOR_NC, RUN_FILES, RUN_JSON, SUMMARY_CSV, default_run_dir, is_complete,
+                                      read_posterior, read_run, verify_run, write_run)
 from partclust.inference.settings import SEED_MAX, FitSettings
 from partclust.inference.summary import (GATE, MCSE_COLUMN, QUANTILES, STATISTICS, SUMMARY_COLUMNS, convergence_gate,
                                          flat_params, gate_description, summarize)
 
 __all__ = [
-    "GATE", "MCSE_COLUMN", "POSTERIOR_NC", "QUANTILES", "RUN_JSON", "SEED_MAX", "STATISTICS", "SUMMARY_COLUMNS",
+    "GATE", "MCSE_COLUMN", "POSTERIOR_NC", "RUN_FILES", "QUANTILES", "RUN_JSON", "SEED_MAX", "STATISTICS", "SUMMARY_COLUMNS",
     "SUMMARY_CSV", "FitError", "FitResult", "FitSettings", "convergence_gate", "default_run_dir", "fit", "flat_params",
-    "gate_description", "is_complete", "read_posterior", "read_run", "summarize", "write_run",
+    "gate_description", "is_complete", "read_posterior", "read_run", "summarize", "verify_run", "write_run",
 ]
 
 

@@ -1,13 +1,20 @@
 """The run record: what a fit writes into its folder, and how a folder is read back.
 
 A run folder holds ``posterior.nc`` (the draws), ``summary.csv`` (one row per scalar, ``u[<label>]``
-for the cluster effects) and ``run.json`` (settings, seed, sampler, versions, data SHA-256, timings,
-divergences, convergence gate), written last. The same seed and settings give an identical
-``summary.csv``.
+for the cluster effects) and ``run.json`` (settings, seed, sampler, versions, the dataset's hashes,
+timings, divergences, convergence gate, and the size and SHA-256 of every file it lists). Each file
+is written to a temporary name and renamed; ``run.json`` comes last. The same seed and settings give
+an identical ``summary.csv``.
+
+This module is the one judge of whether a folder holds a run: :func:`verify_run` accepts it only
+when ``run.json`` parses and every file it lists exists, has the recorded size and SHA-256, and
+parses (so a truncated ``summary.csv`` or ``posterior.nc`` is never read as a result);
+:func:`read_run` and :func:`is_complete` go through it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from dataclasses import asdict
@@ -29,12 +36,25 @@ if TYPE_CHECKING:
 
     from partclust.inference.sample import FitResult
 
-__all__ = ["RUN_JSON", "SUMMARY_CSV", "POSTERIOR_NC", "write_run", "read_run", "read_posterior", "default_run_dir",
-           "is_complete"]
+__all__ = ["RUN_JSON", "SUMMARY_CSV", "POSTERIOR_NC", "RUN_FILES", "write_run", "read_run", "read_posterior",
+           "default_run_dir", "is_complete", "verify_run", "file_record"]
 
 RUN_JSON = "run.json"
 SUMMARY_CSV = "summary.csv"
 POSTERIOR_NC = "posterior.nc"
+RUN_FILES: tuple[str, ...] = (POSTERIOR_NC, SUMMARY_CSV)
+"""The files every run lists in ``run.json`` with their size and SHA-256."""
+
+
+def file_record(path: str | Path) -> dict[str, Any]:
+    """``{"bytes": size, "sha256": hex digest}`` of a file, as ``run.json`` lists it."""
+    digest = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+            size += len(block)
+    return {"bytes": size, "sha256": digest.hexdigest()}
 
 
 def write_run(
@@ -78,13 +98,14 @@ def write_run(
         "settings": asdict(result.settings),
         "seed": int(result.settings.seed),
         "sampler": result.settings.sampler,
-        "data": {"path": design.source, "sha256": design.sha256, "n": design.n,
-                 "clusters": list(design.clusters)},
+        "data": {"path": design.source, "sha256": design.sha256, "content_sha256": design.content_sha256,
+                 "encoding": design.encoding, "n": design.n, "clusters": list(design.clusters)},
         "versions": package_versions(),
         "timings": {k: (round(v, 4) if isinstance(v, float) else v) for k, v in result.timings.items()},
         "divergences": result.divergences,
         "convergence": gate,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "files": {name: file_record(out / name) for name in RUN_FILES},
     }
     if extra:
         record.update(extra)
@@ -98,35 +119,100 @@ def default_run_dir(settings: FitSettings) -> Path:
     return ResultsLayout().interactive_run(name)
 
 
-def read_run(run_dir: str | Path) -> tuple[dict[str, Any], pd.DataFrame]:
-    """Read a completed run directory (``run.json`` and ``summary.csv``).
+def _parse_check(path: Path) -> str:
+    """"" when a listed file parses; else what is wrong with it."""
+    try:
+        if path.name == SUMMARY_CSV:
+            frame = pd.read_csv(path)
+            missing = [c for c in ("param", "mean", "sd", "mcse_mean") if c not in frame.columns]
+            if missing or frame.empty:
+                return f"{path.name} lacks column(s) {', '.join(missing) or '(no rows)'}"
+        elif path.name == POSTERIOR_NC:
+            import h5py
+
+            with h5py.File(path, "r") as fh:
+                if not list(fh.keys()):
+                    return f"{path.name} holds no variables"
+    except Exception as exc:  # any parser's error means the file cannot be used
+        return f"{path.name} does not parse ({type(exc).__name__}: {str(exc).splitlines()[0][:120] if str(exc) else ''})"
+    return ""
+
+
+def verify_run(run_dir: str | Path) -> dict[str, Any]:
+    """Return the run record of a complete run folder, after checking every file it lists.
+
+    Parameters
+    ----------
+    run_dir : path
 
     Returns
     -------
-    (dict, pandas.DataFrame)
-        The run record and the summary (columns :data:`~partclust.inference.SUMMARY_COLUMNS`).
+    dict
+        The parsed ``run.json``.
 
     Raises
     ------
     FitError
-        When either file is missing (the run did not complete).
+        Naming the folder and the first fault: ``run.json`` missing or unreadable, recorded without
+        file checksums (by an older version), a listed file missing, of another size or SHA-256 than
+        recorded (truncated or changed after the run), or not parsing. The message says to rerun
+        the fit (a study redoes such a run by itself).
     """
     d = Path(run_dir)
-    missing = [f for f in (RUN_JSON, SUMMARY_CSV) if not (d / f).is_file()]
-    if missing:
-        raise FitError(f"{d} is not a completed run: {', '.join(missing)} missing. Rerun the fit.")
-    return json.loads((d / RUN_JSON).read_text()), pd.read_csv(d / SUMMARY_CSV)
-
-
-def is_complete(path: Path, settings: FitSettings, data_sha256: str) -> bool:
-    """Whether ``path`` holds a finished run of exactly these settings and this dataset."""
+    prefix = f"{d} is not a complete run"
+    if not d.is_dir():
+        raise FitError(f"{d} is not a run folder (it does not exist). Give the folder a fit wrote (--out).")
     try:
-        record = json.loads((Path(path) / RUN_JSON).read_text())
-    except (OSError, ValueError):
+        record = json.loads((d / RUN_JSON).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise FitError(f"{prefix}: {RUN_JSON} missing (the fit did not finish). Rerun the fit.") from None
+    except (OSError, ValueError) as exc:
+        raise FitError(f"{prefix}: {RUN_JSON} cannot be read ({exc}). Rerun the fit.") from None
+    files = record.get("files") if isinstance(record, dict) else None
+    if not isinstance(files, dict) or not all(name in files for name in RUN_FILES):
+        raise FitError(f"{prefix}: its {RUN_JSON} lists no file checksums (written by an older version), so "
+                       "its files cannot be verified. Rerun the fit.")
+    for name, expected in files.items():
+        path = d / name
+        if not path.is_file():
+            raise FitError(f"{prefix}: {name} missing. Rerun the fit.")
+        size = path.stat().st_size
+        if size != expected.get("bytes"):
+            raise FitError(f"{prefix}: {name} has {size:,} bytes, {RUN_JSON} recorded {expected.get('bytes'):,} "
+                           "(truncated or changed after the run). Rerun the fit.")
+        if file_record(path)["sha256"] != expected.get("sha256"):
+            raise FitError(f"{prefix}: {name} differs from what the fit wrote (SHA-256 mismatch with "
+                           f"{RUN_JSON}). Rerun the fit.")
+        problem = _parse_check(path)
+        if problem:
+            raise FitError(f"{prefix}: {problem}. Rerun the fit.")
+    return record
+
+
+def read_run(run_dir: str | Path) -> tuple[dict[str, Any], pd.DataFrame]:
+    """Read a verified run folder: its record (``run.json``) and ``summary.csv``.
+
+    Raises
+    ------
+    FitError
+        When the folder is not a complete run (:func:`verify_run`).
+    """
+    d = Path(run_dir)
+    record = verify_run(d)
+    return record, pd.read_csv(d / SUMMARY_CSV)
+
+
+def is_complete(path: Path, settings: FitSettings, content_sha256: str) -> bool:
+    """Whether ``path`` holds a verified run (:func:`verify_run`) of exactly these settings and this dataset.
+
+    ``content_sha256`` is the dataset's canonical hash (:attr:`~partclust.data.Design.content_sha256`).
+    """
+    try:
+        record = verify_run(path)
+    except FitError:
         return False
     return (record.get("settings") == asdict(settings)
-            and record.get("data", {}).get("sha256") == data_sha256
-            and (Path(path) / SUMMARY_CSV).is_file() and (Path(path) / POSTERIOR_NC).is_file())
+            and record.get("data", {}).get("content_sha256") == content_sha256)
 
 
 def read_posterior(run_dir: str | Path) -> "xr.Dataset":

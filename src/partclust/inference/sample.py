@@ -19,6 +19,7 @@ import xarray as xr
 
 from partclust.data import Design
 from partclust.inference.settings import FitSettings
+from partclust.models.checks import check_data
 from partclust.models.priors import SAS_PRIORS, Priors
 from partclust.models.pymc import build_model
 
@@ -125,7 +126,14 @@ def fit(design: Design, settings: FitSettings, priors: Priors = SAS_PRIORS, core
         ``compile_s``, ``sample_s``, ``compile_cached`` (compiled earlier in this process) and, for
         nutpie, ``compile_source`` (``process``, or where :func:`~partclust.inference.compiled.compile_model`
         took the compiled model from: ``memory``, ``disk``, ``compiled``…).
+
+    Raises
+    ------
+    DataError
+        When the model cannot be fitted to these data under these priors
+        (:func:`~partclust.models.checks.check_data`).
     """
+    check_data(design, settings.model, priors)
     timings: dict[str, Any] = {}
     t = time.perf_counter()
     model = build_model(design, settings.model, settings.parameterization, priors)

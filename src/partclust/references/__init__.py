@@ -13,7 +13,8 @@ import importlib
 
 __all__ = [
     "REFERENCE_COLUMNS", "REFERENCE_NAMES", "Reference", "all_references", "exact_reference", "forest_table",
-    "get_reference", "pymc2_reference", "reference_table", "reml_reference", "sas_reference", "side_by_side",
+    "get_reference", "pymc2_reference", "reference_table", "refuse_inconsistent_sas", "reml_reference",
+    "sas_notice", "sas_reference", "sas_refused", "side_by_side",
 ]
 
 

@@ -16,15 +16,17 @@ from typing import Iterable, Mapping
 import numpy as np
 import pandas as pd
 
-from partclust.data import Design
-from partclust.errors import SpecError
+from partclust.data import Design, same_data
+from partclust.errors import SasOutputError, SpecError
 from partclust.inference.summary import MCSE_COLUMN, STATISTICS
 from partclust.layout import SAS_OUTPUT
+from partclust.models.checks import check_data
 from partclust.references.base import Reference, reference_table
 from partclust.references.published import load_published, published_info
 
 __all__ = ["REFERENCE_NAMES", "exact_reference", "reml_reference", "pymc2_reference", "sas_reference",
-           "all_references", "get_reference", "side_by_side", "forest_table"]
+           "all_references", "get_reference", "side_by_side", "forest_table", "sas_refused",
+           "refuse_inconsistent_sas", "sas_notice"]
 
 REFERENCE_NAMES: tuple[str, ...] = ("exact", "reml", "pymc2_2011", "sas")
 PYMC2_DRAWS = 1000
@@ -34,6 +36,8 @@ def exact_reference(design: Design, residual: str, posterior=None) -> Reference:
     """Return the exact posterior as a reference (se = 0 for every statistic)."""
     from partclust.references.exact import exact_posterior
 
+    if posterior is None:
+        check_data(design, residual)
     post = posterior if posterior is not None else exact_posterior(design, residual)
     rows = []
     for _, r in post.table.iterrows():
@@ -48,6 +52,7 @@ def reml_reference(design: Design, residual: str) -> Reference:
     """REML estimates, shown beside the posterior means (a different quantity: never a verdict)."""
     from partclust.references.reml import reml
 
+    check_data(design, residual, priors=None)
     est = reml(design, residual)
     note = "REML is a point estimate (a restricted-likelihood maximum), not a posterior mean"
     rows = [{"param": r["param"], "statistic": "mean", "value": r["estimate"], "note": note}
@@ -66,7 +71,7 @@ def pymc2_reference(design: Design, residual: str, exact_sd: dict[str, float] | 
     """
     info = published_info("pymc2_2011")
     provenance = {**info, "reference_se": "sd / sqrt(1000) (lower bound; exact posterior sd)"}
-    if design.sha256 != info["data"]["sha256"]:
+    if not same_data(info["data"], design.content_sha256, design.sha256):
         return Reference("pymc2_2011", residual, reference_table([]), provenance, available=False,
                          unavailable_reason="the PyMC 2 (2011) values were published for run1 only")
     pub = load_published("pymc2_2011", "run1", residual)
@@ -84,15 +89,47 @@ def pymc2_reference(design: Design, residual: str, exact_sd: dict[str, float] | 
 def sas_reference(design: Design, residual: str, source: str | Path | list[Path] | None = None) -> Reference:
     """PROC MCMC output, summarized by our own code from its OUTPOST draws, when present.
 
-    ``source``: a folder in the canonical layout (default ``sas_reference/output``) or the OUTPOST
-    file(s) themselves, one per chain.
+    Whenever a PostSumInt table lies beside the OUTPOST file(s), SAS's own means and SDs are checked
+    against the draws (:func:`~partclust.references.sas.cross_check_status`); a mismatch makes the
+    reference unavailable with the reason, and the outcome is kept in ``provenance["cross_check"]``
+    (commands refuse such output: :func:`refuse_inconsistent_sas`).
+
+    Parameters
+    ----------
+    design : Design
+    residual : {"single", "per_condition"}
+    source : path or list of paths, optional
+        None: ``sas_reference/output`` (absent output gives an unavailable reference saying so). A
+        folder in the canonical layout, an OUTPOST file, or the OUTPOST files (one per chain) given
+        explicitly must exist and hold an OUTPOST sample of the model.
+
+    Raises
+    ------
+    SasOutputError
+        When an explicitly given source does not exist or holds no OUTPOST of the model, or the
+        files cannot be read (the message names the file and the fault).
     """
     from partclust.references import sas
 
     if isinstance(source, (list, tuple)):
         result = sas.read_sas_output([Path(p) for p in source], design, residual)
+    elif source not in (None, ""):
+        out = Path(source)
+        if not out.exists():
+            raise SasOutputError(f"SAS output {out} does not exist. Give the folder that holds outpost.csv "
+                                 "(or outpost.csv itself), or leave --sas-output out.")
+        if out.is_file():
+            result = sas.read_sas_output([out], design, residual)
+        elif not sas.available(out, residual):
+            raise SasOutputError(
+                f"no OUTPOST sample of the {residual} model under {sas.model_dir(out, residual)} (expected "
+                "outpost.csv or outpost.sas7bdat; see sas_reference/README.md). Give the folder SAS wrote, "
+                "or leave --sas-output out."
+            )
+        else:
+            result = sas.read_sas_output(out, design, residual)
     else:
-        out = Path(source) if source else SAS_OUTPUT
+        out = SAS_OUTPUT
         if not sas.available(out, residual):
             return Reference(
                 "sas", residual, reference_table([]), {"output_dir": str(out)}, available=False,
@@ -100,11 +137,48 @@ def sas_reference(design: Design, residual: str, source: str | Path | list[Path]
                                     "sas_reference/partially_clustered.sas in SAS and copy its output there"),
             )
         result = sas.read_sas_output(out, design, residual)
+    check = sas.cross_check_status(result)
+    provenance = {**result.provenance(), "cross_check": check}
+    if check["passed"] is False:
+        return Reference("sas", residual, reference_table([]), provenance, available=False,
+                         unavailable_reason=f"SAS output refused: {check['message']}")
     rows = []
     for _, r in result.summary.iterrows():
         for stat in STATISTICS:
             rows.append({"param": r["param"], "statistic": stat, "value": r[stat], "se": r[MCSE_COLUMN[stat]]})
-    return Reference("sas", residual, reference_table(rows), dict(result.provenance()))
+    return Reference("sas", residual, reference_table(rows), provenance)
+
+
+def sas_refused(reference: Reference) -> bool:
+    """Whether a ``sas`` reference was refused because its PostSumInt disagrees with its OUTPOST draws."""
+    return reference.name == "sas" and (reference.provenance.get("cross_check") or {}).get("passed") is False
+
+
+def refuse_inconsistent_sas(references: Iterable[Reference] | Mapping[str, Reference]) -> None:
+    """Raise when the SAS reference among ``references`` failed its PostSumInt cross-check.
+
+    Raises
+    ------
+    SasOutputError
+        With the cross-check's message (files and first discrepancy).
+    """
+    for ref in _as_list(references):
+        if sas_refused(ref):
+            raise SasOutputError(ref.unavailable_reason)
+
+
+def sas_notice(reference: Reference) -> str:
+    """One Markdown line for notebooks about the SAS reference: refused (a warning), absent, or ""."""
+    if sas_refused(reference):
+        return f"> ⚠ **{reference.unavailable_reason}** The SAS column stays empty until this is fixed."
+    if not reference.available:
+        return (f"> **No SAS output.** {reference.unavailable_reason}. The SAS column stays empty; see "
+                "`sas_reference/README.md` for how to produce it.")
+    check = reference.provenance.get("cross_check") or {}
+    if check.get("ran"):
+        return (f"SAS output: its PostSumInt table agrees with the OUTPOST draws ({check['compared']} checks "
+                "of means and SDs).")
+    return "SAS output: no PostSumInt table beside the OUTPOST draws, so they could not be cross-checked."
 
 
 def all_references(design: Design, residual: str, sas_output_dir: str | Path | None = None,

@@ -27,8 +27,12 @@ REFINEMENT_TOLERANCE = {"mean": 1e-6, "sd": 1e-6, "quantile": 1e-5}
 
 
 def reference_key(design: Design, model: str) -> str:
-    """``<first 12 hex digits of the data SHA-256>-<model>``: the folder name of a dataset's references."""
-    return f"{design.sha256[:12]}-{model}"
+    """``<first 12 hex digits of the data's canonical hash>-<model>``: the folder name of a dataset's references.
+
+    The canonical hash (:attr:`~partclust.data.Design.content_sha256`) names the data, not the file's
+    bytes, so the same data saved with other line endings share one folder.
+    """
+    return f"{design.content_sha256[:12]}-{model}"
 
 
 def exact_checks(design: Design, posterior: Any, factor: float = 2.0) -> dict[str, Any]:

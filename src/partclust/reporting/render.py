@@ -98,7 +98,8 @@ def executed_notebooks(results: Path) -> list[Path]:
     for top in NOTEBOOK_DIRS:
         base = results / top
         if base.is_dir():
-            found += [p for p in base.rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts]
+            found += [p for p in base.rglob("*.ipynb")
+                      if ".ipynb_checkpoints" not in p.parts and not p.name.startswith(".")]  # no temporaries
     return sorted(found, key=lambda p: natural_key(p.relative_to(results).as_posix()))
 
 

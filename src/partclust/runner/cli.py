@@ -15,6 +15,7 @@ from typing import Sequence
 from partclust.config import NOTEBOOK_FILES, PARAMETERIZATIONS, RESIDUALS, SAMPLERS
 from partclust.errors import EXIT_BAD_INPUT, EXIT_FAILED, PartclustError
 from partclust.layout import RESULTS
+from partclust.validate import check_output_dir, check_output_file
 
 __all__ = ["build_parser", "main", "EXIT_BAD_INPUT", "EXIT_FAILED"]
 
@@ -31,16 +32,33 @@ def _add_data(p: argparse.ArgumentParser) -> None:
                    help="run1.csv (default: $RUN1_CSV, then data/run1.csv, then the pinned download)")
 
 
+def _load(data: str | None, models: Sequence[str] = (), *, priors: bool = True):
+    """Load the validated dataset; refuse it (exit 2) when any of ``models`` cannot be fitted to it."""
+    from partclust.models.checks import check_data
+
+    design = load_design(data)
+    for model in models:
+        check_data(design, model, **({} if priors else {"priors": None}))
+    return design
+
+
 def cmd_validate(args: argparse.Namespace) -> int:
+    from partclust.models.checks import data_problems
+
     design = load_design(args.data)
     print(design.describe())
+    for model in RESIDUALS:
+        problems = data_problems(design, model)
+        verdict = "can be fitted" if not problems else "cannot be fitted: " + problems[0].removeprefix(
+            f"{design.source}: ")
+        print(f"{model} residual model: {verdict}")
     return 0
 
 
 def cmd_fit(args: argparse.Namespace) -> int:
     from jupyter_client.manager import AsyncKernelManager
 
-    from partclust.inference.runs import RUN_JSON, SUMMARY_CSV
+    from partclust.inference.runs import SUMMARY_CSV, verify_run
     from partclust.inference.settings import FitSettings
     from partclust.runner.notebooks import FIT_NOTEBOOK, execute, start_kernel
 
@@ -48,23 +66,23 @@ def cmd_fit(args: argparse.Namespace) -> int:
         model=args.model, parameterization=args.parameterization, seed=args.seed, draws=args.draws,
         tune=args.tune, chains=args.chains, sampler=args.sampler, target_accept=args.target_accept,
     )
-    design = load_design(args.data)  # validate before starting a kernel: bad data fails fast
+    out = check_output_dir("--out", args.out)
+    design = _load(args.data, [settings.model])  # validate before starting a kernel: bad data fails fast
+    params = {**settings.__dict__, "data_path": design.source, "output_dir": str(out),
+              "make_plots": not args.no_plots}
+    print(f"fitting {settings.model} ({settings.parameterization}, {settings.sampler}, seed {settings.seed}) → {out}",
+          flush=True)
     # the kernel starts and begins the notebook's imports while papermill is loaded and prepares
     km = AsyncKernelManager(kernel_name="python3")
     start_kernel(km)
     try:
-        out = Path(args.out).resolve()
-        params = {**settings.__dict__, "data_path": design.source, "output_dir": str(out),
-                  "make_plots": not args.no_plots}
-        print(f"fitting {settings.model} ({settings.parameterization}, {settings.sampler}, seed {settings.seed}) "
-              f"→ {out}", flush=True)
         executed = execute(FIT_NOTEBOOK, out / FIT_NOTEBOOK, params, progress=sys.stderr.isatty(), km=km)
     finally:
         from jupyter_client.utils import run_sync
 
         if km.has_kernel:
             run_sync(km.shutdown_kernel)(now=True)
-    record = json.loads((out / RUN_JSON).read_text())
+    record = verify_run(out)
     gate = record["convergence"]
     print(f"executed notebook: {executed}")
     print(f"convergence gate: {'passed' if gate['passed'] else gate['reason']}")
@@ -76,9 +94,10 @@ def cmd_exact(args: argparse.Namespace) -> int:
     from partclust.files import write_csv
     from partclust.references.exact import exact_posterior
 
-    design = load_design(args.data)
+    target = check_output_file("--out", args.out, example=f"exact_{args.model}.csv")
+    design = _load(args.data, [args.model])
     post = exact_posterior(design, args.model)
-    out = write_csv(Path(args.out), post.table)
+    out = write_csv(target, post.table)
     print(post.table.to_string(index=False, float_format=lambda v: f"{v:.5f}"))
     print(f"σ²_u marginal mode: {post.s2u_mode:.5f}")
     print(f"wrote {out}")
@@ -88,7 +107,7 @@ def cmd_exact(args: argparse.Namespace) -> int:
 def cmd_reml(args: argparse.Namespace) -> int:
     from partclust.references.reml import lrt, reml
 
-    design = load_design(args.data)
+    design = _load(args.data, RESIDUALS, priors=False)
     fits = {m: reml(design, m) for m in RESIDUALS}
     for m, f in fits.items():
         print(f"REML, {m} residual (restricted log-likelihood {f.loglik:.4f}):")
@@ -105,22 +124,24 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from partclust.evaluation import REAL, compare_all, fit_table, load_runs, verdict_counts
     from partclust.files import write_csv
     from partclust.inference.runs import RUN_JSON
-    from partclust.references import all_references
+    from partclust.references import all_references, refuse_inconsistent_sas
 
+    target = check_output_file("--out", args.out, example=f"comparison_{args.model}.csv")
     data = args.data
     if data is None:  # default: the dataset the runs recorded
         first = Path(args.runs[0]) / RUN_JSON
         if first.is_file():
             data = json.loads(first.read_text())["data"]["path"]
         data = str(resolve_data_path(data)) if data else None
-    design = load_design(data)
-    runs = load_runs(args.runs, model=args.model, data_sha256=design.sha256)
+    design = _load(data, [args.model])
+    runs = load_runs(args.runs, model=args.model, design=design)
     for d, reason in runs.excluded:
         print(f"excluded: {d}: {reason}", file=sys.stderr)
-    fit = fit_table(runs.summaries)
     refs = all_references(design, args.model, args.sas_output)
+    refuse_inconsistent_sas(refs)  # a PostSumInt that disagrees with its OUTPOST draws: exit 2
+    fit = fit_table(runs.summaries)
     comparison = compare_all(fit, refs.values())
-    out = write_csv(Path(args.out), comparison)
+    out = write_csv(target, comparison)
     print(f"{len(runs.included)} converged run(s) of {args.model} compared with {', '.join(refs)}")
     print(verdict_counts(comparison).to_string())
     real = comparison[comparison["verdict"] == REAL]
@@ -132,33 +153,42 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_study(args: argparse.Namespace) -> int:
-    from partclust.runner.dask import compile_cache, start_workers
+    from dataclasses import replace
+
+    from partclust.errors import StudyError
+    from partclust.runner.dask import close_client, compile_cache, start_workers
     from partclust.runner.study import main_study
-    from partclust.studies.seeds import StudySettings
+    from partclust.studies.seeds import MAX_SEEDS, StudySettings
+    from partclust.validate import check_int
 
+    if not args.seed_list:
+        check_int("--seeds", args.seeds, 1, MAX_SEEDS, StudyError)  # before range(): 2**40 seeds is refused here
     seeds = tuple(args.seed_list) if args.seed_list else tuple(range(1, args.seeds + 1))
+    # every setting is checked before the data are loaded (or downloaded)
+    study = StudySettings(
+        models=tuple(args.models), seeds=seeds, draws=args.draws, tune=args.tune, chains=args.chains,
+        data_path="", out=str(Path(args.out).resolve()), workers=args.workers,
+        scheduler=args.scheduler or "", timeout_s=args.timeout, why_notebook=args.why, plots=args.plots,
+    )
+    if study.scheduler:  # a wrong address is refused in seconds, before any data are read
+        from partclust.runner.dask import probe_scheduler
 
-    def settings(data_path: str) -> StudySettings:
-        return StudySettings(
-            models=tuple(args.models), seeds=seeds, draws=args.draws, tune=args.tune, chains=args.chains,
-            data_path=data_path, out=str(Path(args.out).resolve()), workers=args.workers,
-            scheduler=args.scheduler or "", timeout_s=args.timeout, why_notebook=args.why, plots=args.plots,
-        )
-
-    draft = settings("")  # checks the settings before any worker starts
-    # the workers and their kernels start now, while the data is read and validated
-    starting = start_workers(draft.scheduler, draft.n_workers, compile_cache(draft))
+        probe_scheduler(study.scheduler)
+    # the workers and their kernels start now, while the data are read and checked
+    starting = start_workers(study.scheduler, study.n_workers, compile_cache(study))
     try:
-        design = load_design(args.data)
-    except BaseException:
-        from partclust.runner.dask import close_client
+        design = _load(args.data, study.models)
+        from partclust.references import refuse_inconsistent_sas, sas_reference
 
+        for model in study.models:  # the aggregate compares with sas_reference/output: check it before any fit
+            refuse_inconsistent_sas([sas_reference(design, model)])
+    except BaseException:
         try:
             close_client(*starting.result())
         except Exception:  # the data error is the one to report
             pass
         raise
-    return main_study(settings(design.source), design, starting=starting)
+    return main_study(replace(study, data_path=design.source), design, starting=starting)
 
 
 def cmd_why(args: argparse.Namespace) -> int:
@@ -168,8 +198,8 @@ def cmd_why(args: argparse.Namespace) -> int:
     from partclust.runner.notebooks import execute
 
     WHY_NOTEBOOK = NOTEBOOK_FILES["why"]
+    out = check_output_dir("--out", args.out)
     design = load_design(args.data)
-    out = Path(args.out).resolve()
     target = ResultsLayout(out).study_notebook(WHY_NOTEBOOK)
     print(f"running {WHY_NOTEBOOK} (several minutes: NUTS and Metropolis fits) → {target}", flush=True)
     execute(WHY_NOTEBOOK, target, {"data_path": design.source, "results_dir": str(out)},

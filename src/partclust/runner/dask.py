@@ -20,6 +20,10 @@ kernels are started, and their imports begun, as soon as the workers are up, whi
 still validating the data and planning the runs (:func:`start_workers`). Compiled models go to the
 results folder's ``cache/compiled`` (or ``$PARTCLUST_CACHE_DIR``), so a rerun, and any later
 process, loads them instead of compiling.
+
+Length: the worker side (``run_one``, the kept kernel), the scheduler probe and the driver exchange
+one protocol (``RunOutcome``, the temporary and failed run folders, ``failed.json``); split, each half
+would have to restate it.
 """
 
 from __future__ import annotations
@@ -36,13 +40,13 @@ from typing import Any, Callable, Sequence
 
 from partclust.config import NOTEBOOK_FILES
 from partclust.errors import NotebookError, StudyError
-from partclust.files import write_json
+from partclust.files import WriteError, write_json
 from partclust.inference.runs import RUN_JSON, is_complete
 from partclust.layout import ResultsLayout
 from partclust.studies.seeds import StudySettings
 
 __all__ = ["RunOutcome", "run_one", "run_study", "make_client", "close_client", "drive", "write_failures",
-           "start_workers", "compile_cache"]
+           "probe_scheduler", "PROBE_TIMEOUT_S", "start_workers", "compile_cache"]
 
 
 @dataclass
@@ -151,15 +155,63 @@ def run_one(model: str, seed: int, study: StudySettings, data_path: str, data_sh
         _drop_kernel()  # a timed-out or broken kernel is not reused
         kept = layout.failed_run(model, seed)
         if tmp.exists():
-            if kept.exists():
-                shutil.rmtree(kept)
-            kept.parent.mkdir(parents=True, exist_ok=True)
-            tmp.rename(kept)
+            try:
+                if kept.exists():
+                    shutil.rmtree(kept)
+                kept.parent.mkdir(parents=True, exist_ok=True)
+                tmp.rename(kept)
+            except OSError:  # a full or read-only disk: the notebook stays where it was written
+                kept = tmp
         error = f"{type(exc).__name__}: {exc}".replace(str(tmp), str(kept))
         return RunOutcome(model, seed, "failed", str(kept), time.perf_counter() - t0, error=error)
 
 
 # ---- the driver --------------------------------------------------------------------------------
+PROBE_TIMEOUT_S = 5.0
+"""Seconds a scheduler address has to answer Dask's handshake and identity request."""
+
+
+def probe_scheduler(address: str, timeout: float = PROBE_TIMEOUT_S) -> dict[str, Any]:
+    """Ask ``address`` who it is, the way a Dask client would, giving up after ``timeout`` seconds.
+
+    A Dask ``Client`` can wait far longer (or hang) on an address where something other than a
+    scheduler listens; this probe bounds that wait, so a wrong address is refused within seconds.
+
+    Returns
+    -------
+    dict
+        The scheduler's identity (``type``, ``address``, ``workers`` …).
+
+    Raises
+    ------
+    StudyError
+        When nothing answers in time, or what answers is not a Dask scheduler.
+    """
+    import asyncio
+
+    from distributed.comm import connect
+
+    async def ask() -> Any:
+        comm = await connect(address, timeout=timeout)
+        try:
+            await comm.write({"op": "identity", "reply": True})
+            return await comm.read()
+        finally:
+            await comm.close()
+
+    try:
+        info = asyncio.run(asyncio.wait_for(ask(), timeout))
+    except Exception as exc:  # TimeoutError, OSError, comm errors, a garbled handshake
+        reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+        raise StudyError(f"no Dask scheduler answered at {address} within {timeout:g} s ({reason}); start one "
+                         "there (`dask scheduler`) or drop --scheduler") from None
+    kind = info.get("type") if isinstance(info, dict) else None
+    if kind != "Scheduler":
+        raise StudyError(f"{address} answered, but as {kind or 'something else'}, not as a Dask scheduler; give "
+                         "the scheduler's address (tcp://HOST:PORT, port 8786 by default)")
+    return info
+
+
 def make_client(study: StudySettings):
     """Connect a Dask client: to ``study.scheduler`` if given (checked for workers), else to a new LocalCluster.
 
@@ -238,12 +290,18 @@ def _connect(scheduler: str, n_workers: int):
     from dask.distributed import Client, LocalCluster
 
     logging.getLogger("distributed").setLevel(logging.ERROR)
+    import warnings
+
+    warnings.filterwarnings("ignore", message="Port .* is already in use", category=UserWarning)
 
     if scheduler:
+        probe_scheduler(scheduler)
         try:
             client = Client(scheduler, timeout="10s")
-        except OSError as exc:
-            raise StudyError(f"cannot reach the Dask scheduler at {scheduler} ({exc}); start it or drop --scheduler") from None
+        except Exception as exc:  # OSError, TimeoutError, ValueError for a bad address, comm errors
+            reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+            raise StudyError(f"cannot reach a Dask scheduler at {scheduler} ({reason}); start one there "
+                             "(`dask scheduler`) or drop --scheduler") from None
         try:
             client.wait_for_workers(1, timeout=120)
         except TimeoutError:
@@ -311,11 +369,16 @@ class _Driver:
         self.stages: dict[str, float] = {}
         self.meta: dict[Any, tuple] = {}
         self.extras_sent = False
+        self.write_error: Exception | None = None
         self.t0 = time.perf_counter()
 
     # step 1: clear what an interrupted study left, find the runs still to do
     def plan(self) -> list[tuple[str, int]]:
-        self.layout.study.mkdir(parents=True, exist_ok=True)
+        try:
+            self.layout.study.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise WriteError(f"cannot write into {self.layout.study}: {exc.strerror or exc}. Free space or choose "
+                             "another results folder (--out).") from None
         for model in self.study.models:  # temporary dirs of an interrupted study: never complete, never read
             for stale in self.layout.runs(model).glob(".seed-*.tmp-*"):
                 shutil.rmtree(stale, ignore_errors=True)
@@ -381,7 +444,10 @@ class _Driver:
         except Exception as exc:  # the worker itself died: record and go on
             o = RunOutcome(m, s, "failed", "", error=f"worker lost: {type(exc).__name__}: {exc}")
         self._record(o)
-        write_failures(self.layout, self.outcomes)
+        try:
+            write_failures(self.layout, self.outcomes)
+        except WriteError as exc:  # said at the end, with every failure; the other runs go on
+            self.write_error = exc
         self.pending[m] -= 1
         if self.post:
             executed = Path(o.run_dir, NOTEBOOK_FILES["fit"]) if o.run_dir else None
@@ -402,9 +468,11 @@ class _Driver:
 
     def on_render(self, fut: Any, notebooks: list[str]) -> None:
         try:
-            fut.result()
+            err = fut.result()
         except Exception as exc:
-            self.errors.append(f"rendering {notebooks}: {type(exc).__name__}: {exc}")
+            err = f"worker lost: {type(exc).__name__}: {exc}"
+        if err:
+            self.errors.append(f"rendering {', '.join(Path(n).name for n in notebooks)}: {err}")
 
     def run(self) -> tuple[list[RunOutcome], list[str], dict[str, float]]:
         from dask.distributed import as_completed
@@ -425,7 +493,7 @@ class _Driver:
                 self.on_render(fut, args[1])
         self.stages.setdefault("fits_s", time.perf_counter() - self.t0)
         self.stages["fits_and_post_s"] = time.perf_counter() - self.t0
-        write_failures(self.layout, self.outcomes)
+        write_failures(self.layout, self.outcomes)  # raises, with every failure named, if it still cannot
         order = {t: k for k, t in enumerate(self.tasks)}
         return sorted(self.outcomes, key=lambda o: order[(o.model, o.seed)]), self.errors, self.stages
 
@@ -450,10 +518,25 @@ def drive(study: StudySettings, data_path: str, data_sha256: str, client: Any,
 
 
 def write_failures(layout: ResultsLayout, outcomes: Sequence[RunOutcome]) -> None:
-    """Write ``study/failed.json``: every failed run with its error and kept notebook folder."""
+    """Write ``study/failed.json``: every failed run with its error and kept notebook folder.
+
+    Raises
+    ------
+    WriteError
+        When it cannot be written; an older ``failed.json`` is then removed (so none can claim fewer
+        failures than there were) and the message lists the failed runs.
+    """
     failed = [{"model": o.model, "seed": o.seed, "error": o.error, "notebook": o.run_dir} for o in outcomes
               if o.status == "failed"]
-    write_json(layout.failed_record, failed)
+    try:
+        write_json(layout.failed_record, failed)
+    except WriteError as exc:
+        try:
+            layout.failed_record.unlink(missing_ok=True)
+        except OSError:
+            pass
+        names = ", ".join(f"{f['model']} seed {f['seed']}" for f in failed[:10]) + (" …" if len(failed) > 10 else "")
+        raise WriteError(f"{exc} {len(failed)} run(s) failed" + (f": {names}" if failed else "") + ".") from None
 
 
 def _execute_on_worker(name: str, output: str, parameters: dict[str, Any]) -> str:
@@ -468,7 +551,12 @@ def _execute_on_worker(name: str, output: str, parameters: dict[str, Any]) -> st
         return f"{type(exc).__name__}: {exc}"
 
 
-def _render_on_worker(results: str, notebooks: list[str]) -> int:
+def _render_on_worker(results: str, notebooks: list[str]) -> str:
+    """Render pages on a study worker; returns "" or the error (never raises: the driver reports it)."""
     from partclust.reporting.render import render_notebooks
 
-    return len(render_notebooks(Path(results), [Path(n) for n in notebooks], only_stale=True))
+    try:
+        render_notebooks(Path(results), [Path(n) for n in notebooks], only_stale=True)
+        return ""
+    except Exception as exc:
+        return f"{type(exc).__name__}: {exc}"

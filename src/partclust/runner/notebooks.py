@@ -15,6 +15,7 @@ from typing import Any
 
 from partclust.config import NOTEBOOK_FILES
 from partclust.errors import NotebookError
+from partclust.files import WriteError
 from partclust.layout import NOTEBOOKS
 
 __all__ = ["NOTEBOOK_FILES", "FIT_NOTEBOOK", "KERNEL_ARGUMENTS", "notebook_path", "execute", "start_kernel", "as_list"]
@@ -110,29 +111,111 @@ def execute(
     Raises
     ------
     NotebookError
-        When a cell raises (``cell``, ``ename``, ``evalue`` and ``executed`` say where).
+        When a cell raises, a cell runs out of time, or the kernel dies (killed, out of memory):
+        ``cell``, ``ename``, ``evalue`` and ``executed`` say where; the partly executed notebook is
+        kept at ``output``.
+    WriteError
+        When the executed copy cannot be written (read-only folder, disk full).
+
+    Notes
+    -----
+    Papermill saves the notebook as it runs; it writes to a temporary name beside ``output`` that is
+    renamed to ``output`` at the end, whether the notebook succeeded or not, so ``output`` is never a
+    half-written file.
     """
     import papermill as pm
     from papermill.exceptions import PapermillExecutionError
 
     src = notebook_path(name)
     out = Path(output)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise WriteError(f"cannot write into {out.parent}: {exc.strerror or exc}. Free space or choose another "
+                         "output folder.") from None
+    part = out.with_name(f".{out.stem}.part{out.suffix}")
+    # nbclient logs a dead kernel through papermill's logger before raising; the NotebookError below
+    # says it once, in one line
+    import logging
+
+    logging.getLogger("papermill").setLevel(logging.CRITICAL)
     _ensure_path()
     try:
         pm.execute_notebook(
-            str(src), str(out), parameters=parameters, kernel_name="python3", cwd=str(NOTEBOOKS),
+            _literal_path(src), _literal_path(part), parameters=parameters, kernel_name="python3", cwd=str(NOTEBOOKS),
             progress_bar=progress, execution_timeout=timeout, log_output=False,
             extra_arguments=KERNEL_ARGUMENTS,
             **({"km": km} if km is not None else {}),
         )
     except PapermillExecutionError as exc:
+        _keep(part, out)
         raise NotebookError(
-            f"{src.name} failed in cell {exc.exec_count}: {exc.ename}: {exc.evalue}. "
+            f"{src.name} failed in cell {exc.exec_count}: {exc.ename}: {_one_line(exc.evalue)}. "
             f"The executed notebook with the full traceback is {out}.",
             notebook=str(name), executed=out, cell=exc.exec_count, ename=exc.ename, evalue=exc.evalue,
         ) from None
+    except OSError as exc:
+        if isinstance(exc, TimeoutError):  # nbclient's CellTimeoutError is a TimeoutError, hence an OSError
+            raise _not_run(exc, src, part, out, name, timeout) from None
+        part.unlink(missing_ok=True)
+        raise WriteError(f"cannot write {out}: {exc.strerror or exc}. Free space or choose another output folder, "
+                         "then rerun.") from None
+    except Exception as exc:  # nbclient's DeadKernelError, a kernel that never started
+        raise _not_run(exc, src, part, out, name, timeout) from None
+    _keep(part, out)
     return out
+
+
+def _not_run(exc: BaseException, src: Path, part: Path, out: Path, name: object, timeout: float | None
+             ) -> NotebookError:
+    """Build the one-line error for a notebook that did not run to its end (dead kernel, time out)."""
+    kept = _keep(part, out)
+    cell = _last_started_cell(out) if kept else None
+    ename = type(exc).__name__
+    where = f"the partly executed notebook is {out}" if kept else "no notebook was written"
+    at = f" in cell {cell}" if cell else ""
+    if ename == "DeadKernelError":
+        what = f"the kernel running {src.name} died{at} (killed, or out of memory)"
+    elif ename == "CellTimeoutError":
+        what = f"{src.name} timed out{at} (a cell ran longer than {timeout or 0:g} s)"
+    else:
+        what = f"{src.name} could not run{at}: {ename}: {_one_line(str(exc))}"
+    return NotebookError(f"{what}; {where}.", notebook=str(name), executed=out if kept else None, cell=cell,
+                         ename=ename, evalue=_one_line(str(exc)))
+
+
+def _one_line(text: object, limit: int = 300) -> str:
+    lines = [ln.strip() for ln in str(text).splitlines() if ln.strip()]
+    return (lines[0] if lines else "")[:limit]
+
+
+def _keep(part: Path, out: Path) -> bool:
+    """Rename papermill's temporary output onto ``out``; False when there is none."""
+    if not part.is_file():
+        return False
+    try:
+        os.replace(part, out)
+    except OSError as exc:
+        raise WriteError(f"cannot write {out}: {exc.strerror or exc}. Free space or choose another output folder, "
+                         "then rerun.") from None
+    return True
+
+
+def _last_started_cell(notebook: Path) -> int | None:
+    """Return the execution count of the last code cell that started, read from a saved notebook."""
+    try:
+        import nbformat
+
+        nb = nbformat.read(notebook, as_version=4)
+    except Exception:  # unreadable: no cell to name
+        return None
+    counts = [c.get("execution_count") for c in nb.cells if c.cell_type == "code" and c.get("execution_count")]
+    return int(counts[-1]) if counts else None
+
+
+def _literal_path(path: Path) -> str:
+    """``path`` for papermill, which formats paths as templates (``{x}`` → parameter x): braces escaped."""
+    return str(path).replace("{", "{{").replace("}", "}}")
 
 
 def as_list(value: Any, kind: type = int) -> list:

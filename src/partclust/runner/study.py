@@ -48,7 +48,8 @@ def write_study_record(study: StudySettings, design, outcomes: Sequence[RunOutco
     """Write ``study/study.json``: settings, data checksum, versions, timings and every run's outcome."""
     record = {
         "settings": {**asdict(study), "models": list(study.models), "seeds": list(study.seeds)},
-        "data": {"path": design.source, "sha256": design.sha256},
+        "data": {"path": design.source, "sha256": design.sha256, "content_sha256": design.content_sha256,
+                 "encoding": design.encoding},
         "versions": package_versions(),
         "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
         "wall_s": round(wall_s, 2),
@@ -66,20 +67,58 @@ def render_remaining(out: Path) -> list[Path]:
     return render_notebooks(out, executed_notebooks(out), only_stale=True)
 
 
+def _print_gates(study: StudySettings, outcomes: Sequence[RunOutcome]) -> None:
+    """Per model: "k of N runs passed the convergence gate", with the failing checks."""
+    from partclust.studies.seeds import gate_sentence, run_records
+
+    for model in study.models:
+        dirs = [o.run_dir for o in outcomes if o.model == model and o.status in ("done", "skipped")]
+        print(f"{model}: {gate_sentence(run_records(dirs))}")
+
+
 def main_study(study: StudySettings, design, starting=None) -> int:
     """Run ``partclust study``: fits, aggregates, renders, indexes; prints progress and where the report is.
 
-    ``starting``: workers already being started (:func:`partclust.runner.dask.start_workers`), so
-    their kernels boot while the caller validated the data; by default they are started here.
+    The results folder is locked for the whole study (:func:`~partclust.files.folder_lock`): a second
+    study into the same folder is refused at once. ``starting``: workers already being started
+    (:func:`partclust.runner.dask.start_workers`), so that their kernels boot while the caller
+    validated the data; by default they are started here.
 
     Returns
     -------
     int
         The exit code: 0, or 1 when any run or study notebook failed.
+
+    Raises
+    ------
+    FolderInUse
+        When another study holds the results folder.
+    WriteError
+        When a result cannot be written (the failed runs are printed first).
     """
-    import sys
+    from partclust.files import folder_lock
 
     _sigterm_as_interrupt()
+    from contextlib import ExitStack
+
+    with ExitStack() as held:
+        try:
+            held.enter_context(folder_lock(study.out, "a partclust study"))
+        except BaseException:
+            if starting is not None:  # refused: the workers started for it are not needed
+                try:
+                    close_client(*starting.result())
+                except Exception:  # the refusal is the error to report
+                    pass
+            raise
+        return _main_study(study, design, starting)
+
+
+def _main_study(study: StudySettings, design, starting=None) -> int:
+    import sys
+
+    from partclust.files import WriteError
+
     t0 = time.perf_counter()
     n = len(study.models) * len(study.seeds)
     print(f"study: {len(study.models)} model(s) × {len(study.seeds)} seeds, {study.chains} chains × "
@@ -90,22 +129,28 @@ def main_study(study: StudySettings, design, starting=None) -> int:
     try:
         bar, update = _progress_bar(n)
         try:
-            outcomes, errors, stages = drive(study, design.source, design.sha256, client, update, post=True)
+            outcomes, errors, stages = drive(study, design.source, design.content_sha256, client, update, post=True)
             stages["workers_wait_s"] = waited
         finally:
             bar.close()
     finally:
         close_client(client, cluster)
-    t = time.perf_counter()
-    render_remaining(Path(study.out))
-    stages["render_remaining_s"] = time.perf_counter() - t
-    wall = time.perf_counter() - t0
-    write_study_record(study, design, outcomes, wall, stages)
-    from partclust.reporting.index import write_index
-
-    index = write_index(Path(study.out))
-
     failed = [o for o in outcomes if o.status == "failed"]
+    try:
+        t = time.perf_counter()
+        render_remaining(Path(study.out))
+        stages["render_remaining_s"] = time.perf_counter() - t
+        wall = time.perf_counter() - t0
+        write_study_record(study, design, outcomes, wall, stages)
+        from partclust.reporting.index import write_index
+
+        index = write_index(Path(study.out))
+    except WriteError:
+        for o in failed:  # what happened to the runs is said before the write error ends the command
+            print(f"failed: {o.model} seed {o.seed}: {o.error.splitlines()[0][:300]}", file=sys.stderr)
+        raise
+    _print_gates(study, outcomes)
+
     for err in errors:
         print(f"notebook failed: {err}", file=sys.stderr)
     print(f"study finished in {wall:.0f} s: {sum(o.status == 'done' for o in outcomes)} fitted, "

@@ -19,8 +19,15 @@ from partclust.errors import StudyError
 from partclust.files import write_csv
 from partclust.inference.settings import FitSettings
 from partclust.layout import RESULTS, ResultsLayout
+from partclust.validate import check_int, check_output_dir, check_positive, check_scheduler_address
 
-__all__ = ["StudySettings", "ModelAggregate", "aggregate_model", "s2u_headline"]
+__all__ = ["StudySettings", "ModelAggregate", "aggregate_model", "s2u_headline", "MAX_SEEDS", "MAX_WORKERS",
+           "gate_tally", "gate_sentence", "run_records"]
+
+MAX_SEEDS = 10_000
+"""Most seeds one study runs per model (each run is a fit of seconds; 10,000 is hours per model)."""
+MAX_WORKERS = 1024
+"""Most local worker processes a study starts."""
 
 
 @dataclass(frozen=True)
@@ -81,6 +88,16 @@ class StudySettings:
             raise StudyError(f"unknown model(s) {bad}; choose from {', '.join(RESIDUALS)}")
         if not self.seeds:
             raise StudyError("no seeds to run")
+        if len(self.seeds) > MAX_SEEDS:
+            raise StudyError(f"{len(self.seeds):,} seeds asked for; a study runs at most {MAX_SEEDS:,} per model")
+        check_int("workers", self.workers, 0, MAX_WORKERS, StudyError)
+        if isinstance(self.chains, int) and not isinstance(self.chains, bool) and self.chains < 2:
+            raise StudyError(f"a study needs at least 2 chains per run (the convergence gate's R-hat compares "
+                             f"chains); got {self.chains}")
+        check_positive("timeout", self.timeout_s, StudyError)
+        if self.scheduler:
+            check_scheduler_address(self.scheduler, StudyError)
+        check_output_dir("the results folder", self.out, StudyError)
         if self.plots not in ("first", "all", "none"):
             raise StudyError(f"plots must be first, all or none; got {self.plots!r}")
         if len(set(self.seeds)) != len(self.seeds):
@@ -143,6 +160,12 @@ class ModelAggregate:
         """Number of converged runs pooled."""
         return len(self.runs.included)
 
+    @property
+    def gate_sentence(self) -> str:
+        """"k of N runs passed the convergence gate", with the failing checks (:func:`gate_sentence`)."""
+        records = [rec for _, rec, _ in self.runs.included] + run_records(d for d, _ in self.runs.excluded)
+        return gate_sentence(records)
+
 
 def aggregate_model(model: str, results: Path, design: Any, sas_output_dir: str | None = None) -> ModelAggregate:
     """Read a model's runs, compute calibration, per-seed z and the comparison; write the tables.
@@ -156,6 +179,8 @@ def aggregate_model(model: str, results: Path, design: Any, sas_output_dir: str 
     ------
     ComparisonError
         When a run was fitted to other data than ``design``.
+    DataError
+        When the model cannot be fitted to ``design`` (:func:`~partclust.models.checks.check_data`).
     """
     from partclust.evaluation.compare import COMPARISON_COLUMNS, compare_all, fit_table, load_runs, per_seed_z
     from partclust.evaluation.mc_error import mc_error_table, z_summary
@@ -163,9 +188,12 @@ def aggregate_model(model: str, results: Path, design: Any, sas_output_dir: str 
     from partclust.references.exact import exact_posterior
     from partclust.references.store import default_directory, exact_checks, write_reference
 
+    from partclust.models.checks import check_data
+
+    check_data(design, model)
     layout = ResultsLayout(Path(results))
     dirs = layout.seed_runs(model)
-    runs = load_runs([str(d) for d in dirs], model=model, data_sha256=design.sha256)
+    runs = load_runs([str(d) for d in dirs], model=model, design=design)
     mc = mc_error_table(runs.summaries)
     exact = exact_posterior(design, model)
     references = all_references(design, model, sas_output_dir or None, exact_posterior=exact)
@@ -217,3 +245,87 @@ def s2u_headline(agg: ModelAggregate) -> dict[str, Any]:
         "flagged_references": sorted(set(cmp.loc[cmp["verdict"] == REAL, "reference"])),
     })
     return out
+
+
+def run_records(run_dirs) -> list[dict[str, Any]]:
+    """Read the ``run.json`` records of run folders (folders without a readable one are left out)."""
+    import json
+
+    from partclust.inference.runs import RUN_JSON
+
+    out = []
+    for d in run_dirs:
+        try:
+            out.append(json.loads((Path(d) / RUN_JSON).read_text(encoding="utf-8")))
+        except (OSError, ValueError):
+            continue
+    return out
+
+
+def gate_tally(records) -> dict[str, Any]:
+    """How many runs passed the convergence gate and which checks failed how often.
+
+    Parameters
+    ----------
+    records : iterable of dict
+        Run records (``run.json``), each with a ``convergence`` entry
+        (:func:`~partclust.inference.summary.convergence_gate`).
+
+    Returns
+    -------
+    dict
+        ``n`` runs, ``passed`` runs, ``failed_checks`` (check → number of runs failing it, most
+        frequent first) and ``worst`` (over all runs: largest R-hat, smallest bulk and tail ESS, most
+        divergences).
+    """
+    records = [r for r in records if isinstance(r, dict) and isinstance(r.get("convergence"), dict)]
+    failed: dict[str, int] = {}
+    worst = {"r_hat_max": float("-inf"), "ess_bulk_min": float("inf"), "ess_tail_min": float("inf"),
+             "divergences": 0}
+    for r in records:
+        gate = r["convergence"]
+        for check, ok in (gate.get("checks") or {}).items():
+            if not ok:
+                failed[check] = failed.get(check, 0) + 1
+        w = {k: float(v) for k, v in (gate.get("worst") or {}).items() if v is not None and v == v}  # NaN dropped
+        worst["r_hat_max"] = max(worst["r_hat_max"], w.get("r_hat_max", float("-inf")))
+        worst["ess_bulk_min"] = min(worst["ess_bulk_min"], w.get("ess_bulk_min", float("inf")))
+        worst["ess_tail_min"] = min(worst["ess_tail_min"], w.get("ess_tail_min", float("inf")))
+        worst["divergences"] = max(worst["divergences"], int(w.get("divergences", 0)))
+    return {"n": len(records), "passed": sum(bool(r["convergence"].get("passed")) for r in records),
+            "failed_checks": dict(sorted(failed.items(), key=lambda kv: -kv[1])), "worst": worst}
+
+
+_CHECK_WORDS = {"r_hat": ("R-hat above its limit", "largest R-hat {r_hat_max:.3f}"),
+                "ess_bulk": ("bulk ESS too small", "smallest bulk ESS {ess_bulk_min:.0f}"),
+                "ess_tail": ("tail ESS too small", "smallest tail ESS {ess_tail_min:.0f}"),
+                "divergences": ("divergent transitions", "up to {divergences} divergences")}
+
+
+def gate_sentence(records) -> str:
+    """One sentence: "k of N runs passed the convergence gate (thresholds)", with the failing checks.
+
+    Used by the aggregate notebook and the study's last lines, so a study whose runs all failed the
+    gate says so and why instead of showing an empty headline.
+
+    Parameters
+    ----------
+    records : iterable of dict
+        Run records (``run.json``).
+    """
+    from partclust.inference.summary import gate_description
+
+    t = gate_tally(records)
+    text = f"{t['passed']} of {t['n']} runs passed the convergence gate ({gate_description()})"
+    if t["failed_checks"]:
+        parts = []
+        finite = {k: v for k, v in t["worst"].items() if abs(v) != float("inf")}
+        for check, count in t["failed_checks"].items():
+            words, worst = _CHECK_WORDS.get(check, (check, ""))
+            try:
+                detail = f", {worst.format(**finite)}" if worst else ""
+            except KeyError:  # not computable (e.g. R-hat of one chain)
+                detail = ", not computable"
+            parts.append(f"{words} in {count} run(s){detail}")
+        text += "; failing checks: " + "; ".join(parts)
+    return text + "."

@@ -27,11 +27,11 @@ at fault and says what to do.
 
 from partclust.errors import SasOutputError
 from partclust.references.sas.files import EXTENSIONS, OUTPOST, RUN_INFO, TABLES, available, find_outpost, model_dir
-from partclust.references.sas.ods import DEFAULT_MCSE_UNITS, SasOutput, read_sas_output
+from partclust.references.sas.ods import DEFAULT_MCSE_UNITS, SasOutput, cross_check_status, read_sas_output
 from partclust.references.sas.outpost import MIN_DRAWS_PER_CHAIN, RANDOM_EFFECT, SasPosterior, read_outpost
 
 __all__ = [
     "DEFAULT_MCSE_UNITS", "EXTENSIONS", "MIN_DRAWS_PER_CHAIN", "OUTPOST", "RANDOM_EFFECT", "RUN_INFO", "TABLES",
-    "SasOutput", "SasOutputError", "SasPosterior", "available", "find_outpost", "model_dir", "read_outpost",
-    "read_sas_output",
+    "SasOutput", "SasOutputError", "SasPosterior", "available", "cross_check_status", "find_outpost", "model_dir",
+    "read_outpost", "read_sas_output",
 ]

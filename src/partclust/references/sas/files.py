@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from partclust.data.tables import decode_text, read_text_table
+from partclust.data.tables import decode_bytes, read_text_table
 from partclust.errors import SasOutputError
 from partclust.layout import SAS_OUTPUT
 from partclust.validate import check_residual
@@ -56,7 +56,8 @@ def read_frame(path: Path) -> tuple[pd.DataFrame, bool]:
     if not raw.strip():
         raise SasOutputError(f"{path} is empty. Export the data set again with PROC EXPORT.")
     try:
-        frame = read_text_table(decode_text(raw))  # UTF-8, else Latin-1: SAS sessions often write WLATIN1
+        # UTF-8 or Windows-1252 (SAS sessions often write WLATIN1); anything else is refused
+        frame = read_text_table(decode_bytes(raw, str(path), SasOutputError).text)
     except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         raise SasOutputError(f"{path} is not a readable CSV file ({exc}). Export it again.") from None
     return frame, True

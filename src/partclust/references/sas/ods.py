@@ -19,7 +19,7 @@ from partclust.references.sas.files import EXTENSIONS, OUTPOST, RUN_INFO, TABLES
 from partclust.references.sas.outpost import RANDOM_EFFECT, SasPosterior, as_paths, label_key, read_outpost
 from partclust.validate import check_residual
 
-__all__ = ["DEFAULT_MCSE_UNITS", "SasOutput", "read_sas_output"]
+__all__ = ["DEFAULT_MCSE_UNITS", "SasOutput", "read_sas_output", "cross_check_status"]
 
 DEFAULT_MCSE_UNITS = 0.1
 """PostSumInt is computed by SAS from the very draws in OUTPOST, so the two agree up to the printed
@@ -323,3 +323,42 @@ def read_sas_output(
         run_info=run_info,
         rounding=rounding,
     )
+
+
+def cross_check_status(output: SasOutput, mcse_units: float = DEFAULT_MCSE_UNITS) -> dict[str, object]:
+    """Run :meth:`SasOutput.cross_check` when a PostSumInt table is present; summarise the outcome.
+
+    Parameters
+    ----------
+    output : SasOutput
+    mcse_units : float
+        Tolerance in MCSEs (plus the printed rounding).
+
+    Returns
+    -------
+    dict
+        ``ran`` (a PostSumInt table was there), ``passed`` (None when not run), ``compared`` and
+        ``discrepancies`` (counts of statistics), and ``message``: one sentence naming the files and
+        the first discrepancy when it failed, else "".
+    """
+    if "postsumint" not in output.tables:
+        return {"ran": False, "passed": None, "compared": 0, "discrepancies": 0, "message": ""}
+    rows = output.cross_check(mcse_units=mcse_units, all_rows=True)
+    bad = rows[~rows["ok"].astype(bool)]
+    status: dict[str, object] = {"ran": True, "passed": bad.empty, "compared": len(rows),
+                                 "discrepancies": len(bad), "message": ""}
+    if not bad.empty:
+        first = bad.iloc[0]
+        if pd.notna(first.get("sas")) and pd.notna(first.get("ours")):
+            what = (f"chain {int(first['chain']) + 1}, {first['param']} {first['stat']}: PostSumInt "
+                    f"{first['sas']:.6g}, the draws {first['ours']:.6g}")
+        else:
+            what = f"chain {int(first['chain']) + 1}, {first['param']}: {first['note']}"
+        tables = ", ".join(str(p) for p in output.table_files.get("postsumint", ()))
+        posts = ", ".join(str(p) for p in output.sample.files)
+        status["message"] = (
+            f"the PostSumInt table ({tables}) disagrees with the OUTPOST draws ({posts}): {len(bad)} of "
+            f"{len(rows)} checks fail (first: {what}; tolerance {mcse_units:g} MCSE + rounding). The two files "
+            "come from different PROC MCMC runs or were edited: export both from the same run."
+        )
+    return status

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from partclust.data import Design, sha256_of
+from partclust.data import Design, normalize_label, sha256_of
 from partclust.errors import SasOutputError
 from partclust.models.names import residual_names, scalar_names
 from partclust.references.sas.files import numeric_column, read_frame
@@ -26,17 +26,16 @@ _FRAME_VARS = ("iteration",)
 
 
 def label_key(label: str) -> str:
-    """Return how a subject value appears in a SAS name (compared without regard to case).
+    """How a subject value appears in a SAS name, compared without regard to case.
 
-    Numbers appear as SAS prints them, other characters that cannot appear in a SAS name as ``_``.
+    The value is first normalised as the data layer does (:func:`~partclust.data.normalize_label`:
+    ``1``, ``1.0`` and ``01`` are the number 1), so an OUTPOST column matches a cluster exactly when
+    the data would call them one id; an integer is then written as SAS prints it, and any other
+    character that cannot appear in a SAS name becomes ``_``.
     """
-    s = str(label).strip()
-    try:
-        x = float(s)
-    except ValueError:
-        return re.sub(r"[^0-9a-z_]", "_", s.lower())
-    if np.isfinite(x) and x == int(x):
-        return str(int(x))
+    s = normalize_label(label)
+    if re.fullmatch(r"-?\d+", s):
+        return s
     return re.sub(r"[^0-9a-z_]", "_", s.lower())
 
 
@@ -121,15 +120,30 @@ def _read_chain(path: Path, design: Design, residual: str) -> _Chain:
         )
     absent = [lab for lab in design.sas_clusters if lab not in effects]
     if absent:
-        kind = "treated cluster" if any(lab in design.clusters for lab in absent) else "control singleton"
+        treated = set(design.clusters)
+        n_treated = sum(lab in treated for lab in absent)
+        n_control = len(absent) - n_treated
         raise SasOutputError(
             f"{path}: random-effect column(s) {', '.join('u_' + label_key(a) for a in absent[:8])}"
-            f"{' …' if len(absent) > 8 else ''} missing ({len(absent)} {kind} effect(s) of "
-            f"{len(design.sas_clusters)}). PROC MCMC writes one u_<j> per value of j; run the program "
-            "with `monitor=(u)` on the RANDOM statement and without NOOUTPOST."
+            f"{' …' if len(absent) > 8 else ''} missing ({n_treated} of {design.n_clusters} treated cluster "
+            f"effects and {n_control} of {len(design.control_clusters)} control singleton effects). PROC MCMC "
+            "writes one u_<j> per value of j; run the program with `monitor=(u)` on the RANDOM statement and "
+            "without NOOUTPOST."
         )
 
     scalars = {n: numeric_column(frame, columns[n.lower()], path, is_text) for n in wanted}
+    for name in ("s2u", *residual_names(residual)):
+        bad = scalars[name] <= 0
+        if bad.any():
+            idx = np.flatnonzero(bad)
+            where = "line" if is_text else "observation"
+            first = idx + (2 if is_text else 1)
+            shown = ", ".join(str(i) for i in first[:8]) + (f" … ({idx.size} draws)" if idx.size > 8 else "")
+            raise SasOutputError(
+                f"{path}: column {columns[name.lower()]} holds a variance draw ≤ 0 at {where}(s) {shown} "
+                f"(e.g. {scalars[name][idx[0]]!r}); every draw of a variance is positive in PROC MCMC's OUTPOST, "
+                "so the file is damaged or is not that sample. Export the OUTPOST data set again."
+            )
     if "iteration" in columns:
         iteration = numeric_column(frame, columns["iteration"], path, is_text)
         if np.any(np.diff(iteration) <= 0):

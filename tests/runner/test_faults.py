@@ -1,0 +1,327 @@
+"""Bad options refused at once; faults while running said in one line, nothing half-written or lost."""
+
+from __future__ import annotations
+
+import errno
+import re
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from partclust.errors import NotebookError, StudyError
+from partclust.files import FolderInUse, WriteError, folder_lock, write_csv, write_json
+from partclust.runner import cli
+from partclust.runner.cli import main
+
+TINY = ["--draws", "600", "--tune", "400", "--chains", "4"]
+
+
+def _one_line_error(capsys) -> str:
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    return err
+
+
+# ---- options: exit 2, one line, before any data are read -------------------------------------------
+@pytest.mark.parametrize("args, fragment", [
+    (["study", "--seeds", str(2**40)], "--seeds must be between 1 and 10000"),
+    (["study", "--seeds", "0"], "--seeds must be between 1 and 10000"),
+    (["study", "--workers", "-1"], "workers must be between 0 and 1024"),
+    (["study", "--scheduler", "nonsense"], "is not a Dask scheduler address"),
+    (["study", "--scheduler", "http://127.0.0.1:8787/status"], "speaks tcp://, not HTTP"),
+    (["study", "--scheduler", "tcp://host:99999"], "is not a Dask scheduler address"),
+    (["study", "--seed-list", "1", str(2**32)], "seed <= 4294967295"),
+    (["study", "--timeout", "-5"], "timeout must be a positive number"),
+    (["study", "--chains", "1"], "at least 2 chains"),
+    (["fit", "--model", "single", "--seed", str(2**64), "--out", "OUT"], "seed <= 4294967295"),
+    (["fit", "--model", "single", "--seed", "-1", "--out", "OUT"], "seed <= 4294967295"),
+])
+def test_bad_options_exit_2_before_the_data_are_read(args, fragment, capsys, monkeypatch, tmp_path):
+    def no_data(*a, **k):
+        raise AssertionError("the data were read before the options were checked")
+
+    monkeypatch.setattr(cli, "load_design", no_data)
+    args = [str(tmp_path / "out") if a == "OUT" else a for a in args]
+    assert main([*args, "--out", str(tmp_path / "out")] if "--out" not in args else args) == 2
+    assert fragment in _one_line_error(capsys)
+
+
+@pytest.mark.parametrize("command, where, fragment", [
+    (["study"], "file", "is a file, not a folder"),
+    (["study"], "below_file", "cannot be a folder"),
+    (["fit", "--model", "single", "--seed", "1"], "file", "is a file, not a folder"),
+    (["exact", "--model", "single"], "dir", "is a folder; give a file name"),
+    (["compare", "--model", "single", "--runs", "R"], "dir", "is a folder; give a file name"),
+])
+def test_an_output_path_that_cannot_be_what_is_needed(command, where, fragment, tmp_path, capsys, run1_path):
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    out = {"file": afile, "below_file": afile / "sub", "dir": tmp_path}[where]
+    command = [str(tmp_path / "run") if c == "R" else c for c in command]
+    assert main([*command, "--out", str(out), "--data", str(run1_path)]) == 2
+    assert fragment in _one_line_error(capsys)
+
+
+def test_samplers_accept_the_whole_seed_range():
+    """The bound the settings enforce is what both samplers take (checked once by hand with PyMC and
+    nutpie at 0 and 2**32 − 1; here: the bound itself, and that NumPy's generators take it)."""
+    import numpy as np
+
+    from partclust.inference.settings import SEED_MAX, FitSettings
+
+    assert SEED_MAX == 2**32 - 1
+    FitSettings(seed=0)
+    FitSettings(seed=SEED_MAX)
+    np.random.default_rng(SEED_MAX)
+    np.random.RandomState(SEED_MAX)  # the legacy generator PyMC seeds some steps with: 32-bit
+
+
+class _Http(BaseHTTPRequestHandler):
+    def do_GET(self):  # noqa: N802 - the standard library's name
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.mark.parametrize("what", ["http_server", "nothing"])
+def test_an_address_that_is_no_dask_scheduler_is_refused_in_seconds(what, capsys, run1_path, tmp_path):
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Http)
+    port = server.server_address[1]
+    if what == "http_server":
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+    else:
+        server.server_close()  # the port is free: nothing listens
+    try:
+        t = time.monotonic()
+        rc = main(["study", "--models", "single", "--seeds", "1", "--scheduler", f"tcp://127.0.0.1:{port}",
+                   "--data", str(run1_path), "--out", str(tmp_path / "res")])
+        elapsed = time.monotonic() - t
+    finally:
+        if what == "http_server":
+            server.shutdown()
+            server.server_close()
+    assert rc == 2 and "no Dask scheduler answered" in _one_line_error(capsys)
+    assert elapsed < 15.0  # the bound the issue sets (the probe gives up after 5 s)
+    assert not (tmp_path / "res").exists()
+
+
+def test_braces_in_paths_are_not_papermill_templates():
+    from partclust.runner.notebooks import _literal_path
+
+    assert _literal_path(Path("runs/a {x} b/02_fit.ipynb")).format(x="NO") == "runs/a {x} b/02_fit.ipynb"
+
+
+def _notebook(path: Path, code: str) -> Path:
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "language": "python", "display_name": "Python 3"}
+    nb.metadata["language_info"] = {"name": "python"}
+    nb.cells = [nbformat.v4.new_code_cell("x = 0", metadata={"tags": ["parameters"]}),
+                nbformat.v4.new_code_cell(code)]
+    nbformat.write(nb, path)
+    return path
+
+
+@pytest.mark.slow
+def test_a_notebook_runs_into_a_folder_with_braces(tmp_path):
+    from partclust.runner.notebooks import execute
+
+    src = _notebook(tmp_path / "tiny.ipynb", "y = x + 1\nprint(y)")
+    out = tmp_path / "runs" / "a {x} b" / "tiny.ipynb"
+    assert execute(src, out, {"x": 41}) == out
+    assert "42" in out.read_text()
+    assert [p.name for p in out.parent.iterdir()] == ["tiny.ipynb"]  # no temporary left
+
+
+@pytest.mark.slow
+def test_a_dead_kernel_is_one_line_naming_the_partly_executed_notebook(tmp_path):
+    from partclust.runner.notebooks import execute
+
+    src = _notebook(tmp_path / "dies.ipynb", "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)")
+    out = tmp_path / "out" / "dies.ipynb"
+    with pytest.raises(NotebookError) as info:
+        execute(src, out, {"x": 1})
+    msg = str(info.value)
+    assert "kernel running dies.ipynb died" in msg and str(out) in msg and "\n" not in msg
+    assert info.value.ename == "DeadKernelError" and info.value.executed == out
+    assert nbformat.read(out, as_version=4).cells[0].source.startswith("x = 0")  # a readable notebook
+
+
+# ---- writing: nothing half-written, one line naming the folder -------------------------------------
+def test_a_full_disk_leaves_the_old_file_and_no_temporary(tmp_path, monkeypatch):
+    import pandas as pd
+
+    target = tmp_path / "t" / "mc_error.csv"
+    write_csv(target, pd.DataFrame({"a": [1.0]}))
+    before = target.read_bytes()
+
+    def full(self, *a, **k):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(pd.DataFrame, "to_csv", full)
+    with pytest.raises(WriteError, match=rf"cannot write {target}: No space left on device"):
+        write_csv(target, pd.DataFrame({"a": [2.0]}))
+    assert target.read_bytes() == before
+    assert [p.name for p in target.parent.iterdir()] == ["mc_error.csv"]
+
+
+def test_failed_json_never_claims_fewer_failures(tmp_path, monkeypatch):
+    from partclust.layout import ResultsLayout
+    from partclust.runner import dask as rdask
+
+    layout = ResultsLayout(tmp_path)
+    write_json(layout.failed_record, [])
+    outcomes = [rdask.RunOutcome("single", 1, "failed", "x", error="NotebookError: no space"),
+                rdask.RunOutcome("single", 2, "done", "y")]
+
+    def full(path, data):
+        raise WriteError(f"cannot write {path}: No space left on device.")
+
+    monkeypatch.setattr(rdask, "write_json", full)
+    with pytest.raises(WriteError, match=r"No space left on device\. 1 run\(s\) failed: single seed 1"):
+        rdask.write_failures(layout, outcomes)
+    assert not layout.failed_record.exists()
+
+
+# ---- two studies into one folder --------------------------------------------------------------------
+def test_a_second_holder_of_a_results_folder_is_refused(tmp_path):
+    with folder_lock(tmp_path, "a study"):
+        with pytest.raises(FolderInUse, match=rf"{tmp_path} is in use by a study \(process {os.getpid()}"):
+            with folder_lock(tmp_path, "another study"):
+                pass
+    with folder_lock(tmp_path, "a study"):  # released: free again
+        pass
+
+
+def test_the_lock_of_a_killed_process_does_not_block(tmp_path):
+    code = (f"import sys, time; sys.path.insert(0, {str(Path(__file__).parents[2] / 'src')!r})\n"
+            "from partclust.files import folder_lock\n"
+            f"with folder_lock({str(tmp_path)!r}):\n    print('locked', flush=True); time.sleep(60)\n")
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "locked"
+        with pytest.raises(FolderInUse, match=f"process {proc.pid}"):
+            with folder_lock(tmp_path):
+                pass
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+    with folder_lock(tmp_path):  # stale: the holder is dead
+        assert json.loads((tmp_path / ".partclust.lock").read_text())["pid"] == os.getpid()
+
+
+def test_cli_study_into_a_locked_folder_is_refused(tmp_path, capsys, unbalanced_csv):
+    out = tmp_path / "results"
+    with folder_lock(out, "a partclust study"):
+        rc = main(["study", "--models", "single", "--seeds", "1", *TINY, "--data", str(unbalanced_csv),
+                   "--out", str(out)])
+    assert rc == 2 and "is in use by a partclust study" in _one_line_error(capsys)
+    assert not (out / "runs").exists()
+
+
+# ---- the convergence gate ---------------------------------------------------------------------------
+def test_gate_sentence_says_how_many_passed_and_why_not():
+    from partclust.studies.seeds import gate_sentence
+
+    def rec(passed, checks, worst):
+        return {"convergence": {"passed": passed, "checks": checks, "worst": worst}}
+
+    bad = rec(False, {"r_hat": False, "ess_bulk": False, "ess_tail": True, "divergences": True},
+              {"r_hat_max": 1.08, "ess_bulk_min": 35, "ess_tail_min": 410, "divergences": 0})
+    worse = rec(False, {"r_hat": True, "ess_bulk": False, "ess_tail": True, "divergences": True},
+                {"r_hat_max": 1.005, "ess_bulk_min": 12, "ess_tail_min": 500, "divergences": 0})
+    text = gate_sentence([bad, worse])
+    assert text.startswith("0 of 2 runs passed the convergence gate (R-hat ≤ 1.01")
+    assert "bulk ESS too small in 2 run(s), smallest bulk ESS 12" in text
+    assert "R-hat above its limit in 1 run(s), largest R-hat 1.080" in text
+    ok = rec(True, {"r_hat": True}, {"r_hat_max": 1.0, "ess_bulk_min": 900, "ess_tail_min": 900, "divergences": 0})
+    assert gate_sentence([ok, bad]).startswith("1 of 2 runs passed")
+
+
+# ---- end to end on a real file system: read-only, full, then freed -----------------------------------
+def _mount_tmpfs(path: Path, options: str) -> bool:
+    path.mkdir(parents=True, exist_ok=True)
+    try:
+        r = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)], capture_output=True)
+    except OSError:
+        return False
+    return r.returncode == 0
+
+
+@pytest.fixture
+def tmpfs(tmp_path):
+    mounted = []
+
+    def mount(name: str, options: str) -> Path:
+        path = tmp_path / name
+        if not _mount_tmpfs(path, options):
+            pytest.skip("cannot mount a tmpfs here (needs root with CAP_SYS_ADMIN)")
+        mounted.append(path)
+        return path
+
+    yield mount
+    for path in reversed(mounted):
+        subprocess.run(["umount", "-l", str(path)], capture_output=True)
+
+
+def test_a_read_only_results_folder_is_refused_at_once(tmpfs, capsys, unbalanced_csv):
+    ro = tmpfs("ro", "size=1m,ro")
+    rc = main(["study", "--models", "single", "--seeds", "1", *TINY, "--data", str(unbalanced_csv),
+               "--out", str(ro / "results")])
+    assert rc == 2 and f"{ro} is not writable" in _one_line_error(capsys)
+
+
+@pytest.mark.slow
+def test_a_full_disk_fails_in_one_line_and_a_rerun_after_freeing_space_completes(tmpfs, unbalanced_csv):
+    disk = tmpfs("disk", "size=20m")
+    filler = disk / "filler"
+    with open(filler, "wb") as fh:  # leave about 150 KiB free: less than one run's files
+        fh.write(b"\0" * (20 * 2**20 - 150 * 2**10))
+    out = disk / "results"
+    cmd = [sys.executable, "-m", "partclust", "study", "--models", "single", "--seeds", "2", *TINY,
+           "--workers", "1", "--data", str(unbalanced_csv), "--out", str(out)]
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2] / "src")}
+    first = subprocess.run(cmd, capture_output=True, text=True, timeout=900, env=env)
+    assert first.returncode == 1, first.stderr[-3000:]
+    last = first.stderr.strip().splitlines()[-1]
+    assert last.startswith("partclust study: failed: cannot write") and "No space left on device" in last
+    assert "Traceback" not in first.stderr
+    failed = out / "study" / "failed.json"
+    if failed.exists():  # truthful when present: it lists every failed run
+        listed = {(f["model"], f["seed"]) for f in json.loads(failed.read_text())}
+        assert listed == {("single", s) for s in (1, 2) if not (out / "runs" / "single" / f"seed-{s}").is_dir()}
+    for p in out.rglob("*"):
+        assert not (p.is_file() and p.stat().st_size == 0 and p.suffix in (".csv", ".json", ".nc")), p
+    filler.unlink()
+    second = subprocess.run(cmd, capture_output=True, text=True, timeout=900, env=env)
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert json.loads(failed.read_text()) == []
+    assert (out / "reports" / "index.html").is_file()
+    assert re.search(r"single: [0-2] of 2 runs passed the convergence gate", second.stdout), second.stdout
+
+
+@pytest.mark.slow
+def test_a_study_where_no_run_converges_says_so(tmp_path, unbalanced_csv):
+    out = tmp_path / "results"
+    cmd = [sys.executable, "-m", "partclust", "study", "--models", "single", "--seeds", "2", "--draws", "20",
+           "--tune", "20", "--chains", "2", "--workers", "1", "--data", str(unbalanced_csv), "--out", str(out)]
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2] / "src")}
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=900, env=env)
+    assert "single: 0 of 2 runs passed the convergence gate" in r.stdout, r.stdout + r.stderr[-2000:]
+    assert "too small in 2 run(s)" in r.stdout
+    nb = (out / "study" / "04_monte_carlo_single.ipynb").read_text()
+    assert "0 of 2 runs passed the convergence gate" in nb
+
+
+def test_study_error_is_exit_2():
+    assert StudyError("x").exit_code == 2 and FolderInUse("x").exit_code == 2
