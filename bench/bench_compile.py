@@ -78,8 +78,9 @@ if option == "pymc-c":
 else:
     trace = nutpie.sample(compiled, progress_bar=False, **kw)
     sample_s = time.perf_counter() - t
-s2u = np.asarray(trace.posterior["s2u"])
-ess = float(az.ess(trace.posterior[["s2u"]], method="bulk")["s2u"])
+post = trace.posterior.to_dataset() if hasattr(trace.posterior, "to_dataset") else trace.posterior
+s2u = np.asarray(post["s2u"])
+ess = float(az.ess(post[["s2u"]], method="bulk")["s2u"])
 print(json.dumps({"imports_s": imports, "compile_s": compile_s, "sample_s": sample_s, "ess_per_s": ess / sample_s,
                   "s2u_sha": hashlib.sha256(np.ascontiguousarray(s2u).tobytes()).hexdigest()[:16],
                   "s2u_mean": float(s2u.mean()), "note": note}))
