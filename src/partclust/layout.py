@@ -14,6 +14,8 @@ current directory. :class:`ResultsLayout` is the one owner of the tree under ``r
     why/                            the σ²_u investigation's tables
     failed/<model>/seed-<k>/        executed notebooks of failed runs, kept for reading
     reports/                        rendered HTML pages and index.html
+    cache/compiled/<key>/           compiled log densities, one per model structure (see
+                                    partclust.inference.compiled); safe to delete
 """
 
 from __future__ import annotations
@@ -108,6 +110,11 @@ class ResultsLayout:
     def why(self) -> Path:
         """Tables of the σ²_u investigation (notebook 05)."""
         return self.root / "why"
+
+    @property
+    def compiled_cache(self) -> Path:
+        """Compiled nutpie models, one folder per model structure (``cache/compiled``)."""
+        return self.root / "cache" / "compiled"
 
     @property
     def reports(self) -> Path:

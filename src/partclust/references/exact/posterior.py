@@ -31,11 +31,10 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 import numpy as np
 import pandas as pd
-import xarray as xr
 from scipy import special
 
 from partclust.config import package_versions
@@ -48,6 +47,9 @@ from partclust.references.exact.sinc import mixture_quantiles, sinc_inverse
 from partclust.references.exact.effects import cluster_rows
 from partclust.references.exact.sufficient import Conditionals, cluster_moments
 from partclust.validate import check_residual
+
+if TYPE_CHECKING:
+    import xarray as xr
 
 __all__ = ["TABLE_COLUMNS", "DEFAULT_GRID", "ExactPosterior", "exact_posterior", "exact_draws",
            "log_density_variances", "as_model_data"]
@@ -264,6 +266,8 @@ class ExactPosterior:
         if "u" in out:
             data_vars["u"] = (("chain", "draw", "cluster"), out["u"].reshape(chains, n, -1))
             coords["cluster"] = list(self.clusters)
+        import xarray as xr
+
         return xr.Dataset(
             data_vars, coords=coords,
             attrs={"method": "exact i.i.d. draws (quadrature over the variances, Gaussian b and u)",
