@@ -41,12 +41,11 @@ from partclust.config import package_versions
 from partclust.errors import SpecError
 from partclust.inference.summary import QUANTILES
 from partclust.models.priors import SAS_PRIORS, Priors
-from partclust.models.model_data import ModelData, builtin_data
+from partclust.models.model_data import ModelData, model_data_of
 from partclust.references.exact.quadrature import TAIL_NATS, Axis, VarianceProblem, open_mesh
 from partclust.references.exact.sinc import mixture_quantiles, sinc_inverse
 from partclust.references.exact.effects import cluster_rows
 from partclust.references.exact.sufficient import Conditionals, cluster_moments
-from partclust.validate import check_residual
 
 if TYPE_CHECKING:
     import xarray as xr
@@ -63,20 +62,8 @@ KEEP_WEIGHT = 1e-18
 """Nodes of smaller normalised weight are left out of the b and u mixtures."""
 
 
-def as_model_data(data: Any, residual: str = "single", priors: Priors = SAS_PRIORS) -> ModelData:
-    """Return ``data`` if it is a :class:`~partclust.models.ModelData`, else read a run1 Design through a built-in model.
-
-    The built-in model is ``residual`` with ``priors``.
-
-    Raises
-    ------
-    SpecError
-        For an unknown residual structure.
-    """
-    if isinstance(data, ModelData):
-        return data
-    check_residual(residual)
-    return builtin_data(data, residual, priors)
+as_model_data = model_data_of
+"""A run1 Design read through a built-in model, or ModelData as given (:func:`~partclust.models.model_data.model_data_of`)."""
 
 
 def log_density_variances(
