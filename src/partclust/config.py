@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import functools
 import platform
-from importlib import metadata
 
 __all__ = ["RESIDUALS", "PARAMETERIZATIONS", "SAMPLERS", "VERSIONED_PACKAGES", "NOTEBOOK_FILES", "package_versions"]
 
@@ -41,6 +40,8 @@ VERSIONED_PACKAGES: tuple[str, ...] = (
 
 @functools.cache
 def _versions() -> tuple[tuple[str, str], ...]:
+    from importlib import metadata
+
     out = [("python", platform.python_version())]
     for pkg in VERSIONED_PACKAGES:
         try:

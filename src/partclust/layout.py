@@ -17,6 +17,8 @@ current directory. :class:`ResultsLayout` is the one owner of the tree under ``r
     sensitivity/                    σ²_u under alternative priors (notebook 10)
     failed/<model>/seed-<k>/        executed notebooks of failed runs, kept for reading
     reports/                        rendered HTML pages and index.html
+    cache/compiled/<key>/           compiled log densities, one per model structure (see
+                                    partclust.inference.compiled); safe to delete
 """
 
 from __future__ import annotations
@@ -126,6 +128,11 @@ class ResultsLayout:
     def sensitivity(self) -> Path:
         """Tables of the σ²_u prior sensitivity (notebook 10)."""
         return self.root / "sensitivity"
+
+    @property
+    def compiled_cache(self) -> Path:
+        """Compiled nutpie models, one folder per model structure (``cache/compiled``)."""
+        return self.root / "cache" / "compiled"
 
     @property
     def reports(self) -> Path:

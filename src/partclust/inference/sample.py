@@ -1,8 +1,9 @@
 """Sampling: build the model, sample it with nutpie, PyMC's NUTS or Metropolis-within-Gibbs.
 
-Compiled nutpie models are cached per process, keyed by everything the compiled code depends on, so
-a process that fits the same model for many seeds (a study worker's kernel) compiles it once; the
-draws do not depend on the cache.
+Compiled nutpie models are cached on disk per model structure (:mod:`partclust.inference.compiled`),
+so a new process loads what any process compiled before, and per process, so a process that fits the
+same model for many seeds (a study worker's kernel) does not even reload it; the draws do not depend
+on either cache.
 """
 
 from __future__ import annotations
@@ -75,18 +76,25 @@ def _design_key(data: Any) -> str:
     return h.hexdigest()
 
 
-def _sample_nutpie(model: pm.Model, s: FitSettings, timings: dict[str, float], key: tuple | None,
+def _sample_nutpie(model: pm.Model, s: FitSettings, timings: dict[str, Any], key: tuple | None,
                    cores: int | None):
     import nutpie
     from pymc.backends.arviz import patch_nutpie_idata
+
+    from partclust.inference.compiled import compile_model
 
     t = time.perf_counter()
     compiled = _COMPILED.get(key) if key is not None else None
     timings["compile_cached"] = compiled is not None
     if compiled is None:
-        compiled = nutpie.compile_pymc_model(model)
+        compiled, record = compile_model(model)
         if key is not None:
             _COMPILED[key] = compiled
+        timings["compile_source"] = record["source"]
+        if record["rebuilt"] or record["reason"]:
+            timings["compile_note"] = record["rebuilt"] or record["reason"]
+    else:
+        timings["compile_source"] = "process"
     timings["compile_s"] = time.perf_counter() - t
     t = time.perf_counter()
     trace = nutpie.sample(
@@ -152,7 +160,10 @@ def fit(data: Any, settings: FitSettings, priors: Priors = SAS_PRIORS, cores: in
     FitResult
         ``trace`` holds ``posterior``, ``sample_stats``, ``observed_data`` (and ``constant_data`` when the
         model has data containers) and, unless ``log_likelihood`` is False, ``log_likelihood``; ``timings``
-        has ``build_s``, ``compile_s``, ``sample_s``, ``log_likelihood_s`` and ``compile_cached``.
+        has ``build_s``, ``compile_s``, ``sample_s``, ``log_likelihood_s``, ``compile_cached`` (compiled
+        earlier in this process) and, for nutpie, ``compile_source`` (``process``, or where
+        :func:`~partclust.inference.compiled.compile_model` took the compiled model from: ``memory``,
+        ``disk``, ``compiled``…).
 
     Raises
     ------

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Sequence
 
 from partclust.config import NOTEBOOK_FILES, PARAMETERIZATIONS, RESIDUALS, SAMPLERS
-from partclust.data import load_design
 from partclust.errors import EXIT_BAD_INPUT, EXIT_FAILED, PartclustError
 from partclust.layout import RESULTS
 from partclust.runner.args import (add_data as _add_data, add_spec as _add_spec, given_spec as _given_spec,
@@ -25,6 +24,13 @@ from partclust.runner.programs import (add_program, cmd_translate, compare_progr
 from partclust.validate import check_output_dir, check_output_file
 
 __all__ = ["build_parser", "main", "EXIT_BAD_INPUT", "EXIT_FAILED"]
+
+
+def load_design(path: str | None):
+    """Read and validate the dataset (:func:`partclust.data.load_design`; pandas is imported here, not at start-up)."""
+    from partclust.data import load_design as _load
+
+    return _load(path)
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -44,9 +50,11 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_fit(args: argparse.Namespace) -> int:
+    from jupyter_client.manager import AsyncKernelManager
+
     from partclust.inference.runs import SUMMARY_CSV, verify_run
     from partclust.inference.settings import FitSettings
-    from partclust.runner.notebooks import FIT_NOTEBOOK, execute
+    from partclust.runner.notebooks import FIT_NOTEBOOK, execute, start_kernel
     from partclust.translate import spec_key
 
     if args.sas_program:
@@ -62,8 +70,18 @@ def cmd_fit(args: argparse.Namespace) -> int:
     params = {k: v for k, v in settings.__dict__.items() if k != "spec"}
     params.update(_notebook_spec_params(args, spec))
     params.update({"data_path": data.source, "output_dir": str(out), "make_plots": not args.no_plots})
-    print(f"fitting {spec.text()} ({settings.parameterization}, {settings.sampler}, seed {settings.seed}) → {out}")
-    executed = execute(FIT_NOTEBOOK, out / FIT_NOTEBOOK, params, progress=sys.stderr.isatty())
+    print(f"fitting {spec.text()} ({settings.parameterization}, {settings.sampler}, seed {settings.seed}) → {out}",
+          flush=True)
+    # the kernel starts and begins the notebook's imports while papermill is loaded and prepares
+    km = AsyncKernelManager(kernel_name="python3")
+    start_kernel(km)
+    try:
+        executed = execute(FIT_NOTEBOOK, out / FIT_NOTEBOOK, params, progress=sys.stderr.isatty(), km=km)
+    finally:
+        from jupyter_client.utils import run_sync
+
+        if km.has_kernel:
+            run_sync(km.shutdown_kernel)(now=True)
     record = verify_run(out)
     gate = record["convergence"]
     print(f"executed notebook: {executed}")
@@ -183,11 +201,10 @@ def cmd_compare(args: argparse.Namespace) -> int:
 def cmd_study(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
-    from partclust.runner.study import main_study
-    from partclust.studies.seeds import StudySettings
-
     from partclust.errors import StudyError
-    from partclust.studies.seeds import MAX_SEEDS
+    from partclust.runner.dask import close_client, compile_cache, start_workers
+    from partclust.runner.study import main_study
+    from partclust.studies.seeds import MAX_SEEDS, StudySettings
     from partclust.validate import check_int
 
     if not args.seed_list:
@@ -219,15 +236,24 @@ def cmd_study(args: argparse.Namespace) -> int:
         from partclust.runner.dask import probe_scheduler
 
         probe_scheduler(study.scheduler)
-    data = _model_data(args, study.spec(models[0]))
-    for model in models[1:]:
-        _model_data(args, study.spec(model))
-    if not study.formula:
-        from partclust.references import refuse_inconsistent_sas, sas_reference
+    # the workers and their kernels start now, while the data are read and checked
+    starting = start_workers(study.scheduler, study.n_workers, compile_cache(study))
+    try:
+        data = _model_data(args, study.spec(models[0]))
+        for model in models[1:]:
+            _model_data(args, study.spec(model))
+        if not study.formula:
+            from partclust.references import refuse_inconsistent_sas, sas_reference
 
-        for model in study.models:  # the aggregate compares with sas_reference/output: check it before any fit
-            refuse_inconsistent_sas([sas_reference(data, model)])
-    return main_study(replace(study, data_path=data.source), data)
+            for model in study.models:  # the aggregate compares with sas_reference/output: check it before any fit
+                refuse_inconsistent_sas([sas_reference(data, model)])
+    except BaseException:
+        try:
+            close_client(*starting.result())
+        except Exception:  # the data error is the one to report
+            pass
+        raise
+    return main_study(replace(study, data_path=data.source), data, starting=starting)
 
 
 def cmd_why(args: argparse.Namespace) -> int:

@@ -20,7 +20,11 @@ Workers: by default a Dask ``LocalCluster`` with one single-threaded worker proc
 run this package's environment and see the same filesystem (results are written by the workers).
 Each worker keeps one Jupyter kernel alive across its runs, so the imports and the model compile
 are paid once per worker and model rather than once per run; every run is still a papermill
-execution of the notebook with its own parameters, and the draws do not depend on the reuse.
+execution of the notebook with its own parameters, and the draws do not depend on the reuse. The
+kernels are started, and their imports begun, as soon as the workers are up, while the driver is
+still validating the data and planning the runs (:func:`start_workers`). Compiled models go to the
+results folder's ``cache/compiled`` (or ``$PARTCLUST_CACHE_DIR``), so a rerun, and any later
+process, loads them instead of compiling.
 
 Length: one engine — the tasks a worker runs (a fit, an analysis notebook, a page) share the worker's
 reusable kernel and one protocol with the driver that schedules them (``RunOutcome``, the temporary and
@@ -30,7 +34,9 @@ failed run folders, ``failed.json``); split, each half would have to restate it.
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import threading
 import time
 import uuid
 from dataclasses import asdict, dataclass, field
@@ -46,7 +52,7 @@ from partclust.runner.plan import NotebookJob, analysis_jobs, job_inputs, summar
 from partclust.studies.seeds import StudySettings
 
 __all__ = ["RunOutcome", "NotebookOutcome", "run_one", "run_study", "make_client", "close_client", "drive",
-           "run_summary", "write_failures", "probe_scheduler", "PROBE_TIMEOUT_S"]
+           "run_summary", "write_failures", "probe_scheduler", "PROBE_TIMEOUT_S", "start_workers", "compile_cache"]
 
 
 @dataclass
@@ -82,13 +88,41 @@ class NotebookOutcome:
 _KERNEL: dict[str, Any] = {}  # this worker process's reusable kernel manager
 
 
-def _kernel_manager():
+def compile_cache(study: StudySettings) -> str:
+    """Return the compile cache a study's kernels use: ``$PARTCLUST_CACHE_DIR``, else ``<results>/cache/compiled``."""
+    from partclust.inference.compiled import CACHE_ENV
+
+    return os.environ.get(CACHE_ENV) or str(study.layout.compiled_cache)
+
+
+def _kernel_manager(cache: str | None = None):
+    """Return this worker's kernel manager; a new kernel when the compile cache folder changes (it is in its env)."""
     from jupyter_client.manager import AsyncKernelManager
 
+    from partclust.inference.compiled import CACHE_ENV
+
     km = _KERNEL.get("km")
+    if km is not None and cache and _KERNEL.get("cache") != cache:
+        _drop_kernel()
+        km = None
     if km is None:
+        if cache:
+            os.environ[CACHE_ENV] = cache  # the kernel inherits this process's environment
         km = _KERNEL["km"] = AsyncKernelManager(kernel_name="python3")
+        _KERNEL["cache"] = cache
     return km
+
+
+def _warm_kernel(cache: str) -> str:
+    """Start this worker's kernel and queue the fit notebook's imports in it; returns "" or the error."""
+    from partclust.runner.notebooks import start_kernel
+
+    try:
+        start_kernel(_kernel_manager(cache))
+        return ""
+    except Exception as exc:  # the first run starts a kernel of its own
+        _drop_kernel()
+        return f"{type(exc).__name__}: {exc}"
 
 
 def _drop_kernel() -> None:
@@ -102,8 +136,11 @@ def _drop_kernel() -> None:
             pass
 
 
-def run_one(model: str, seed: int, study: StudySettings, data_path: str, data_sha256: str) -> RunOutcome:
+def run_one(model: str, seed: int, study: StudySettings, data_path: str, data_sha256: str,
+            cache: str | None = None) -> RunOutcome:
     """Execute the fit notebook for one model × seed, atomically; never raises for a failed run.
+
+    ``cache`` is the compile cache folder (default :func:`compile_cache`).
 
     Returns
     -------
@@ -126,7 +163,8 @@ def run_one(model: str, seed: int, study: StudySettings, data_path: str, data_sh
               "make_plots": make_plots, "cores": 2}
     executed = tmp / NOTEBOOK_FILES["fit"]
     try:
-        execute(study.fit_notebook, executed, params, timeout=study.timeout_s, km=_kernel_manager())
+        execute(study.fit_notebook, executed, params, timeout=study.timeout_s,
+                km=_kernel_manager(cache or compile_cache(study)))
         if not is_complete(tmp, settings, data_sha256):
             raise NotebookError(f"the notebook finished but {tmp} lacks a matching run.json/summary.csv",
                                 executed=executed)
@@ -210,6 +248,66 @@ def make_client(study: StudySettings):
     StudyError
         When the scheduler cannot be reached or has no workers.
     """
+    return _connect(study.scheduler, study.n_workers)
+
+
+class _Starting:
+    """A client being connected in a thread, its workers' kernels warmed once it is up (see :func:`start_workers`)."""
+
+    def __init__(self, scheduler: str, n_workers: int, cache: str):
+        self._result: tuple[Any, Any] | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(scheduler, n_workers, cache), daemon=True)
+        self._thread.start()
+
+    def _run(self, scheduler: str, n_workers: int, cache: str) -> None:
+        try:
+            client, cluster = _connect(scheduler, n_workers)
+            self._result = (client, cluster)
+            # one warm-up task per worker, submitted before any fit: each worker starts its kernel
+            # and the imports while the driver reads the data and plans
+            self.warm = [client.submit(_warm_kernel, cache, workers=[w], allow_other_workers=False, pure=False,
+                                       key=f"warm-{uuid.uuid4().hex[:8]}")
+                         for w in sorted(client.scheduler_info()["workers"])]
+        except BaseException as exc:  # handed to the caller by result()
+            self._error = exc
+
+    def result(self) -> tuple[Any, Any]:
+        """Wait for the client; returns ``(client, cluster)`` or raises what connecting raised."""
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        assert self._result is not None
+        return self._result
+
+
+def start_workers(scheduler: str, n_workers: int, cache: str) -> _Starting:
+    """Connect to (or start) the workers in a thread and warm their kernels; ``.result()`` gives ``(client, cluster)``.
+
+    Parameters
+    ----------
+    scheduler : str
+        An existing scheduler's address, or "" for a new LocalCluster of ``n_workers`` processes.
+    n_workers : int
+    cache : str
+        The compile cache folder the kernels are started with (:func:`compile_cache`).
+    """
+    return _Starting(scheduler, n_workers, cache)
+
+
+def _connect(scheduler: str, n_workers: int):
+    """Connect a Dask client to ``scheduler`` or a new LocalCluster; see :func:`make_client`.
+
+    Returns
+    -------
+    (client, cluster)
+        ``cluster`` is None for an external scheduler.
+
+    Raises
+    ------
+    StudyError
+        When the scheduler cannot be reached or has no workers.
+    """
     import logging
 
     from dask.distributed import Client, LocalCluster
@@ -219,27 +317,27 @@ def make_client(study: StudySettings):
 
     warnings.filterwarnings("ignore", message="Port .* is already in use", category=UserWarning)
 
-    if study.scheduler:
-        probe_scheduler(study.scheduler)
+    if scheduler:
+        probe_scheduler(scheduler)
         try:
-            client = Client(study.scheduler, timeout="10s")
+            client = Client(scheduler, timeout="10s")
         except Exception as exc:  # OSError, TimeoutError, ValueError for a bad address, comm errors
             reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
-            raise StudyError(f"cannot reach a Dask scheduler at {study.scheduler} ({reason}); start one there "
+            raise StudyError(f"cannot reach a Dask scheduler at {scheduler} ({reason}); start one there "
                              "(`dask scheduler`) or drop --scheduler") from None
         try:
             client.wait_for_workers(1, timeout=120)
         except TimeoutError:
             client.close()
-            raise StudyError(f"the Dask scheduler at {study.scheduler} has no workers; start some with "
-                             f"`dask worker {study.scheduler} --nthreads 1` in this project's environment") from None
+            raise StudyError(f"the Dask scheduler at {scheduler} has no workers; start some with "
+                             f"`dask worker {scheduler} --nthreads 1` in this project's environment") from None
         return client, None
     import dask
 
     # No work stealing: a stolen fit would make a second kernel compile its model (≈10 s) to save
     # a few seconds of sampling; idle workers get the rendering and aggregate work instead.
     with dask.config.set({"distributed.scheduler.work-stealing": False}):
-        cluster = LocalCluster(n_workers=study.n_workers, threads_per_worker=1, processes=True,
+        cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
                                dashboard_address=None, env={"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
                                                             "OPENBLAS_NUM_THREADS": "1"})
     return Client(cluster), cluster
@@ -289,6 +387,7 @@ class _Driver:
         self.client, self.progress, self.post = client, progress, post
         self.on_notebook_done = on_notebook
         self.layout = study.layout
+        self.cache = compile_cache(study)
         self.tasks = [(m, s) for m in study.models for s in study.seeds]
         self.outcomes: list[RunOutcome] = []
         self.errors: list[str] = []
@@ -347,7 +446,8 @@ class _Driver:
         spread = workers and len(self.study.models) >= len(workers)
         home = {m: workers[k % len(workers)] for k, m in enumerate(self.study.models)} if spread else {}
         for m, s in todo:
-            fut = self.client.submit(run_one, m, s, self.study, self.data_path, self.data_sha256, pure=False,
+            fut = self.client.submit(run_one, m, s, self.study, self.data_path, self.data_sha256, self.cache,
+                                     pure=False,
                                      key=f"fit-{m}-{s}-{uuid.uuid4().hex[:6]}",
                                      **({"workers": [home[m]], "allow_other_workers": True} if m in home else {}))
             self.meta[fut] = ("fit", m, s)
@@ -532,10 +632,10 @@ def _notebook_on_worker(job: NotebookJob, data_sha256: str, inputs: list[str], r
     try:
         if job.cached:
             ran = execute_cached(job.notebook, job.output, job.parameters, data_sha256, inputs, root,
-                                 km=_kernel_manager())
+                                 km=_kernel_manager(_KERNEL.get("cache")))
             status = "executed" if ran else "reused"
         else:
-            execute(job.notebook, job.output, job.parameters, km=_kernel_manager())
+            execute(job.notebook, job.output, job.parameters, km=_kernel_manager(_KERNEL.get("cache")))
     except Exception as exc:
         _drop_kernel()
         status, error = "failed", f"{type(exc).__name__}: {exc}"

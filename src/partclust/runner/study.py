@@ -124,11 +124,13 @@ def _print_gates(study: StudySettings, outcomes: Sequence[RunOutcome]) -> None:
         print(f"{model}: {gate_sentence(run_records(dirs))}")
 
 
-def main_study(study: StudySettings, design) -> int:
+def main_study(study: StudySettings, design, starting=None) -> int:
     """Run ``partclust study``: fits, analysis notebooks, the landing page; prints progress and where it is.
 
     The results folder is locked for the whole study (:func:`~partclust.files.folder_lock`): a second
-    study into the same folder is refused at once.
+    study into the same folder is refused at once. ``starting``: workers already being started
+    (:func:`partclust.runner.dask.start_workers`), so that their kernels boot while the caller
+    validated the data; by default they are started here.
 
     Returns
     -------
@@ -145,8 +147,19 @@ def main_study(study: StudySettings, design) -> int:
     from partclust.files import folder_lock
 
     _sigterm_as_interrupt()
-    with folder_lock(study.out, "a partclust study"):
-        return _main_study(study, design)
+    from contextlib import ExitStack
+
+    with ExitStack() as held:
+        try:
+            held.enter_context(folder_lock(study.out, "a partclust study"))
+        except BaseException:
+            if starting is not None:  # refused: the workers started for it are not needed
+                try:
+                    close_client(*starting.result())
+                except Exception:  # the refusal is the error to report
+                    pass
+            raise
+        return _main_study(study, design, starting)
 
 
 def _print_failed(outcomes: Sequence[RunOutcome]) -> None:
@@ -158,7 +171,7 @@ def _print_failed(outcomes: Sequence[RunOutcome]) -> None:
             print(f"failed: {o.model} seed {o.seed}: {o.error.splitlines()[0][:300]}", file=sys.stderr)
 
 
-def _main_study(study: StudySettings, design) -> int:
+def _main_study(study: StudySettings, design, starting=None) -> int:
     import sys
 
     from partclust.files import WriteError
@@ -169,7 +182,9 @@ def _main_study(study: StudySettings, design) -> int:
     print(f"study: {len(study.models)} model(s) × {len(study.seeds)} seeds, {study.chains} chains × "
           f"{study.draws} draws ({study.tune} tune), then {n_notebooks} analysis notebooks → {study.out}", flush=True)
     notebooks: list[NotebookOutcome] = []
-    client, cluster = make_client(study)
+    t = time.perf_counter()
+    client, cluster = starting.result() if starting is not None else make_client(study)
+    waited = time.perf_counter() - t
     try:
         bar, update, update_notebook = _progress_bar(n, n_notebooks)
 
@@ -180,6 +195,7 @@ def _main_study(study: StudySettings, design) -> int:
         try:
             outcomes, errors, stages = drive(study, design.source, design.content_sha256, client, update, post=True,
                                              on_notebook=on_notebook)
+            stages["workers_wait_s"] = waited
             try:
                 t = time.perf_counter()
                 render_remaining(Path(study.out))
