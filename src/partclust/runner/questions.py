@@ -6,7 +6,6 @@ import argparse
 import sys
 
 from partclust.config import NOTEBOOK_FILES
-from partclust.data import load_design
 from partclust.layout import RESULTS
 from partclust.runner.args import add_data
 from partclust.validate import check_output_dir
@@ -28,6 +27,7 @@ def cmd_efficiency(args: argparse.Namespace) -> int:
     NotebookError
         When the notebook fails (its executed copy is kept).
     """
+    from partclust.data import load_design
     from partclust.layout import ResultsLayout
     from partclust.reporting.render import render_notebooks
     from partclust.runner.cache import execute_cached
