@@ -184,3 +184,21 @@ def test_notebook_findings_reads_them_back_and_names_a_bad_file(tmp_path):
     (tmp_path / "c.ipynb").write_text("{oops")
     with pytest.raises(ReportError, match="c.ipynb"):
         notebook_findings(tmp_path / "c.ipynb")
+
+
+def test_a_study_of_the_researchers_own_model_is_answered_by_its_findings(tmp_path):
+    """A formula study's landing page names the formula and quotes each model's notebook-04 finding."""
+    results = tmp_path / "results"
+    (results / "study").mkdir(parents=True)
+    (results / "study" / "study.json").write_text(json.dumps({
+        "settings": {"models": ["formula"], "seeds": [1, 2, 3], "formula": "y ~ treat + (0 + treat | coach)",
+                     "residual_by": "treat", "sas_program": ""},
+        "data": {"path": "trial.csv"}}))
+    nbformat.write(executed_notebook("Monte Carlo error: formula", finding="σ²_u 0.41 ± 0.01, consistent"),
+                   results / "study" / "04_monte_carlo_formula.ipynb")
+    text = summary.own_model_markdown(results)
+    assert "`y ~ treat + (0 + treat | coach)`" in text and "per level of `treat`" in text
+    assert "3 seed(s)" in text and "**formula**: σ²_u 0.41 ± 0.01, consistent" in text
+    (results / "study" / "study.json").write_text(json.dumps({"settings": {"models": ["single"], "formula": "",
+                                                                          "sas_program": ""}}))
+    assert summary.own_model_markdown(results) is None  # run1's built-in models: the σ²_u answer applies

@@ -32,9 +32,9 @@ from partclust.config import RESIDUALS
 from partclust.errors import ReportError
 from partclust.layout import ResultsLayout
 from partclust.reporting import records
-from partclust.reporting.tables import fold, headline_html
+from partclust.reporting.tables import fold, headline_html, read_study_record
 
-__all__ = ["MODEL_LABELS", "WHY_TABLES", "WHY_SETTINGS", "ModelAnswer", "WhyAnswer", "StudyAnswer", "study_models",
+__all__ = ["own_model_markdown", "MODEL_LABELS", "WHY_TABLES", "WHY_SETTINGS", "ModelAnswer", "WhyAnswer", "StudyAnswer", "study_models",
            "study_answer", "s2u_density_figure", "calibration_figure", "folded_tables"]
 
 MODEL_LABELS: dict[str, str] = {"single": "single residual", "per_condition": "per-condition residual"}
@@ -304,6 +304,43 @@ def calibration_figure(answer: StudyAnswer):
 
 
 # ---- the folded tables -----------------------------------------------------------------------------
+def own_model_markdown(results: str | Path) -> str | None:
+    """Answer a study of the researcher's own model (a formula or a PROC MCMC program), as Markdown.
+
+    The σ²_u question of run1's built-in models does not apply to such a study; the answer names what
+    was fitted and gives, per model, the finding its Monte Carlo error notebook (04) recorded.
+
+    Returns
+    -------
+    str or None
+        None when the study (``study/study.json``) ran run1's built-in models, or there is no record.
+
+    Raises
+    ------
+    ReportError
+        When the study record cannot be read.
+    """
+    from partclust.reporting.findings import notebook_findings
+
+    layout = ResultsLayout(Path(results))
+    record = read_study_record(layout.root)
+    settings = (record or {}).get("settings", {})
+    if not (settings.get("formula") or settings.get("sas_program")):
+        return None
+    what = (f"the formula `{settings['formula']}`" + (f" with one residual variance per level of "
+                                                      f"`{settings['residual_by']}`" if settings.get("residual_by") else "")
+            if settings.get("formula") else f"the PROC MCMC program `{settings['sas_program']}`")
+    data = (record or {}).get("data", {}).get("path", "")
+    lines = [f"This study fitted **{what}** to `{data}` with {len(settings.get('seeds', []))} seed(s) per model. "
+             "Per model, what the Monte Carlo error notebook found (against the exact posterior where the model "
+             "is in the family it covers):", ""]
+    for model in settings.get("models", []):
+        nb = layout.study_notebook(f"04_monte_carlo_{model}.ipynb")
+        found = notebook_findings(nb) if nb.is_file() else []
+        lines.append(f"- **{model}**: " + (" ".join(found) if found else "no finding recorded (see its notebook)."))
+    return "\n".join(lines)
+
+
 def folded_tables(results: str | Path, models: Sequence[str] | None = None) -> str:
     """Build the landing page's last section: every table of the study, each folded under a title (HTML).
 

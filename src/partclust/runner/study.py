@@ -69,8 +69,9 @@ def write_study_record(study: StudySettings, design, outcomes: Sequence[RunOutco
     """
     record = {
         "settings": {**asdict(study), "models": list(study.models), "seeds": list(study.seeds)},
-        "data": {"path": design.source, "sha256": design.sha256, "content_sha256": design.content_sha256,
-                 "encoding": design.encoding},
+        "data": {"path": design.source, "sha256": design.sha256,
+                 "content_sha256": getattr(design, "content_sha256", design.sha256),
+                 "encoding": getattr(design, "encoding", "")},
         "versions": package_versions(),
         "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
         "wall_s": round(wall_s, 2),

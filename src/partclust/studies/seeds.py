@@ -258,12 +258,12 @@ def aggregate_model(model: str, results: Path, design: Any, sas_output_dir: str 
 
     from partclust.models.checks import check_data
 
-    if not hasattr(design, "spec"):  # a run1 Design (ModelData was checked when it was read)
-        check_data(design, model)
     layout = ResultsLayout(Path(results))
     dirs = layout.seed_runs(model)
     if hasattr(design, "program"):  # a translated PROC MCMC program
         return _aggregate_program(model, layout, dirs, design, sas_output_dir)
+    if not hasattr(design, "spec"):  # a run1 Design (ModelData was checked when it was read)
+        check_data(design, model)
     from partclust.models.spec import builtin_spec
 
     spec = spec or getattr(design, "spec", None) or builtin_spec(model)

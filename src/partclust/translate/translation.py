@@ -67,6 +67,15 @@ class Translation:
         return self.data.sha256
 
     @property
+    def content_sha256(self) -> str:
+        """The identity a study and its run records use for the data: the file's SHA-256.
+
+        A program's data are identified by their bytes (the columns a program reads are its own, so
+        no canonical table is defined for them).
+        """
+        return self.data.sha256
+
+    @property
     def n(self) -> int:
         """Number of observations."""
         return self.data.n
