@@ -26,6 +26,8 @@ NOTEBOOK_FILES: dict[str, str] = {
     "why": "05_why_s2u_differed.ipynb",
     "your_trial": "06_your_trial.ipynb",
     "translate": "07_translate.ipynb",
+    "sbc": "11_sbc.ipynb",
+    "design_simulation": "12_design_simulation.ipynb",
 }
 """Each analysis notebook in ``notebooks/`` by its role (what the study runs, what the report links)."""
 VERSIONED_PACKAGES: tuple[str, ...] = (

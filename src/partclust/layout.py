@@ -11,6 +11,8 @@ current directory. :class:`ResultsLayout` is the one owner of the tree under ``r
     comparison/<model>.csv          the pooled comparison with every reference
     references/<key>/               reference tables with their provenance sidecars
     why/                            the σ²_u investigation's tables
+    sbc/                            simulation-based calibration: replicates/, ranks.csv, uniformity.csv, figures
+    simulation/                     the design-level simulation: replicates/, coverage.csv, figures
     failed/<model>/seed-<k>/        executed notebooks of failed runs, kept for reading
     reports/                        rendered HTML pages and index.html
 """
@@ -103,6 +105,16 @@ class ResultsLayout:
     def why(self) -> Path:
         """Tables of the σ²_u investigation (notebook 05)."""
         return self.root / "why"
+
+    @property
+    def sbc(self) -> Path:
+        """Simulation-based calibration: ``replicates/<model>/rep-<k>.json``, ranks, uniformity, figures."""
+        return self.root / "sbc"
+
+    @property
+    def simulation(self) -> Path:
+        """The design-level simulation: ``replicates/<cell>/rep-<k>.json``, coverage, figures."""
+        return self.root / "simulation"
 
     @property
     def reports(self) -> Path:
