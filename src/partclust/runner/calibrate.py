@@ -212,6 +212,7 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--tune", type=int, default=1000)
     p.add_argument("--chains", type=int, default=4)
     p.add_argument("--rank-draws", type=int, default=99, help="thin each posterior to this many draws (ranks 0…L)")
+    p.add_argument("--bins", type=int, default=10, help="bins of the chi-square test and the histograms")
     p.add_argument("--seed", type=int, default=2018)
     p.add_argument("--data", metavar="PATH", default=None, help="the design simulated on (default: run1)")
     _engine_args(p)
@@ -252,7 +253,7 @@ def cmd_sbc(args: argparse.Namespace) -> int:
 
     settings = SBCSettings(models=tuple(args.models), replicates=args.replicates, seed=args.seed,
                            sampler=args.sampler, draws=args.draws, tune=args.tune, chains=args.chains,
-                           rank_draws=args.rank_draws)
+                           rank_draws=args.rank_draws, bins=args.bins)
     engine = Engine(args.workers, args.scheduler or "")
     design = load_checked(args.data)
     _sigterm_as_interrupt()
