@@ -95,7 +95,7 @@ class Cell:
         return out
 
     def factors(self) -> dict[str, Any]:
-        """The design factors (:data:`FACTORS`), cluster size as text."""
+        """Return the design factors (:data:`FACTORS`), cluster size as text."""
         return {"treated_clusters": self.treated_clusters, "cluster_size": self.size_text, "icc": self.icc,
                 "variance_ratio": self.variance_ratio, "controls": self.controls}
 
@@ -195,7 +195,7 @@ def read_grid(path: str | Path = DEFAULT_GRID) -> Grid:
 
 @functools.lru_cache(maxsize=64)
 def _design(cell: Cell, model: str) -> ModelData:
-    """The cell's design read through a built-in model (cached per process: one per cell and model)."""
+    """Return the cell's design read through a built-in model (cached per process: one per cell and model)."""
     return partially_nested_design(cell.treated_clusters, cell.cluster_size, cell.controls, model)
 
 
