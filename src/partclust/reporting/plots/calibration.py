@@ -27,6 +27,15 @@ def _grid(n_rows: int, n_cols: int, width: float = 2.6, height: float = 2.2):
     return fig, axes
 
 
+def _panels(frame: pd.DataFrame) -> list[tuple[str, list[str]]]:
+    """Each model with its parameters: fixed effects, σ²_u, then the residual variances."""
+    def order(p: str) -> tuple:
+        return (0 if p.startswith("b") else 1 if p == "s2u" else 2, p)
+
+    return [(m, sorted(frame.loc[frame["model"] == m, "parameter"].unique(), key=order))
+            for m in sorted(frame["model"].unique())]
+
+
 def rank_histograms(ranks: pd.DataFrame, bins: int = 10) -> Any:
     """Draw SBC rank histograms per model (rows) and parameter (columns) with the uniform expectation.
 
@@ -44,16 +53,14 @@ def rank_histograms(ranks: pd.DataFrame, bins: int = 10) -> Any:
     """
     from scipy import stats
 
-    models = sorted(ranks["model"].unique())
-    params = list(dict.fromkeys(ranks["parameter"]))
-    fig, axes = _grid(len(models), len(params))
-    for i, model in enumerate(models):
+    panels = _panels(ranks)
+    fig, axes = _grid(len(panels), max(len(p) for _, p in panels))
+    for i, (model, params) in enumerate(panels):
+        for ax in axes[i, len(params):]:
+            ax.set_axis_off()
         for j, param in enumerate(params):
             ax = axes[i, j]
             g = ranks[(ranks["model"] == model) & (ranks["parameter"] == param)]
-            if g.empty:
-                ax.set_axis_off()
-                continue
             L = int(g["n_draws"].iloc[0])
             edges = np.linspace(-0.5, L + 0.5, bins + 1)
             n = len(g)
@@ -66,8 +73,8 @@ def rank_histograms(ranks: pd.DataFrame, bins: int = 10) -> Any:
             ax.set_xlabel(f"SBC rank (0–{L})")
             if j == 0:
                 ax.set_ylabel("replicates")
-    fig.suptitle(f"SBC rank histograms ({len(ranks) // max(len(params), 1) // max(len(models), 1)} replicates per "
-                 f"model; band: {BAND_PROB:.0%} per bin)")
+    per_model = ", ".join(f"{m}: {n}" for m, n in ranks.groupby("model")["replicate"].nunique().items())
+    fig.suptitle(f"SBC rank histograms (replicates {per_model}; band: central {BAND_PROB:.0%} binomial range per bin)")
     return fig
 
 
@@ -90,10 +97,11 @@ def ecdf_differences(pit: pd.DataFrame, n_simulations: int = 1000, seed: int = 2
     """
     from arviz_stats.ecdf_utils import ecdf_pit
 
-    models = sorted(pit["model"].unique())
-    params = list(dict.fromkeys(pit["parameter"]))
-    fig, axes = _grid(len(models), len(params))
-    for i, model in enumerate(models):
+    panels = _panels(pit)
+    fig, axes = _grid(len(panels), max(len(p) for _, p in panels))
+    for i, (model, params) in enumerate(panels):
+        for ax in axes[i, len(params):]:
+            ax.set_axis_off()
         for j, param in enumerate(params):
             ax = axes[i, j]
             vals = pit.loc[(pit["model"] == model) & (pit["parameter"] == param), "pit"].to_numpy()
