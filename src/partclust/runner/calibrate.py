@@ -238,12 +238,17 @@ def _sigterm_as_interrupt() -> None:
         pass
 
 
-def _notebook(name: str, folder: Path, params: dict[str, Any]) -> None:
+def _notebook(name: str, out: Path, folder: Path, params: dict[str, Any]) -> None:
+    """Execute the command's notebook on its tables, render it to HTML and link it from the report's index."""
+    from partclust.reporting.index import write_index
+    from partclust.reporting.render import render_notebooks
     from partclust.runner.notebooks import execute
 
     target = folder / NOTEBOOK_FILES[name]
     execute(NOTEBOOK_FILES[name], target, params, progress=False)
-    print(f"notebook: {target}")
+    page = render_notebooks(out, [target])[0]
+    write_index(out)
+    print(f"notebook: {target}\nreport: {page}")
 
 
 def cmd_sbc(args: argparse.Namespace) -> int:
@@ -269,7 +274,8 @@ def cmd_sbc(args: argparse.Namespace) -> int:
              f"NOT uniform: {', '.join(sorted(set(bad['model'] + ' ' + bad['parameter'])))}")
           + f"; {len(result.failed)} replicate(s) failed → {result.folder}")
     if not args.no_notebook:
-        _notebook("sbc", result.folder, {"results_dir": str(Path(args.out).resolve()), "run_missing": False})
+        out = Path(args.out).resolve()
+        _notebook("sbc", out, result.folder, {"results_dir": str(out), "run_missing": False})
     return 1 if (result.failed or not bad.empty) else 0
 
 
@@ -288,6 +294,6 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     print(b1.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     print(f"{len(grid.cells)} cells × {args.replicates} replicates; {len(result.failed)} failed → {result.folder}")
     if not args.no_notebook:
-        _notebook("design_simulation", result.folder, {"results_dir": str(Path(args.out).resolve()),
-                                                        "run_missing": False})
+        out = Path(args.out).resolve()
+        _notebook("design_simulation", out, result.folder, {"results_dir": str(out), "run_missing": False})
     return 1 if result.failed else 0
