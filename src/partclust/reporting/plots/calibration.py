@@ -122,7 +122,7 @@ def ecdf_differences(pit: pd.DataFrame, n_simulations: int = 1000, seed: int = 2
 
 def _nominal_band(n: float, nominal: float) -> tuple[float, float]:
     half = 1.96 * np.sqrt(nominal * (1 - nominal) / max(n, 1))
-    return nominal - half, nominal + half
+    return max(nominal - half, 0.0), min(nominal + half, 1.0)
 
 
 def coverage_plot(coverage: pd.DataFrame, parameters: Sequence[str] = ("b1", "s2u"), x: str = "treated_clusters",
@@ -186,12 +186,15 @@ def _by_factor(coverage: pd.DataFrame, parameters: Sequence[str], x: str, y: str
                 label = ", ".join(f"{f}={v}" for f, v in zip(others, key if isinstance(key, tuple) else (key,)))
                 ax.errorbar(g[x].astype(str) if g[x].dtype == object else g[x], g[y], yerr=g[err], marker="o",
                             ms=3, lw=1, capsize=2, label=label or None, alpha=0.85)
+            if sub[x].dtype != object:
+                ax.set_xticks(sorted(sub[x].unique()))
             ax.set_title(f"{model}: {param}", fontsize=9)
             ax.set_xlabel(x.replace("_", " "))
             ax.set_ylabel("coverage of 95 % interval" if nominal is not None else f"bias of {param}")
     handles, labels = axes[0, 0].get_legend_handles_labels()
     if labels:
         fig.legend(handles, labels, loc="outside lower center", fontsize=7, ncol=min(4, len(labels)))
-    what = "Coverage (band: where a calibrated interval's coverage falls 95 % of the time)" if nominal else "Bias"
-    fig.suptitle(f"{what} by {x.replace('_', ' ')}; bars ± 1 Monte Carlo SE")
+    what = "Coverage of the central 95 % interval" if nominal is not None else "Bias (posterior mean − truth)"
+    note = ("grey: where a calibrated interval's coverage falls 95 % of the time; " if nominal is not None else "")
+    fig.suptitle(f"{what} by {x.replace('_', ' ')}\n({note}bars ± 1 Monte Carlo SE)", fontsize=10)
     return fig
