@@ -1,7 +1,8 @@
 """Runner layer: executing notebooks (papermill), the Dask engine of the studies, and the command line.
 
 ``notebooks`` (execute a notebook, coerce papermill parameters) · ``dask`` (workers, kernel reuse,
-scheduling of a multi-seed study) · ``study`` (``partclust study`` from start to end) · ``cli``.
+scheduling of a multi-seed study) · ``study`` (``partclust study`` from start to end) · ``calibration`` (the
+replicate engine of the calibration studies) · ``calibrate`` (``partclust sbc`` and ``simulate``) · ``cli``.
 """
 
 __all__ = ["main"]

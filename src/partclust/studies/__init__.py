@@ -1,7 +1,8 @@
 """Study layer: questions asked of many fits.
 
 ``seeds`` (the multi-seed study's definition and per-model aggregate) · ``grid`` (fit every
-configuration × seed in one process and tabulate) · ``s2u/`` (why σ²_u differed).
+configuration × seed in one process and tabulate) · ``s2u/`` (why σ²_u differed) · ``sbc`` (simulation-based
+calibration) · ``simulation`` (the design grid: bias and coverage across designs).
 """
 
 from partclust.studies.grid import RUN_COLUMNS, GridJob, GridResult, fit_grid, n_effects
