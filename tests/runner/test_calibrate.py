@@ -115,3 +115,9 @@ def test_killed_command_reruns_only_missing_replicates(tmp_path):
     counts = json.loads((tmp_path / "simulation" / "simulation.json").read_text())["replicates"]
     assert counts == {"done": 60 - kept, "skipped": kept, "failed": 0}
     assert not list(folder.glob("*/.*.part"))  # no half-written replicate left behind
+
+
+def test_sbc_refuses_an_improper_prior(tmp_path, capsys, run1_path):
+    code = main(["sbc", "--data", str(run1_path), "--formula", "y ~ treat + (0 + treat | j)", "--prior",
+                 "s2u ~ general(-log(s2u), lower=0)", "--out", str(tmp_path), "--no-notebook"])
+    assert code == 2 and "proper prior" in capsys.readouterr().err

@@ -85,8 +85,9 @@ def run_sbc(design: Any, settings: SBCSettings, out: str | Path = RESULTS, engin
 
     Parameters
     ----------
-    design : Design
-        The fixed design simulated on (run1's by default in the command).
+    design : Design or ModelData
+        The fixed design simulated on (run1's by default in the command), or data read through the
+        specification ``settings.spec`` names.
     settings : SBCSettings
     out : path
         The results folder.
@@ -106,11 +107,21 @@ def run_sbc(design: Any, settings: SBCSettings, out: str | Path = RESULTS, engin
     ------
     StudyError
         When no replicate could be kept, or the scheduler cannot be reached.
+    SpecError
+        When a prior is improper (nothing can be simulated from it).
     FolderInUse
         When another SBC writes into the folder.
     """
     from partclust.errors import StudyError
 
+    import numpy as np
+
+    from partclust.models.model_data import ModelData, builtin_data
+    from partclust.models.simulate import draw_parameters
+
+    for m in settings.models:  # an improper prior is refused here, not once per replicate on the workers
+        draw_parameters(design if isinstance(design, ModelData) else builtin_data(design, m, settings.sim_priors),
+                        np.random.default_rng(0))
     t0 = time.perf_counter()
     folder = ResultsLayout(out).sbc
     with folder_lock(folder, "an SBC"):
@@ -132,7 +143,9 @@ def run_sbc(design: Any, settings: SBCSettings, out: str | Path = RESULTS, engin
                   folder / "ecdf_difference.png")
         wall = time.perf_counter() - t0
         _record(folder, "sbc.json", settings.record() | {"replicates": settings.replicates},
-                {"path": design.source, "sha256": design.sha256}, outcomes, wall)
+                {"path": design.source, "sha256": design.sha256,
+                 "model": design.spec.text() if isinstance(design, ModelData) else ", ".join(settings.models)},
+                outcomes, wall)
     return CalibrationResult(folder, {"ranks": ranks, "uniformity": tests}, outcomes, wall)
 
 
@@ -214,6 +227,11 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--bins", type=int, default=10, help="bins of the chi-square test and the histograms")
     p.add_argument("--seed", type=int, default=2018)
     p.add_argument("--data", metavar="PATH", default=None, help="the design simulated on (default: run1)")
+    g = p.add_argument_group("another model (default: the built-in models with the SAS program's priors)")
+    g.add_argument("--formula", default=None, metavar='"Y ~ X + (0 + TX | G)"', help="a model of the family")
+    g.add_argument("--residual-by", default=None, metavar="COLUMN")
+    g.add_argument("--prior", action="append", default=[], metavar='"NAME ~ DIST"',
+                   help="a proper prior in PROC MCMC syntax (repeatable); with one --models, for that built-in model")
     _engine_args(p)
     p.set_defaults(func=cmd_sbc)
 
@@ -255,11 +273,24 @@ def cmd_sbc(args: argparse.Namespace) -> int:
     """Run ``partclust sbc``; exit 1 when a replicate failed or a parameter's ranks are not uniform."""
     from partclust.runner.args import load_checked
 
-    settings = SBCSettings(models=tuple(args.models), replicates=args.replicates, seed=args.seed,
-                           sampler=args.sampler, draws=args.draws, tune=args.tune, chains=args.chains,
-                           rank_draws=args.rank_draws, bins=args.bins)
+    models, spec_json = tuple(args.models), ""
+    if args.formula or args.prior or args.residual_by:
+        from partclust.errors import SpecError
+        from partclust.runner.args import model_data_of, spec_of
+        from partclust.translate import spec_key
+
+        if not args.formula and len(models) != 1:
+            raise SpecError("--prior without --formula needs one built-in model: --models single or per_condition")
+        args.model = None if args.formula else models[0]
+        spec = spec_of(args)
+        design = model_data_of(args, spec)
+        models, spec_json = (spec.name,), spec_key(spec) or "{}"
+    else:
+        design = load_checked(args.data)
+    settings = SBCSettings(models=models, replicates=args.replicates, seed=args.seed, sampler=args.sampler,
+                           draws=args.draws, tune=args.tune, chains=args.chains, rank_draws=args.rank_draws,
+                           bins=args.bins, spec=spec_json)
     engine = Engine(args.workers, args.scheduler or "")
-    design = load_checked(args.data)
     _sigterm_as_interrupt()
     bar, update = progress_bar(len(settings.models) * settings.replicates)
     try:

@@ -69,7 +69,13 @@ class SBCSettings:
         Family-wise level of the uniformity verdict (Bonferroni over model × parameter).
     fit_priors : Priors or None
         Priors of the fitted model (None: the priors simulated from, :data:`SAS_PRIORS`). Another
-        prior is a deliberately mismatched fit, which SBC must detect.
+        prior is a deliberately mismatched fit, which SBC must detect. Built-in models only.
+    sim_priors : Priors
+        Priors the built-in models are simulated from.
+    spec : str
+        A model specification's canonical JSON (:func:`partclust.translate.spec_key`) when the SBC is of a
+        formula model or other priors (then ``models`` is its one name and the data passed to
+        :func:`sbc_replicate` are read through it); empty for the built-in models.
 
     Raises
     ------
@@ -89,12 +95,17 @@ class SBCSettings:
     alpha: float = 0.05
     fit_priors: Priors | None = None
     sim_priors: Priors = field(default=SAS_PRIORS)
+    spec: str = ""
 
     def __post_init__(self) -> None:
         """Check the settings (see Raises)."""
         object.__setattr__(self, "models", tuple(self.models))
-        for m in self.models:
-            check_choice("model", m, RESIDUALS)
+        if self.spec:
+            if len(self.models) != 1 or self.fit_priors is not None:
+                raise SpecError("an SBC of a specification has one model name and fits the priors it simulates from")
+        else:
+            for m in self.models:
+                check_choice("model", m, RESIDUALS)
         check_choice("sampler", self.sampler, SBC_SAMPLERS)
         for name in ("replicates", "draws", "tune", "chains", "rank_draws", "bins", "seed"):
             check_int(name, getattr(self, name))
@@ -122,11 +133,12 @@ def sbc_replicate(design: Any, settings: SBCSettings, model: str, replicate: int
 
     Parameters
     ----------
-    design : Design
-        The fixed design (run1's by default); its outcome is replaced by the simulated one.
+    design : Design or ModelData
+        The fixed design (run1's by default); its outcome is replaced by the simulated one. With
+        ``settings.spec``, the data read through that specification (its priors are simulated from and fitted).
     settings : SBCSettings
     model : str
-        ``single`` or ``per_condition``.
+        ``single`` or ``per_condition``, or the specification's name.
     replicate : int
         0-based replicate number (with ``settings.seed`` and the model, it fixes every random number).
 
@@ -137,12 +149,16 @@ def sbc_replicate(design: Any, settings: SBCSettings, model: str, replicate: int
         ``timings`` in seconds (``fit_s`` and, for nutpie, the compile/sample split); ``divergences``.
     """
     t0 = time.perf_counter()
-    m_index = RESIDUALS.index(model)
+    m_index = RESIDUALS.index(model) if model in RESIDUALS else len(RESIDUALS) + settings.models.index(model)
     rng = np.random.default_rng([settings.seed, m_index, replicate])
-    sim = builtin_data(design, model, settings.sim_priors)
+    if isinstance(design, ModelData):
+        sim = fitted = design
+    else:
+        sim = builtin_data(design, model, settings.sim_priors)
+        fitted = builtin_data(design, model, settings.fit_priors or settings.sim_priors)
     truth = draw_parameters(sim, rng)
     y = simulate_outcome(sim, truth, rng)
-    md = with_outcome(builtin_data(design, model, settings.fit_priors or settings.sim_priors), y)
+    md = with_outcome(fitted, y)
     fit_seed = int(rng.integers(0, 2**31 - 1))
     draws, ess, timings, divergences = _posterior_draws(md, settings, fit_seed)
     rows = [{"model": model, "replicate": int(replicate), "parameter": name,
@@ -168,7 +184,7 @@ def _posterior_draws(md: ModelData, settings: SBCSettings, seed: int
     from partclust.inference.settings import FitSettings
 
     fs = FitSettings(model=md.spec.name, seed=seed, draws=settings.draws, tune=settings.tune,
-                     chains=settings.chains)
+                     chains=settings.chains, spec=settings.spec)
     t = time.perf_counter()
     res = fit_outcome(md, fs)
     timings = {**res.timings, "fit_s": time.perf_counter() - t}
