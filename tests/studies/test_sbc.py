@@ -79,3 +79,18 @@ def test_sbc_of_a_specification_with_other_priors(run1_design):
     assert uniformity(ranks, bins=5)["uniform"].all()
     with pytest.raises(SpecError):
         SBCSettings(models=("a", "b"), spec="x")
+
+
+@pytest.mark.slow
+def test_nutpie_replicates_thin_rank_and_reuse_the_compiled_model():
+    """Two NUTS replicates of a tiny design: ranks among 19 thinned draws, bulk ESS kept, one compile."""
+    from partclust.models.simulate import partially_nested_design
+
+    md = partially_nested_design(4, 3, 6, "single")  # the design tests/inference compiles too (cached per process)
+    settings = SBCSettings(models=("single",), sampler="nutpie", draws=100, tune=100, chains=2, rank_draws=19,
+                           spec="tiny design")
+    first, second = (sbc_replicate(md, settings, "single", k) for k in range(2))
+    assert second["timings"]["compile_cached"]
+    ranks = ranks_table([first, second])
+    assert (ranks["n_draws"] == 19).all() and ranks["rank"].between(0, 19).all()
+    assert (ranks["ess_bulk"] > 19).all()
