@@ -67,6 +67,16 @@ class Translation:
         return self.data.sha256
 
     @property
+    def content_sha256(self) -> str:
+        """The dataset's identity in run records and study resumes: a program's data are identified by their bytes."""
+        return self.data.sha256
+
+    @property
+    def encoding(self) -> str:
+        """The data file's text encoding, as run records store it ("": read by the program's reader)."""
+        return getattr(self.data, "encoding", "")
+
+    @property
     def n(self) -> int:
         """Number of observations."""
         return self.data.n
