@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 
-.PHONY: setup study why test bench clean-results
+.PHONY: setup study why test lab bench clean-results
 
 setup: $(STAMP)
 
@@ -24,8 +24,14 @@ study: setup
 why: setup
 	$(BIN)/partclust why
 
+# Graphviz and Chromium are installed first when missing and possible (root, apt-get); otherwise the
+# browser test is skipped and says why.
 test: setup
+	@sh scripts/system_packages.sh
 	$(BIN)/python -m pytest
+
+lab: setup
+	$(BIN)/jupyter lab notebooks/
 
 bench: setup
 	$(BIN)/python bench/bench_fit.py

@@ -14,6 +14,26 @@ SHARED_COPY = REPO_ROOT.parent / "shared" / "data" / "run1.csv"
 CASES = REPO_ROOT.parent / "shared" / "cases"
 
 
+def pytest_configure(config):
+    """One compile cache for the whole session (kernels and child processes inherit it), never results/."""
+    import tempfile
+
+    from partclust.inference.compiled import CACHE_ENV
+
+    if not os.environ.get(CACHE_ENV):
+        os.environ[CACHE_ENV] = config._partclust_cache = tempfile.mkdtemp(prefix="partclust-compile-cache-")
+
+
+def pytest_unconfigure(config):
+    """Remove the session's compile cache."""
+    import shutil
+
+    made = getattr(config, "_partclust_cache", None)
+    if made:
+        shutil.rmtree(made, ignore_errors=True)
+        os.environ.pop("PARTCLUST_CACHE_DIR", None)
+
+
 def _run1() -> Path:
     env = os.environ.get("RUN1_CSV")
     for cand in (env, SHARED_COPY, REPO_ROOT / "data" / "run1.csv"):

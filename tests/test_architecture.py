@@ -4,17 +4,22 @@
   modules import no layer;
 - each sub-package's ``__init__`` declares ``__all__`` and every name in it exists there;
 - no module is over :data:`MAX_LINES` lines unless its docstring says why (a ``Length:`` line);
-- the light imports do not load PyMC; every name of ``partclust.__all__`` resolves.
+- the light imports do not load PyMC; every name of ``partclust.__all__`` resolves;
+- ``partclust --help``, ``validate``, ``exact`` and ``reml`` run without importing PyMC, the samplers,
+  ArviZ or the plotting and notebook stacks (``--help`` not even NumPy or pandas).
 """
 
 from __future__ import annotations
 
 import ast
 import importlib
+import json
 import os
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 from partclust.layout import REPO_ROOT
 
@@ -213,3 +218,36 @@ def test_every_public_name_resolves():
         except (AttributeError, ImportError) as exc:
             missing.append(f"{name}: {type(exc).__name__}: {exc}")
     assert not missing, "partclust.__all__ names that do not resolve:\n" + "\n".join(missing)
+
+
+HEAVY: tuple[str, ...] = ("pymc", "pytensor", "nutpie", "numba", "arviz", "matplotlib", "papermill", "dask", "xarray")
+"""Packages a command that neither samples, plots nor runs notebooks must not import."""
+LIGHT_COMMANDS: dict[str, tuple[list[str], tuple[str, ...]]] = {
+    "--help": (["--help"], HEAVY + ("numpy", "pandas", "scipy")),
+    "validate": (["validate"], HEAVY),
+    "exact": (["exact", "--model", "per_condition", "--out", "{tmp}/exact.csv"], HEAVY),
+    "reml": (["reml"], HEAVY),
+}
+_RUN_COMMAND = """
+import json, sys
+from partclust.runner.cli import main
+try:
+    code = main(sys.argv[1:])
+except SystemExit as exc:  # --help
+    code = exc.code
+print(json.dumps({"code": code, "modules": sorted(m for m in sys.modules if "." not in m)}))
+"""
+
+
+@pytest.mark.parametrize("command", list(LIGHT_COMMANDS))
+def test_light_commands_do_not_import_pymc(command, run1_path, tmp_path):
+    argv, forbidden = LIGHT_COMMANDS[command]
+    argv = [a.format(tmp=tmp_path) for a in argv]
+    env = {**os.environ, "PYTHONPATH": str(PACKAGE.parent), "RUN1_CSV": str(run1_path)}
+    done = subprocess.run([sys.executable, "-c", _RUN_COMMAND, *argv], check=False, capture_output=True, text=True,
+                          timeout=300, env=env)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["code"] == 0, done.stdout + done.stderr
+    loaded = sorted(set(forbidden) & set(result["modules"]))
+    assert not loaded, f"partclust {command} imports {', '.join(loaded)}; import them where they are used"

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import functools
 import platform
-from importlib import metadata
 
 __all__ = ["RESIDUALS", "PARAMETERIZATIONS", "SAMPLERS", "VERSIONED_PACKAGES", "NOTEBOOK_FILES", "package_versions"]
 
@@ -19,6 +18,7 @@ PARAMETERIZATIONS: tuple[str, ...] = ("noncentered", "centered", "sas_singletons
 SAMPLERS: tuple[str, ...] = ("nutpie", "pymc", "metropolis")
 """nutpie's NUTS, PyMC's own NUTS, and PyMC's Metropolis-within-Gibbs."""
 NOTEBOOK_FILES: dict[str, str] = {
+    "summary": "00_summary.ipynb",
     "data": "01_data.ipynb",
     "fit": "02_fit.ipynb",
     "compare": "03_compare.ipynb",
@@ -29,7 +29,8 @@ NOTEBOOK_FILES: dict[str, str] = {
     "sbc": "11_sbc.ipynb",
     "design_simulation": "12_design_simulation.ipynb",
 }
-"""Each analysis notebook in ``notebooks/`` by its role (what the study runs, what the report links)."""
+"""Each notebook in ``notebooks/`` by its role. The study runs them and the landing page (the executed
+``summary``) links every other entry, each with what it found; a notebook added here is listed there."""
 VERSIONED_PACKAGES: tuple[str, ...] = (
     "partclust", "pymc", "pytensor", "nutpie", "numba", "arviz", "arviz-stats", "numpy", "scipy",
     "pandas", "xarray", "papermill",
@@ -38,6 +39,8 @@ VERSIONED_PACKAGES: tuple[str, ...] = (
 
 @functools.cache
 def _versions() -> tuple[tuple[str, str], ...]:
+    from importlib import metadata
+
     out = [("python", platform.python_version())]
     for pkg in VERSIONED_PACKAGES:
         try:

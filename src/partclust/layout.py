@@ -9,12 +9,15 @@ current directory. :class:`ResultsLayout` is the one owner of the tree under ``r
     study/<model>/mc_error.csv      Monte Carlo error across seeds
     study/<notebook>.ipynb          executed study notebooks (data, aggregate per model, why)
     comparison/<model>.csv          the pooled comparison with every reference
+    comparison/<notebook>.ipynb     executed comparison notebooks (one per model)
     references/<key>/               reference tables with their provenance sidecars
     why/                            the σ²_u investigation's tables
     sbc/                            simulation-based calibration: replicates/, ranks.csv, uniformity.csv, figures
     simulation/                     the design-level simulation: replicates/, coverage.csv, figures
     failed/<model>/seed-<k>/        executed notebooks of failed runs, kept for reading
     reports/                        rendered HTML pages and index.html
+    cache/compiled/<key>/           compiled log densities, one per model structure (see
+                                    partclust.inference.compiled); safe to delete
 """
 
 from __future__ import annotations
@@ -94,6 +97,10 @@ class ResultsLayout:
         """Return the pooled comparison of one model with every reference: ``comparison/<model>.csv``."""
         return self.root / "comparison" / f"{model}.csv"
 
+    def comparison_notebook(self, name: str) -> Path:
+        """Return where an executed comparison notebook goes."""
+        return self.root / "comparison" / name
+
     def references(self, key: str) -> Path:
         """Return the folder of one dataset × model's reference tables and sidecars.
 
@@ -115,6 +122,11 @@ class ResultsLayout:
     def simulation(self) -> Path:
         """The design-level simulation: ``replicates/<cell>/rep-<k>.json``, coverage, figures."""
         return self.root / "simulation"
+
+    @property
+    def compiled_cache(self) -> Path:
+        """Compiled nutpie models, one folder per model structure (``cache/compiled``)."""
+        return self.root / "cache" / "compiled"
 
     @property
     def reports(self) -> Path:

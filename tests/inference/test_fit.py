@@ -16,6 +16,7 @@ from partclust.inference import (
     FitSettings,
     convergence_gate,
     fit,
+    read_posterior,
     read_run,
     summarize,
     write_run,
@@ -97,7 +98,7 @@ def test_same_seed_same_summary_and_run_record(run1_design, tmp_path):
     assert set(record["timings"]) >= {"build_s", "compile_s", "sample_s", "write_s"}
     assert record["versions"]["pymc"] and record["convergence"]["thresholds"]["r_hat_max"] == 1.01
     assert "s2e_treated" in set(summary["param"])
-    post = xr.open_dataset(tmp_path / "run1" / "posterior.nc", engine="h5netcdf")
+    post = read_posterior(tmp_path / "run1")
     assert post.sizes["chain"] == 2 and post.sizes["draw"] == 200
     other = fit(run1_design, FitSettings(model="per_condition", seed=6, **SMALL))
     assert not summarize(other.posterior, "per_condition").equals(summary)

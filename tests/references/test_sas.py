@@ -11,7 +11,6 @@ from helpers import unbalanced_frame
 from helpers_sas import make_fixture, stand_in_draws
 
 from partclust.data import sha256_of, validate
-from partclust.references import sas
 from partclust.references.sas import MIN_DRAWS_PER_CHAIN, SasOutputError, available, read_outpost, read_sas_output
 
 N_DRAWS = 400

@@ -1,4 +1,5 @@
-"""The report stage on a small fake results tree: offline notebook pages and an index that matches the CSVs."""
+"""The report stage on a small made-up results tree: offline notebook pages with folded code, the landing
+page's folded tables (numbers equal to the CSVs), and the landing page itself, executed and rendered."""
 
 from __future__ import annotations
 
@@ -15,16 +16,24 @@ from helpers_report import FAILED, NASTY, executed_notebook, make_results
 
 from partclust.config import RESIDUALS
 from partclust.errors import ReportError
+from partclust.reporting import summary, tables
 from partclust.reporting.format import SIGNIFICANT
-from partclust.reporting.index import headline_table, write_index
-from partclust.reporting.render import render_all, render_html
+from partclust.reporting.render import render_all, render_html, report_path
+from partclust.reporting.tables import headline_table
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory) -> tuple[Path, list[Path], Path]:
+def built(tmp_path_factory) -> tuple[Path, list[Path]]:
     results = make_results(tmp_path_factory.mktemp("full"), failed=FAILED)
-    pages = render_all(results)
-    return results, pages, write_index(results)
+    return results, render_all(results)
+
+
+def _fragment(results: Path, html: str) -> tuple[Path, str]:
+    """A fragment as the landing page holds it, written where the page is (links are relative to it)."""
+    index = results / "reports" / "index.html"
+    index.parent.mkdir(parents=True, exist_ok=True)
+    index.write_text(f"<!DOCTYPE html><html><head><title>t</title></head><body>{html}</body></html>")
+    return index, html
 
 
 # --------------------------------------------------------------------------------------------------
@@ -101,22 +110,31 @@ def _same(text: str, value: float) -> bool:
 
 
 def test_render_all_mirrors_every_executed_notebook(built):
-    results, pages, _ = built
+    results, pages = built
     notebooks = sorted(p.relative_to(results) for p in results.rglob("*.ipynb"))
-    assert len(notebooks) == 3 + 2 + 1 + 1  # runs, Monte Carlo notebooks, why-s2u, compare
+    assert len(notebooks) == 3 + 2 + 2 + 2 + 1 + 1  # runs, Monte Carlo and compare per model, why-s2u, data
     expected = sorted(results / "reports" / p.with_suffix(".html") for p in notebooks)
     assert sorted(pages) == expected
     assert all(p.is_file() for p in pages)
 
 
-def test_page_is_offline_titled_with_code_and_inline_image(built):
-    results, _, _ = built
+def test_the_summary_notebook_is_the_landing_page(tmp_path):
+    assert report_path(tmp_path, tmp_path / "study" / "00_summary.ipynb") == tmp_path / "reports" / "index.html"
+    assert report_path(tmp_path, tmp_path / "runs" / "00_summary.ipynb") == tmp_path / "reports" / "runs" / "00_summary.html"
+
+
+def test_page_is_offline_titled_with_code_folded_and_inline_image(built):
+    results, _ = built
     page_path = results / "reports" / "runs" / "single" / "seed-1" / "02_fit.html"
     text = page_path.read_text()
     page = Page(text)
     assert page.title == "Fit the single model, seed 1"
-    assert "plot_s2u" in text and "seed" in text  # the code is shown
-    assert "In&nbsp;[" not in text and "jp-InputPrompt jp-InputArea-prompt" not in text  # but no prompt
+    assert "plot_s2u" in text and "seed" in text  # the code is in the page
+    # …folded away behind one switch placed before the cells, by CSS alone (checked in Chromium too)
+    assert re.search(r'<main>\s*<input [^>]*id="pc-show-code" type="checkbox"', text)
+    assert 'for="pc-show-code"' in text and "Show code" in text
+    assert ".pc-show-code:not(:checked) ~ .jp-CodeCell .jp-Cell-inputWrapper { display: none; }" in text
+    assert "In&nbsp;[" not in text and "jp-InputPrompt jp-InputArea-prompt" not in text  # no prompts
     assert "<script" not in text  # nothing to run, nothing fetched (require.js, MathJax, widgets)
     imgs = [s for tag, s in page.srcs if tag == "img"]
     assert imgs and all(s.startswith("data:image/png;base64,") for s in imgs)
@@ -160,31 +178,17 @@ def test_unreadable_notebook_names_the_file(tmp_path):
 
 
 # --------------------------------------------------------------------------------------------------
-# index page
-
-
-def test_index_links_every_report_and_table(built):
-    results, pages, index = built
-    page = Page(index.read_text())
-    targets = {(index.parent / unquote(h)).resolve() for h in page.links}
-    for h in page.links:
-        assert not urlsplit(h).scheme and not h.startswith("/"), h  # relative links only
-        assert (index.parent / unquote(h)).resolve().is_file(), h
-    assert {p.resolve() for p in pages} <= targets
-    tables = [p for p in results.rglob("*") if p.suffix in (".csv", ".json") and "reports" not in p.parts]
-    assert {p.resolve() for p in tables} <= targets
-    assert page.title == "partclust study report"
-    assert "<script" not in index.read_text()
-    assert not [s for _, s in page.srcs if not s.startswith("data:")]
+# the landing page's folded tables
 
 
 @pytest.mark.parametrize("model", ["single", "per_condition"])
 def test_headline_numbers_equal_the_csvs_and_s2u_leads(built, model):
-    results, _, index = built
+    results, _ = built
     mc = pd.read_csv(results / "study" / model / "mc_error.csv")
     cmp = pd.read_csv(results / "comparison" / f"{model}.csv")
     exact = cmp[(cmp["reference"] == "exact") & (cmp["statistic"] == "mean")].set_index("param")
-    rows = [r for r in Page(index.read_text()).table(f"{model}: Monte Carlo") if r["attrs"].get("data-param")]
+    _, html = _fragment(results, tables.headline_html(results, [model]))
+    rows = [r for r in Page(html).table(f"{model}: Monte Carlo") if r["attrs"].get("data-param")]
     shown = [r["attrs"]["data-param"] for r in rows]
     assert shown[0] == "s2u"
     assert shown[1:] == [p for p in mc["param"] if p != "s2u"]
@@ -202,28 +206,40 @@ def test_headline_numbers_equal_the_csvs_and_s2u_leads(built, model):
         assert cells["verdict_exact"] == e["verdict"]
 
 
-def test_index_says_what_was_run_and_lists_failed_runs_escaped(built):
-    results, _, index = built
-    text = index.read_text()
+def test_folded_tables_say_what_was_run_and_list_failed_runs_escaped(built):
+    results, pages = built
+    index, text = _fragment(results, summary.folded_tables(results))
     page = Page(text)
+    assert text.count("<details") == 5 and " open" not in text  # every part folded
     kv = {c[0]["text"]: c[1]["text"] for c in (r["cells"] for r in page.table("settings")) if len(c) == 2}
     assert kv["models"] == "single, per_condition" and kv["draws"] == "2000" and kv["chains"] == "4"
     assert "ab" * 32 in text and "2025-01-02T03:04:05+0000" in text and "pymc" in text
     assert "1 h 2 min 6 s" in text  # wall time, also in a form a reader takes in at a glance
-    assert "3 record(s), listed in the file" in text  # the per-run records have their own table
+    assert "5 record(s), listed in the file" in text  # the per-run records have their own table
     assert "render_s" in text
+    assert "Runs (5)" in text and "Failed runs (1)" in text
     failed = page.table("1 failed run")
     cells = [c["text"] for c in failed[1]["cells"]]
     assert cells[:3] == ["single", "2", "SamplingError: " + NASTY]
     assert "02_fit.html" in cells[3]
     assert NASTY not in text and "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;" in text
     assert "failed: r_hat (r_hat_max=1.02)" in text  # the convergence gate per run
+    targets = set()
+    for h in page.links:
+        assert not urlsplit(h).scheme and not h.startswith("/"), h  # relative links only
+        target = (index.parent / unquote(h)).resolve()
+        assert target.is_file(), h
+        targets.add(target)
+    run_pages = {p.resolve() for p in pages if "runs" in p.relative_to(results / "reports").parts}
+    assert run_pages and run_pages <= targets
+    files = [p for p in results.rglob("*") if p.suffix in (".csv", ".json") and "reports" not in p.parts
+             and "runs" not in p.parts]
+    assert {p.resolve() for p in files} <= targets
 
 
 def test_missing_parts_are_said_not_raised(tmp_path):
     results = make_results(tmp_path, models=("single",), study_json=False, failed=None)
-    index = write_index(results)  # nothing rendered yet either
-    text = index.read_text()
+    index, text = _fragment(results, summary.folded_tables(results))  # nothing rendered yet either
     assert "No study record" in text and "study/study.json" in text
     assert "not run" in text and "study/per_condition/mc_error.csv" in text
     assert "no failed runs" in text
@@ -234,28 +250,53 @@ def test_missing_parts_are_said_not_raised(tmp_path):
     (results / "comparison" / "single.csv").unlink()
     table = headline_table(results, "single")
     assert table["param"].iloc[0] == "s2u" and table["exact_mean"].isna().all()
-    assert "no comparison" in write_index(results).read_text()
+    assert "no comparison" in tables.headline_html(results, ["single"])
 
 
 def test_empty_results_dir(tmp_path):
-    text = write_index(tmp_path).read_text()
+    text = summary.folded_tables(tmp_path)
     assert text.count("not run") == len(RESIDUALS)
-    assert "no failed runs" in text and "No study record" in text
-
-
-def test_empty_failed_list_and_headline_override(tmp_path):
-    results = make_results(tmp_path, models=("single",), failed=[])
-    override = pd.DataFrame({"param": ["b0", "s2u"], "mean_of_means": [1.0, 0.123456], "note": ["a<b", ""]})
-    text = write_index(results, headline={"per_condition": override}).read_text()
-    assert "no failed runs" in text
-    rows = [r for r in Page(text).table("per_condition: Monte Carlo") if r["attrs"].get("data-param")]
-    assert [r["attrs"]["data-param"] for r in rows] == ["s2u", "b0"]
-    assert _cells(rows[0])["mean_of_means"] == "0.1235"
-    assert "a&lt;b" in text
+    assert "no failed runs" in text and "No study record" in text and "no runs under" in text
 
 
 def test_malformed_csv_names_file_and_column(tmp_path):
     results = make_results(tmp_path, models=("single",))
     pd.DataFrame({"name": ["s2u"]}).to_csv(results / "study" / "single" / "mc_error.csv", index=False)
     with pytest.raises(ReportError, match=r"mc_error\.csv lacks column\(s\) param"):
-        write_index(results)
+        summary.folded_tables(results)
+
+
+# --------------------------------------------------------------------------------------------------
+# the landing page, executed and rendered
+
+
+@pytest.mark.slow
+def test_landing_page_answers_first_then_figures_then_every_analysis(landing, run1_design):
+    results, pages, index = landing
+    text = index.read_text()
+    page = Page(text)
+    assert page.title == "Does σ²_u differ by more than Monte Carlo error, and why?"
+    # reading order: the question, the answer, the two figures, the analyses, then the folded tables
+    order = [text.index(s) for s in ("<h1", "Question.", "PyMC's σ²_u", "<img", "Every analysis", "<details")]
+    assert order == sorted(order)
+    assert text.count('src="data:image/png;base64,') >= 2  # the σ²_u density and the calibration figure
+    head = text[:text.index("Every analysis")]
+    assert "<table" not in head[head.index("<main>"):]  # no settings table before the analyses
+    # the answer's numbers are the CSVs'
+    for model in ("single", "per_condition"):
+        cmp = pd.read_csv(results / "comparison" / f"{model}.csv")
+        row = cmp[(cmp["reference"] == "exact") & (cmp["param"] == "s2u") & (cmp["statistic"] == "mean")].iloc[0]
+        assert f"PyMC {row['fit_value']:.4f} ± {row['fit_se']:.4f}" in text
+        mc = pd.read_csv(results / "study" / model / "mc_error.csv").set_index("param").loc["s2u"]
+        assert f"{mc['calibration_ratio']:.2f} (95 % interval {mc['ratio_lo']:.2f}–{mc['ratio_hi']:.2f})" in text
+    # every link resolves; every other page is reachable from the landing page
+    targets = set()
+    for h in page.links:
+        if h.startswith("#"):
+            continue  # a heading's own anchor
+        assert not urlsplit(h).scheme and not h.startswith("/"), h
+        target = (index.parent / unquote(h)).resolve()
+        assert target.is_file(), h
+        targets.add(target)
+    assert {p.resolve() for p in pages if p != index} <= targets
+    assert "<script" not in text and "200 subjects &lt;script&gt;" in text  # a finding's HTML is shown as text

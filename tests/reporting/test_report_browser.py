@@ -1,7 +1,11 @@
-"""The report in a real headless Chromium: every link resolves, every image decodes, nothing errs or goes online.
+"""The report read as a person reads it, in a real headless Chromium: the first screen holds the answer and a
+figure, every link resolves, every image decodes, the code switch works, nothing errs or goes online.
 
-Needs Debian's Chromium (``apt-get install chromium``; ``.ci/run`` installs it). Without it the test
-fails and says so, unless ``PARTCLUST_SKIP_BROWSER=1``.
+Needs Chromium (Debian's ``chromium``; ``make test`` and ``.ci/run`` install it with apt when run as root)
+and playwright's Python package (a dependency), which drives that Chromium. Without a Chromium the test is
+skipped with one line saying why — unless ``PARTCLUST_REQUIRE_BROWSER=1`` (``.ci/run`` sets it), when
+that is a failure. ``PARTCLUST_CHROMIUM`` names another Chromium executable; ``PARTCLUST_SCREENSHOTS``
+names a folder that keeps the screenshots.
 """
 
 from __future__ import annotations
@@ -16,31 +20,44 @@ from pathlib import Path
 from urllib.parse import urldefrag, urlsplit
 
 import pytest
-from helpers_report import FAILED, make_results
 
-from partclust.reporting.index import write_index
-from partclust.reporting.render import render_all
-
-CHROMIUM = os.environ.get("PARTCLUST_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 # Root in a container needs --no-sandbox; the rest keeps Chromium from calling home during the test.
 CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
 ]
+VIEWPORT = {"width": 1280, "height": 800}
+NAMES = ("chromium", "chromium-browser")
+
+
+def find_chromium() -> str | None:
+    """$PARTCLUST_CHROMIUM, else a Chromium on PATH."""
+    named = os.environ.get("PARTCLUST_CHROMIUM")
+    if named:
+        return named if Path(named).is_file() else None
+    return next((found for found in map(shutil.which, NAMES) if found), None)
+
+
+def _unavailable(reason: str) -> None:
+    if os.environ.get("PARTCLUST_REQUIRE_BROWSER") == "1":
+        pytest.fail(f"{reason} (PARTCLUST_REQUIRE_BROWSER=1)", pytrace=False)
+    pytest.skip(reason)
 
 
 @pytest.fixture(scope="module")
 def chromium() -> str:
     if os.environ.get("PARTCLUST_SKIP_BROWSER") == "1":
-        pytest.skip("PARTCLUST_SKIP_BROWSER=1")
-    if not Path(CHROMIUM).is_file():
-        pytest.fail(
-            f"Chromium not found ({CHROMIUM}): the report browser test needs it. Install it with "
-            "`apt-get install chromium` (.ci/run does this when run as root), or set "
-            "PARTCLUST_SKIP_BROWSER=1 to skip this test.",
-            pytrace=False,
-        )
-    return CHROMIUM
+        _unavailable("browser test skipped: PARTCLUST_SKIP_BROWSER=1")
+    found = find_chromium()
+    if found is None:
+        where = os.environ.get("PARTCLUST_CHROMIUM") or "on PATH"
+        _unavailable(f"no Chromium {where}: install it (`apt-get install chromium`; `make test` does when run as "
+                     "root) or set PARTCLUST_CHROMIUM")
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        _unavailable("playwright is not installed: run `.venv/bin/pip install -e .`")
+    return found
 
 
 class _Handler(SimpleHTTPRequestHandler):
@@ -49,11 +66,9 @@ class _Handler(SimpleHTTPRequestHandler):
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory):
-    """The fake results tree, rendered, served over HTTP on a free port of 127.0.0.1."""
-    results = make_results(tmp_path_factory.mktemp("browser"), failed=FAILED)
-    pages = render_all(results)
-    write_index(results)
+def served(landing):
+    """The landing page's results tree served over HTTP on a free port of 127.0.0.1."""
+    results, pages, index = landing
     server = ThreadingHTTPServer(("127.0.0.1", 0), partial(_Handler, directory=str(results)))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -72,12 +87,23 @@ def _status(url: str) -> int:
         return resp.status
 
 
-def test_report_in_headless_chromium(chromium, served, tmp_path):
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        pytest.fail("playwright is not installed; run `.venv/bin/pip install -e .`", pytrace=False)
+def _in_first_screen(page, locator) -> bool:
+    box = locator.bounding_box()
+    return box is not None and box["y"] < page.viewport_size["height"] and box["y"] + box["height"] > 0
+
+
+def _images(page) -> list[dict]:
+    return page.eval_on_selector_all(
+        "img", "imgs => imgs.map(i => ({src: i.src.slice(0, 40), ok: i.complete && i.naturalWidth > 0}))")
+
+
+@pytest.mark.slow
+def test_report_reads_like_a_person_reads_it(chromium, served, tmp_path):
+    from playwright.sync_api import sync_playwright
+
     base, results, pages = served
+    shots = Path(os.environ.get("PARTCLUST_SCREENSHOTS") or tmp_path)
+    shots.mkdir(parents=True, exist_ok=True)
     problems: list[str] = []
 
     def is_local(url: str) -> bool:
@@ -93,40 +119,69 @@ def test_report_in_headless_chromium(chromium, served, tmp_path):
     with sync_playwright() as p:
         context = p.chromium.launch_persistent_context(
             str(tmp_path / "profile"), executable_path=chromium, headless=True, args=CHROMIUM_ARGS,
+            viewport=VIEWPORT,
         )
         try:
             context.route("**/*", route)
             page = context.new_page()
-            page.on("console", lambda m: m.type == "error"
-                    and problems.append(f"console error on {page.url}: {m.text}"))
+            page.on("console", lambda m: m.type in ("error", "warning")
+                    and problems.append(f"console {m.type} on {page.url}: {m.text}"))
             page.on("pageerror", lambda e: problems.append(f"page error on {page.url}: {e}"))
             page.on("requestfailed", lambda r: problems.append(f"failed request {r.url}: {r.failure}"))
             page.on("response", lambda r: r.status >= 400 and problems.append(f"HTTP {r.status} for {r.url}"))
 
+            # the first screen: the answer and a figure, no settings table
             index_url = base + "reports/index.html"
             response = page.goto(index_url, wait_until="load")
             assert response is not None and response.status == 200
-            assert page.title() == "partclust study report"
-            assert page.locator("tr[data-param]").first.get_attribute("data-param") == "s2u"
+            page.screenshot(path=str(shots / "index_first_screen.png"))
+            assert page.title() == "Does σ²_u differ by more than Monte Carlo error, and why?"
+            answer = page.locator("p", has_text="PyMC's σ²_u").first
+            assert _in_first_screen(page, answer), "the answer is not on the first screen"
+            assert "z = " in answer.inner_text() and "calibration ratio" in answer.inner_text()
+            figure = page.locator("img").first
+            assert _in_first_screen(page, figure), "no figure on the first screen"
+            for table in page.locator("table").all():
+                assert not (table.is_visible() and _in_first_screen(page, table)), "a table on the first screen"
+            assert all(i["ok"] for i in _images(page)) and len(_images(page)) >= 2
 
+            # the code switch: code hidden, shown on a click, hidden again
+            code = page.locator(".jp-CodeCell .jp-Cell-inputWrapper", has_text="study_answer").first
+            toggle = page.locator("label[for=pc-show-code]")
+            assert toggle.is_visible() and toggle.inner_text() == "Show code"
+            assert not code.is_visible()
+            toggle.click()
+            assert code.is_visible() and toggle.inner_text() == "Hide code"
+            toggle.click()
+            assert not code.is_visible()
+
+            # the folded tables open on a click
+            settings = page.locator("details.pc-fold", has_text="Study settings")
+            assert not settings.locator("table").first.is_visible()
+            settings.locator("summary").click()
+            assert settings.locator("table").first.is_visible()
+
+            # every link resolves; every page linked opens, titled, with its images decoded, its code folded
             hrefs = page.eval_on_selector_all("a[href]", "els => els.map(e => e.href)")
             targets = sorted({urldefrag(h).url for h in hrefs} - {index_url})
             assert targets and all(urlsplit(t).netloc == urlsplit(base).netloc for t in targets)
             for url in targets:
                 assert _status(url) == 200, url
-
             linked_pages = [t for t in targets if t.endswith(".html")]
-            assert {base + p.relative_to(results).as_posix() for p in pages} <= set(linked_pages)
-            for url in linked_pages:
+            index_page = results / "reports" / "index.html"
+            assert {base + p.relative_to(results).as_posix() for p in pages if p != index_page} <= set(linked_pages)
+            for k, url in enumerate(linked_pages):
                 response = page.goto(url, wait_until="load")
                 assert response is not None and response.status == 200, url
                 assert page.title(), url
-                images = page.eval_on_selector_all(
-                    "img", "imgs => imgs.map(i => ({src: i.src.slice(0, 40), ok: i.complete && i.naturalWidth > 0}))"
-                )
-                assert images, f"{url} shows no image"
-                assert all(i["ok"] for i in images), (url, images)
-                assert page.locator("pre").filter(has_text="plot_s2u").count() >= 1, f"{url} hides its code"
+                images = _images(page)
+                assert images and all(i["ok"] for i in images), (url, images)
+                hidden = page.locator("pre", has_text="plot_s2u").first
+                assert hidden.count() == 1 and not hidden.is_visible(), f"{url} shows its code unasked"
+                if k == 0:
+                    page.screenshot(path=str(shots / "notebook_page.png"))
+                    page.locator("label[for=pc-show-code]").click()
+                    assert hidden.is_visible(), url
         finally:
             context.close()
     assert not problems, "\n".join(problems)

@@ -22,7 +22,7 @@ from partclust.files import FolderInUse, WriteError, folder_lock, write_csv, wri
 from partclust.runner import cli
 from partclust.runner.cli import main
 
-TINY = ["--draws", "600", "--tune", "400", "--chains", "4"]
+TINY = ["--draws", "600", "--tune", "400", "--chains", "4", "--no-why"]  # notebook 05 has tests of its own
 
 
 def _one_line_error(capsys) -> str:
@@ -314,7 +314,7 @@ def test_a_full_disk_fails_in_one_line_and_a_rerun_after_freeing_space_completes
 def test_a_study_where_no_run_converges_says_so(tmp_path, unbalanced_csv):
     out = tmp_path / "results"
     cmd = [sys.executable, "-m", "partclust", "study", "--models", "single", "--seeds", "2", "--draws", "20",
-           "--tune", "20", "--chains", "2", "--workers", "1", "--data", str(unbalanced_csv), "--out", str(out)]
+           "--tune", "20", "--chains", "2", "--workers", "1", "--no-why", "--data", str(unbalanced_csv), "--out", str(out)]
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2] / "src")}
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=900, env=env)
     assert "single: 0 of 2 runs passed the convergence gate" in r.stdout, r.stdout + r.stderr[-2000:]

@@ -19,7 +19,7 @@ from partclust.runner.cli import main
 from partclust.runner.dask import run_study
 from partclust.studies import StudySettings
 
-TINY = ["--draws", "600", "--tune", "400", "--chains", "4"]
+TINY = ["--draws", "600", "--tune", "400", "--chains", "4", "--no-why"]
 
 
 def _free_port() -> int:
@@ -37,7 +37,7 @@ FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "notebooks"
 
 def _study(data: Path, out: Path, **kw) -> StudySettings:
     base = dict(models=("single",), seeds=(1, 2, 3), draws=600, tune=400, chains=4, workers=2,
-                data_path=str(data), out=str(out))
+                data_path=str(data), out=str(out), why_notebook=False)
     return StudySettings(**{**base, **kw})
 
 
@@ -59,13 +59,24 @@ def test_failed_seed_is_recorded_and_a_rerun_redoes_only_it(unbalanced_csv, tmp_
     assert (out / "failed" / "single" / "seed-2" / "02_fit.ipynb").is_file()  # kept for reading
     index = (out / "reports" / "index.html").read_text()
     assert "seed 2" in index or "seed-2" in index
+    assert "fixture failure for seed 2" in index  # the failed runs' table on the landing page
     assert (out / "study" / "single" / "mc_error.csv").is_file()
     assert (out / "comparison" / "single.csv").is_file()
     assert (out / "reports" / "runs" / "single" / "seed-1" / "02_fit.html").is_file()
+    # every analysis of the study ran, has its page, and is linked from the landing page
+    analyses = ["study/01_data", "comparison/03_compare_single", "study/04_monte_carlo_single"]
+    for name in analyses:
+        assert (out / f"{name}.ipynb").is_file() and (out / "reports" / f"{name}.html").is_file(), name
+        assert f'href="{name}.html"' in index, name
     args = ["study", "--models", "single", "--seeds", "3", *TINY, "--workers", "2", "--data", str(unbalanced_csv),
             "--out", str(out)]
     mtimes = {s: (out / "runs" / "single" / s / "run.json").stat().st_mtime for s in ("seed-1", "seed-3")}
 
+    def notebooks() -> dict[str, str]:
+        record = json.loads((out / "study" / "study.json").read_text())
+        return {n["name"]: n["status"] for n in record["notebooks"]}
+
+    executed = {name: (out / f"{name}.ipynb").stat().st_mtime_ns for name in analyses}
     rc = main(args)  # the fault removed: only seed 2 runs
     assert rc == 0
     assert _seed_dirs(out, "single") == ["seed-1", "seed-2", "seed-3"]
@@ -74,6 +85,19 @@ def test_failed_seed_is_recorded_and_a_rerun_redoes_only_it(unbalanced_csv, tmp_
     status = {(r["model"], r["seed"]): r["status"] for r in record["runs"]}
     assert status == {("single", 1): "skipped", ("single", 2): "done", ("single", 3): "skipped"}
     assert json.loads((out / "study" / "failed.json").read_text()) == []
+    # a new run changes what 03 and 04 read, not what 01 reads; the landing page is always rebuilt
+    assert notebooks() == {"01_data.ipynb": "reused", "03_compare_single.ipynb": "executed",
+                           "04_monte_carlo_single.ipynb": "executed", "00_summary.ipynb": "executed"}
+    assert (out / "study" / "01_data.ipynb").stat().st_mtime_ns == executed["study/01_data"]
+
+    executed = {name: (out / f"{name}.ipynb").stat().st_mtime_ns for name in analyses}
+    capsys.readouterr()
+    rc = main(args)  # nothing changed: nothing is fitted or executed again but the landing page
+    assert rc == 0
+    assert notebooks() == {"01_data.ipynb": "reused", "03_compare_single.ipynb": "reused",
+                           "04_monte_carlo_single.ipynb": "reused", "00_summary.ipynb": "executed"}
+    assert {name: (out / f"{name}.ipynb").stat().st_mtime_ns for name in analyses} == executed
+    assert "0 fitted, 3 reused, 0 failed; 1 notebook(s) executed, 3 reused" in capsys.readouterr().out
 
 
 def test_changed_settings_are_not_reused(tmp_path, run1_design):

@@ -5,17 +5,20 @@ are loaded on first use, so a process that only reads runs stays light.
 """
 
 from partclust.errors import FitError
-from partclust.inference.runs import (POSTERIOR_NC, RUN_FILES, RUN_JSON, SUMMARY_CSV, default_run_dir, is_complete,
-                                      read_posterior, read_run, verify_run, write_run)
+from partclust.inference.runs import (POSTERIOR_NC, RUN_FILES, RUN_JSON, SUMMARY_CSV, TREE_GROUPS, default_run_dir,
+                                      file_record,
+                                      is_complete, read_posterior, read_run, read_trace, run_tree, verify_run,
+                                      write_run)
 from partclust.inference.settings import SEED_MAX, FitSettings
 from partclust.inference.summary import (GATE, MCSE_COLUMN, QUANTILES, STATISTICS, SUMMARY_COLUMNS, convergence_gate,
                                          flat_params, gate_description, select_params, summarize, summarize_params)
 
 __all__ = [
-    "GATE", "MCSE_COLUMN", "POSTERIOR_NC", "RUN_FILES", "QUANTILES", "RUN_JSON", "SEED_MAX", "STATISTICS", "SUMMARY_COLUMNS",
-    "SUMMARY_CSV", "FitError", "FitResult", "FitSettings", "convergence_gate", "default_run_dir", "fit", "flat_params",
-    "gate_description", "is_complete", "read_posterior", "read_run", "summarize", "verify_run", "write_run",
-    "select_params", "summarize_params", "sample_model", "fit_translated",
+    "GATE", "MCSE_COLUMN", "POSTERIOR_NC", "RUN_FILES", "QUANTILES", "RUN_JSON", "SEED_MAX", "STATISTICS",
+    "SUMMARY_COLUMNS", "SUMMARY_CSV", "TREE_GROUPS", "FitError", "FitResult", "FitSettings", "convergence_gate",
+    "default_run_dir", "fit", "flat_params", "gate_description", "is_complete", "read_posterior", "read_run",
+    "read_trace", "run_tree", "summarize", "verify_run", "write_run", "select_params", "summarize_params",
+    "sample_model", "fit_translated", "file_record",
 ]
 
 

@@ -10,6 +10,23 @@ This module is the one judge of whether a folder holds a run: :func:`verify_run`
 when ``run.json`` parses and every file it lists exists, has the recorded size and SHA-256, and
 parses (so a truncated ``summary.csv`` or ``posterior.nc`` is never read as a result);
 :func:`read_run` and :func:`is_complete` go through it.
+
+``posterior.nc`` is an ArviZ ``DataTree`` in one netCDF-4 file, readable with ``az.from_netcdf``:
+
+==================  ==============================================================================
+group               contents
+==================  ==============================================================================
+``posterior``       the draws, dims (chain, draw[, cluster]); ``cluster`` holds the data's labels
+``sample_stats``    the sampler's per-draw statistics (``diverging``, ``energy``, step sizes, …)
+``log_likelihood``  the outcome's pointwise log-likelihood, dims (chain, draw, obs), for PSIS-LOO
+``observed_data``   the outcome by ``obs`` (the subject ids)
+``constant_data``   the model's data containers by ``obs``, when it has any
+==================  ==============================================================================
+
+The root's attributes hold the run's settings (``model``, ``parameterization``, ``seed``, ``draws``,
+``tune``, ``chains``, ``sampler``, ``target_accept``), ``data_sha256``, ``data_n`` and
+``partclust_version``. Files written before this layout hold the posterior alone at the root; the
+readers here accept both.
 """
 
 from __future__ import annotations
@@ -34,14 +51,45 @@ from partclust.models.spec import builtin_spec
 if TYPE_CHECKING:
     import xarray as xr
 
+    from partclust.data import Design
+
     from partclust.inference.sample import FitResult
 
-__all__ = ["RUN_JSON", "SUMMARY_CSV", "POSTERIOR_NC", "RUN_FILES", "write_run", "read_run", "read_posterior",
-           "default_run_dir", "is_complete", "verify_run", "file_record", "run_spec_record"]
+__all__ = ["RUN_JSON", "SUMMARY_CSV", "POSTERIOR_NC", "RUN_FILES", "TREE_GROUPS", "write_run", "read_run",
+           "read_posterior", "read_trace", "run_tree", "default_run_dir", "is_complete", "verify_run", "file_record",
+           "run_spec_record"]
 
 RUN_JSON = "run.json"
 SUMMARY_CSV = "summary.csv"
 POSTERIOR_NC = "posterior.nc"
+TREE_GROUPS: tuple[str, ...] = ("posterior", "sample_stats", "log_likelihood", "observed_data", "constant_data")
+"""The groups of ``posterior.nc``, in the order they are written (absent groups are skipped)."""
+
+
+def run_tree(result: FitResult, design: Design) -> "xr.DataTree":
+    """Return the run's ArviZ ``DataTree`` as ``posterior.nc`` stores it (see the module docstring).
+
+    Variables netCDF cannot store (object dtype, e.g. nutpie's per-draw divergence messages,
+    which are empty unless a draw diverged; ``run.json`` counts the divergences) are dropped.
+    """
+    import xarray as xr
+
+    groups = {}
+    children = result.trace.children
+    for name in [g for g in TREE_GROUPS if g in children] + [g for g in children if g not in TREE_GROUPS]:
+        ds = children[name].to_dataset()
+        groups[f"/{name}"] = ds.drop_vars([v for v in ds.data_vars if ds[v].dtype == object])
+    tree = xr.DataTree.from_dict(groups)
+    settings = asdict(result.settings)
+    tree.attrs.update({
+        **settings,
+        "data_sha256": design.sha256,
+        "data_n": int(design.n),
+        "partclust_version": package_versions().get("partclust", "unknown"),
+    })
+    return tree
+
+
 RUN_FILES: tuple[str, ...] = (POSTERIOR_NC, SUMMARY_CSV)
 """The files every run lists in ``run.json`` with their size and SHA-256."""
 
@@ -95,11 +143,8 @@ def write_run(
             raise FitError("write_run needs the summary of a translated program's fit")
         summary = summarize(result.posterior, design.scalar_names if spec is not None else result.settings.model)
     gate = convergence_gate(summary, result.divergences)
-    posterior = result.posterior
-    for name in list(posterior.data_vars):
-        if posterior[name].dtype == object:
-            posterior = posterior.drop_vars(name)
-    write_with(out / POSTERIOR_NC, lambda tmp: posterior.to_netcdf(tmp, engine="h5netcdf"))
+    tree = run_tree(result, design)
+    write_with(out / POSTERIOR_NC, lambda tmp: tree.to_netcdf(tmp, engine="h5netcdf"))
     write_csv(out / SUMMARY_CSV, summary)
     result.timings["write_s"] = time.perf_counter() - t
     record = {
@@ -240,6 +285,9 @@ def is_complete(path: Path, settings: FitSettings, content_sha256: str) -> bool:
 def read_posterior(run_dir: str | Path) -> "xr.Dataset":
     """Read the posterior draws of a run folder (``posterior.nc``), dims (chain, draw[, cluster]).
 
+    Reads only the ``posterior`` group of a ``DataTree`` file, or the root of a file written before
+    runs stored the whole tree.
+
     Raises
     ------
     FitError
@@ -248,8 +296,42 @@ def read_posterior(run_dir: str | Path) -> "xr.Dataset":
     import xarray as xr
 
     path = Path(run_dir) / POSTERIOR_NC
+    if not path.is_file():
+        raise FitError(f"cannot read {path}: no such file. Rerun the fit.")
     try:
-        with xr.open_dataset(path, engine="h5netcdf") as ds:
+        try:
+            with xr.open_dataset(path, engine="h5netcdf", group="posterior") as ds:
+                return ds.load()
+        except OSError as exc:
+            if "group not found" not in str(exc):
+                raise
+        with xr.open_dataset(path, engine="h5netcdf") as ds:  # a flat file: the posterior at the root
             return ds.load()
     except (OSError, ValueError) as exc:
         raise FitError(f"cannot read {path}: {exc}. Rerun the fit.") from None
+
+
+def read_trace(run_dir: str | Path) -> "xr.DataTree":
+    """Read the whole ArviZ ``DataTree`` of a run folder, for ``az.loo``, ``az.plot_energy`` and the like.
+
+    A file written before runs stored the whole tree comes back as a tree with its one
+    ``posterior`` group.
+
+    Raises
+    ------
+    FitError
+        When the file is missing or unreadable.
+    """
+    import xarray as xr
+
+    path = Path(run_dir) / POSTERIOR_NC
+    if not path.is_file():
+        raise FitError(f"cannot read {path}: no such file. Rerun the fit.")
+    try:
+        with xr.open_datatree(path, engine="h5netcdf") as tree:
+            tree = tree.load()
+    except (OSError, ValueError) as exc:
+        raise FitError(f"cannot read {path}: {exc}. Rerun the fit.") from None
+    if "posterior" not in tree.children and tree.data_vars:
+        return xr.DataTree.from_dict({"/posterior": tree.to_dataset()})
+    return tree

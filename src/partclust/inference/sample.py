@@ -1,8 +1,9 @@
 """Sampling: build the model, sample it with nutpie, PyMC's NUTS or Metropolis-within-Gibbs.
 
-Compiled nutpie models are cached per process, keyed by everything the compiled code depends on, so
-a process that fits the same model for many seeds (a study worker's kernel) compiles it once; the
-draws do not depend on the cache.
+Compiled nutpie models are cached on disk per model structure (:mod:`partclust.inference.compiled`),
+so a new process loads what any process compiled before, and per process, so a process that fits the
+same model for many seeds (a study worker's kernel) does not even reload it; the draws do not depend
+on either cache.
 """
 
 from __future__ import annotations
@@ -28,10 +29,15 @@ __all__ = ["FitResult", "fit", "fit_outcome", "fit_translated", "sample_model"]
 
 @dataclass
 class FitResult:
-    """What :func:`fit` returns: the settings, the ArviZ ``DataTree`` and the timings (seconds)."""
+    """What :func:`fit` returns: the settings, the ArviZ ``DataTree`` and the timings (seconds).
+
+    ``trace`` has the groups ``posterior``, ``sample_stats``, ``observed_data``, ``constant_data`` and
+    (unless the fit was asked not to compute it) ``log_likelihood``: one value per draw and
+    observation, dims (chain, draw, obs), what PSIS-LOO needs.
+    """
 
     settings: FitSettings
-    trace: Any  # xarray.DataTree with a posterior and sample_stats group
+    trace: Any  # xarray.DataTree
     timings: dict[str, Any] = field(default_factory=dict)  # seconds, and compile_cached
 
     @property
@@ -70,17 +76,25 @@ def _design_key(data: Any) -> str:
     return h.hexdigest()
 
 
-def _sample_nutpie(model: pm.Model, s: FitSettings, timings: dict[str, float], key: tuple | None,
+def _sample_nutpie(model: pm.Model, s: FitSettings, timings: dict[str, Any], key: tuple | None,
                    cores: int | None):
     import nutpie
+    from pymc.backends.arviz import patch_nutpie_idata
+
+    from partclust.inference.compiled import compile_model
 
     t = time.perf_counter()
     compiled = _COMPILED.get(key) if key is not None else None
     timings["compile_cached"] = compiled is not None
     if compiled is None:
-        compiled = nutpie.compile_pymc_model(model)
+        compiled, record = compile_model(model)
         if key is not None:
             _COMPILED[key] = compiled
+        timings["compile_source"] = record["source"]
+        if record["rebuilt"] or record["reason"]:
+            timings["compile_note"] = record["rebuilt"] or record["reason"]
+    else:
+        timings["compile_source"] = "process"
     timings["compile_s"] = time.perf_counter() - t
     t = time.perf_counter()
     trace = nutpie.sample(
@@ -88,6 +102,9 @@ def _sample_nutpie(model: pm.Model, s: FitSettings, timings: dict[str, float], k
         progress_bar=False, save_warmup=False, target_accept=s.target_accept,
     )
     timings["sample_s"] = time.perf_counter() - t
+    # nutpie returns posterior and sample_stats only; PyMC's own helper adds the observed and
+    # constant data of the model, as pm.sample(nuts_sampler="nutpie") does.
+    patch_nutpie_idata(trace, model, sampling_time=timings["sample_s"])
     return trace
 
 
@@ -111,7 +128,15 @@ def _sample_pymc(model: pm.Model, s: FitSettings, timings: dict[str, float], blo
     return trace
 
 
-def fit(data: Any, settings: FitSettings, priors: Priors = SAS_PRIORS, cores: int | None = None) -> FitResult:
+def _add_log_likelihood(trace: Any, model: pm.Model, timings: dict[str, Any]) -> None:
+    """Add the pointwise log-likelihood group (PyMC evaluates the model's own likelihood per draw)."""
+    t = time.perf_counter()
+    pm.compute_log_likelihood(trace, model=model, extend_inferencedata=True, progressbar=False)
+    timings["log_likelihood_s"] = time.perf_counter() - t
+
+
+def fit(data: Any, settings: FitSettings, priors: Priors = SAS_PRIORS, cores: int | None = None,
+        log_likelihood: bool = True) -> FitResult:
     """Build the model for ``data`` and sample it as ``settings`` say.
 
     Parameters
@@ -125,12 +150,20 @@ def fit(data: Any, settings: FitSettings, priors: Priors = SAS_PRIORS, cores: in
         For a Design only. Default: the SAS program's.
     cores : int, optional
         Threads nutpie samples chains on (None: all); it does not change the draws.
+    log_likelihood : bool
+        Compute the pointwise log-likelihood of every draw (dims chain, draw, obs) so that PSIS-LOO
+        never refits (about half a second for 4 × 2,000 draws); studies that only read σ²_u's draws
+        turn it off.
 
     Returns
     -------
     FitResult
-        ``trace`` holds ``posterior`` and ``sample_stats``; ``timings`` has ``build_s``,
-        ``compile_s``, ``sample_s`` and ``compile_cached``.
+        ``trace`` holds ``posterior``, ``sample_stats``, ``observed_data`` (and ``constant_data`` when the
+        model has data containers) and, unless ``log_likelihood`` is False, ``log_likelihood``; ``timings``
+        has ``build_s``, ``compile_s``, ``sample_s``, ``log_likelihood_s``, ``compile_cached`` (compiled
+        earlier in this process) and, for nutpie, ``compile_source`` (``process``, or where
+        :func:`~partclust.inference.compiled.compile_model` took the compiled model from: ``memory``,
+        ``disk``, ``compiled``…).
 
     Raises
     ------
@@ -140,10 +173,9 @@ def fit(data: Any, settings: FitSettings, priors: Priors = SAS_PRIORS, cores: in
         when they were read).
     """
     if settings.sas_program:
-        return fit_translated(data.model(settings.parameterization), settings, cores)
+        return fit_translated(data.model(settings.parameterization), settings, cores, log_likelihood)
     if not isinstance(data, ModelData):
         check_data(data, settings.model, None if settings.spec else priors)
-    timings: dict[str, Any] = {}
     t = time.perf_counter()
     if not isinstance(data, ModelData) and settings.spec:
         from partclust.translate.specs import spec_from_record
@@ -155,7 +187,8 @@ def fit(data: Any, settings: FitSettings, priors: Priors = SAS_PRIORS, cores: in
     else:
         model = build_model(data, settings.model, settings.parameterization, priors)
         key = (_design_key(data), settings.model, settings.parameterization, priors)
-    return sample_model(model, settings, key, cores, timings={"build_s": time.perf_counter() - t})
+    return sample_model(model, settings, key, cores, timings={"build_s": time.perf_counter() - t},
+                        log_likelihood=log_likelihood)
 
 
 def _structure_key(md: ModelData) -> str:
@@ -223,7 +256,8 @@ def fit_outcome(data: ModelData, settings: FitSettings, cores: int | None = 1) -
 
 
 def sample_model(model: pm.Model, settings: FitSettings, key: tuple | None = None, cores: int | None = None,
-                 blocks: list[list[str]] | None = None, timings: dict[str, Any] | None = None) -> FitResult:
+                 blocks: list[list[str]] | None = None, timings: dict[str, Any] | None = None,
+                 log_likelihood: bool = True) -> FitResult:
     """Sample a PyMC model as ``settings`` say (the draws, tune, chains, seed and sampler; not the model).
 
     Parameters
@@ -238,6 +272,8 @@ def sample_model(model: pm.Model, settings: FitSettings, key: tuple | None = Non
         Variables Metropolis updates together (default: one at a time).
     timings : dict, optional
         Timings measured so far (e.g. ``build_s``), kept in the result.
+    log_likelihood : bool
+        Add the pointwise log-likelihood group (PSIS-LOO without refitting).
 
     Returns
     -------
@@ -248,10 +284,13 @@ def sample_model(model: pm.Model, settings: FitSettings, key: tuple | None = Non
         trace = _sample_nutpie(model, settings, timings, key, cores)
     else:
         trace = _sample_pymc(model, settings, timings, blocks)
+    if log_likelihood:
+        _add_log_likelihood(trace, model, timings)
     return FitResult(settings=settings, trace=trace, timings=timings)
 
 
-def fit_translated(translated: Any, settings: FitSettings, cores: int | None = None) -> FitResult:
+def fit_translated(translated: Any, settings: FitSettings, cores: int | None = None,
+                   log_likelihood: bool = True) -> FitResult:
     """Sample a translated PROC MCMC program (:class:`~partclust.translate.model.TranslatedModel`).
 
     The Metropolis sampler updates each PARMS block jointly and each random effect's vector as one block,
@@ -263,6 +302,8 @@ def fit_translated(translated: Any, settings: FitSettings, cores: int | None = N
         Built with ``settings.parameterization``.
     settings : FitSettings
     cores : int, optional
+    log_likelihood : bool
+        Add the pointwise log-likelihood of the MODEL statement's column.
 
     Returns
     -------
@@ -285,4 +326,5 @@ def fit_translated(translated: Any, settings: FitSettings, cores: int | None = N
     blocks = [[n for n in b if n in free] for b in blocks]
     key = ("translated", settings.program_sha256 or program.path, program.step, data.sha256 or id(data),
            settings.parameterization)
-    return sample_model(translated.model, settings, key, cores, blocks=[b for b in blocks if b])
+    return sample_model(translated.model, settings, key, cores, blocks=[b for b in blocks if b],
+                        log_likelihood=log_likelihood)

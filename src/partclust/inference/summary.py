@@ -13,13 +13,15 @@ folding, and localization: an improved R-hat for assessing convergence of MCMC. 
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 import numpy as np
 import pandas as pd
-import xarray as xr
 
 from partclust.models.names import scalar_names
+
+if TYPE_CHECKING:
+    import xarray as xr
 
 __all__ = ["QUANTILES", "STATISTICS", "MCSE_COLUMN", "SUMMARY_COLUMNS", "GATE", "flat_params", "summarize",
            "select_params", "summarize_params", "convergence_gate", "gate_description"]
@@ -160,6 +162,7 @@ def summarize_params(params: dict[str, xr.DataArray]) -> pd.DataFrame:
         Columns :data:`SUMMARY_COLUMNS`, one row per entry of ``params``.
     """
     import arviz as az
+    import xarray as xr
 
     ds = xr.Dataset({f"p{k}": v for k, v in enumerate(params.values())})  # safe names for ArviZ
     stats: dict[str, xr.Dataset] = {

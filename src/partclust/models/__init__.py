@@ -13,7 +13,7 @@ from partclust.models.names import PARAM_LABELS, param_label, residual_names, sc
 from partclust.models.priors import (DEFAULT_PRIORS, PRIOR_FAMILIES, S2U_PRIORS, SAS_PRIORS, Exponential, Flat, Gamma,
                                      GammaOnPrecision, GammaOnSD, InverseGamma, Normal, Prior, Priors, Reciprocal,
                                      Uniform, describe_s2u_prior, log_prior_residual, log_prior_s2u, s2u_prior_rv)
-from partclust.models.model_data import ModelData, build_model_data, builtin_data, group_index
+from partclust.models.model_data import ModelData, build_model_data, builtin_data, group_index, model_data_of
 from partclust.models.spec import ModelSpec, RandomEffect, builtin_spec
 
 __all__ = [
@@ -27,7 +27,7 @@ __all__ = [
 
 
 def __getattr__(name: str):
-    if name in ("build_model", "model_data_of"):
+    if name == "build_model":
         from partclust.models import pymc
 
         return getattr(pymc, name)

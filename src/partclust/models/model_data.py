@@ -30,7 +30,7 @@ from partclust.errors import DataError, SpecError
 from partclust.models.priors import SAS_PRIORS, Prior, Priors
 from partclust.models.spec import PRIOR_GROUPS, ModelSpec, builtin_spec
 
-__all__ = ["ModelData", "GroupIndex", "build_model_data", "builtin_data", "content_hash", "group_index",
+__all__ = ["ModelData", "GroupIndex", "build_model_data", "builtin_data", "content_hash", "group_index", "model_data_of",
            "numeric_column", "normalise_labels", "MISSING_LABELS"]
 
 
@@ -465,3 +465,21 @@ def builtin_data(design: Any, residual: str = "single", priors: Priors = SAS_PRI
                      spec.residual_names, tuple(design.subject),
                      _finalise_priors(spec, spec.fixed_names, spec.residual_names), design.source, design.sha256,
                      notes, getattr(design, "content_sha256", ""), getattr(design, "encoding", ""))
+
+
+def model_data_of(data: Any, residual: str = "single", priors: Priors = SAS_PRIORS) -> ModelData:
+    """Return ``data`` if it is a :class:`ModelData`, else read a run1 Design through a built-in model.
+
+    The built-in model is ``residual`` with ``priors``.
+
+    Raises
+    ------
+    SpecError
+        For an unknown residual structure.
+    """
+    from partclust.validate import check_residual
+
+    if isinstance(data, ModelData):
+        return data
+    check_residual(residual)
+    return builtin_data(data, residual, priors)

@@ -45,26 +45,10 @@ import pymc as pm
 import pytensor.tensor as pt
 
 from partclust.models.priors import SAS_PRIORS, Priors
-from partclust.models.model_data import ModelData, builtin_data
-from partclust.validate import check_parameterization, check_residual
+from partclust.models.model_data import ModelData, model_data_of
+from partclust.validate import check_parameterization
 
-__all__ = ["build_model", "model_data_of"]
-
-
-def model_data_of(data: Any, residual: str = "single", priors: Priors = SAS_PRIORS) -> ModelData:
-    """Return ``data`` if it is a :class:`ModelData`, else read a run1 Design through a built-in model.
-
-    The built-in model is ``residual`` with ``priors``.
-
-    Raises
-    ------
-    SpecError
-        For an unknown residual structure.
-    """
-    if isinstance(data, ModelData):
-        return data
-    check_residual(residual)
-    return builtin_data(data, residual, priors)
+__all__ = ["build_model"]
 
 
 def build_model(

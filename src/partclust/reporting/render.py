@@ -3,7 +3,11 @@
 Every page under ``results/reports/`` opens from a plain file server or the file system with no
 network: the template (``templates/offline.html.j2``) leaves empty the blocks that load require.js,
 MathJax, Mermaid and the widget manager from CDNs (images are already inline as base64). The price of
-no MathJax: LaTeX in markdown cells shows as its source.
+no MathJax: LaTeX in markdown cells shows as its source. Code is folded away behind one "Show code"
+switch (CSS only, no script); figures, tables and prose are always shown.
+
+The executed summary notebook (``study/00_summary.ipynb``) becomes the landing page,
+``reports/index.html``; every other notebook's page mirrors its path under ``reports/``.
 """
 
 from __future__ import annotations
@@ -13,15 +17,18 @@ import re
 from pathlib import Path
 from typing import Any, Iterable
 
+from partclust.config import NOTEBOOK_FILES
 from partclust.errors import ReportError
 from partclust.files import write_text
 
-__all__ = ["REPORTS_DIR", "NOTEBOOK_DIRS", "TEMPLATES", "notebook_title", "render_html", "executed_notebooks",
-           "report_path", "render_all", "render_notebooks", "natural_key"]
+__all__ = ["REPORTS_DIR", "NOTEBOOK_DIRS", "TEMPLATES", "INDEX_HTML", "notebook_title", "render_html",
+           "executed_notebooks", "report_path", "render_all", "render_notebooks", "natural_key"]
 
 REPORTS_DIR = "reports"
+INDEX_HTML = "index.html"
 NOTEBOOK_DIRS: tuple[str, ...] = ("runs", "study", "comparison")
 TEMPLATES = Path(__file__).resolve().parent / "templates"
+_TEMPLATE = TEMPLATES / "offline.html.j2"
 
 # nbconvert warns on every plot without alt text (it adds a generic one); not actionable for a reader.
 _NBCONVERT_LOG = logging.getLogger("partclust.reporting.nbconvert")
@@ -59,7 +66,7 @@ def _exporter():
     exporter = HTMLExporter(
         template_name="lab", exclude_input_prompt=True, exclude_output_prompt=True, embed_images=True,
     )
-    exporter.raw_template = (TEMPLATES / "offline.html.j2").read_text(encoding="utf-8")
+    exporter.raw_template = _TEMPLATE.read_text(encoding="utf-8")
     exporter.log = _NBCONVERT_LOG
     return exporter
 
@@ -79,7 +86,7 @@ def _render(notebook: Path, html_path: Path, exporter: Any) -> Path:
 
 
 def render_html(notebook: Path, html: Path) -> Path:
-    """Render one executed notebook to a self-contained HTML page (code shown, no prompts, no CDN).
+    """Render one executed notebook to a self-contained HTML page (code folded, no prompts, no CDN).
 
     Raises
     ------
@@ -104,9 +111,16 @@ def executed_notebooks(results: Path) -> list[Path]:
 
 
 def report_path(results: Path, notebook: Path) -> Path:
-    """Where a notebook's page goes: ``results/reports/<same relative path>.html``."""
+    """Where a notebook's page goes: ``results/reports/<same relative path>.html``.
+
+    The study's executed summary notebook, ``study/00_summary.ipynb``, is the landing page:
+    ``results/reports/index.html``.
+    """
     results = Path(results)
-    return results / REPORTS_DIR / Path(notebook).relative_to(results).with_suffix(".html")
+    rel = Path(notebook).relative_to(results)
+    if rel == Path("study") / NOTEBOOK_FILES["summary"]:
+        return results / REPORTS_DIR / INDEX_HTML
+    return results / REPORTS_DIR / rel.with_suffix(".html")
 
 
 def render_all(results: Path) -> list[Path]:
@@ -127,13 +141,14 @@ def render_notebooks(results: Path, notebooks: Iterable[Path], only_stale: bool 
     notebooks : iterable of path
         Executed notebooks under ``results``.
     only_stale : bool
-        Skip a notebook whose page exists and is newer than it (a resumed study renders only what changed).
+        Skip a notebook whose page exists and is newer than it and than the template (a resumed study
+        renders only what changed).
 
     Returns
     -------
     list of pathlib.Path
-        One page per notebook, in the order given: ``results/reports/<relative path>.html``, skipped
-        pages included.
+        One page per notebook, in the order given: ``results/reports/<relative path>.html`` (the
+        summary notebook's is ``results/reports/index.html``), skipped pages included.
 
     Raises
     ------
@@ -146,10 +161,12 @@ def render_notebooks(results: Path, notebooks: Iterable[Path], only_stale: bool 
     """
     results = Path(results)
     exporter = None  # built on first need: importing nbconvert's templates costs seconds
+    template_mtime = _TEMPLATE.stat().st_mtime
     pages = []
     for nb in notebooks:
         page = report_path(results, nb)
-        if only_stale and page.is_file() and page.stat().st_mtime >= Path(nb).stat().st_mtime:
+        if (only_stale and page.is_file()
+                and page.stat().st_mtime >= max(Path(nb).stat().st_mtime, template_mtime)):
             pages.append(page)
             continue
         exporter = exporter or _exporter()

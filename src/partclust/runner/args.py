@@ -10,7 +10,6 @@ import argparse
 from typing import Sequence
 
 from partclust.config import RESIDUALS
-from partclust.data import load_design
 from partclust.runner.programs import spec_given
 
 __all__ = ["add_data", "load_checked", "add_spec", "spec_of", "model_data_of", "given_spec", "notebook_spec_params"]
@@ -25,6 +24,8 @@ def add_data(p: argparse.ArgumentParser) -> None:
 def load_checked(data: str | None, models: Sequence[str] = (), *, priors: bool = True):
     """Load the validated dataset; refuse it (exit 2) when any of ``models`` cannot be fitted to it."""
     from partclust.models.checks import check_data
+
+    from partclust.data import load_design
 
     design = load_design(data)
     for model in models:

@@ -257,16 +257,25 @@ def _sigterm_as_interrupt() -> None:
 
 
 def _notebook(name: str, out: Path, folder: Path, params: dict[str, Any]) -> None:
-    """Execute the command's notebook on its tables, render it to HTML and link it from the report's index."""
-    from partclust.reporting.index import write_index
+    """Execute the command's notebook on its tables, render it to HTML and list it on the landing page.
+
+    The landing page (``reports/index.html``) is rebuilt so that it links the notebook with its finding;
+    when that fails (e.g. no dataset for its σ²_u answer) the notebook's own page still stands and the
+    reason is printed.
+    """
+    from partclust.errors import PartclustError
     from partclust.reporting.render import render_notebooks
     from partclust.runner.notebooks import execute
+    from partclust.runner.study import landing_page
 
     target = folder / NOTEBOOK_FILES[name]
     execute(NOTEBOOK_FILES[name], target, params, progress=False)
     page = render_notebooks(out, [target])[0]
-    write_index(out)
     print(f"notebook: {target}\nreport: {page}")
+    try:
+        print(f"landing page: {landing_page(out, None)}")
+    except PartclustError as exc:
+        print(f"landing page not rebuilt: {exc}")
 
 
 def cmd_sbc(args: argparse.Namespace) -> int:

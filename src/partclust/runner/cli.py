@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Sequence
 
 from partclust.config import NOTEBOOK_FILES, PARAMETERIZATIONS, RESIDUALS, SAMPLERS
-from partclust.data import load_design
 from partclust.errors import EXIT_BAD_INPUT, EXIT_FAILED, PartclustError
 from partclust.layout import RESULTS
 from partclust.runner.args import (add_data as _add_data, add_spec as _add_spec, given_spec as _given_spec,
@@ -24,6 +23,13 @@ from partclust.runner.programs import (add_program, cmd_translate, compare_progr
 from partclust.validate import check_output_dir, check_output_file
 
 __all__ = ["build_parser", "main", "EXIT_BAD_INPUT", "EXIT_FAILED"]
+
+
+def load_design(path: str | None):
+    """Read and validate the dataset (:func:`partclust.data.load_design`; pandas is imported here, not at start-up)."""
+    from partclust.data import load_design as _load
+
+    return _load(path)
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -43,9 +49,11 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_fit(args: argparse.Namespace) -> int:
+    from jupyter_client.manager import AsyncKernelManager
+
     from partclust.inference.runs import SUMMARY_CSV, verify_run
     from partclust.inference.settings import FitSettings
-    from partclust.runner.notebooks import FIT_NOTEBOOK, execute
+    from partclust.runner.notebooks import FIT_NOTEBOOK, execute, start_kernel
     from partclust.translate import spec_key
 
     if args.sas_program:
@@ -61,8 +69,18 @@ def cmd_fit(args: argparse.Namespace) -> int:
     params = {k: v for k, v in settings.__dict__.items() if k != "spec"}
     params.update(_notebook_spec_params(args, spec))
     params.update({"data_path": data.source, "output_dir": str(out), "make_plots": not args.no_plots})
-    print(f"fitting {spec.text()} ({settings.parameterization}, {settings.sampler}, seed {settings.seed}) → {out}")
-    executed = execute(FIT_NOTEBOOK, out / FIT_NOTEBOOK, params, progress=sys.stderr.isatty())
+    print(f"fitting {spec.text()} ({settings.parameterization}, {settings.sampler}, seed {settings.seed}) → {out}",
+          flush=True)
+    # the kernel starts and begins the notebook's imports while papermill is loaded and prepares
+    km = AsyncKernelManager(kernel_name="python3")
+    start_kernel(km)
+    try:
+        executed = execute(FIT_NOTEBOOK, out / FIT_NOTEBOOK, params, progress=sys.stderr.isatty(), km=km)
+    finally:
+        from jupyter_client.utils import run_sync
+
+        if km.has_kernel:
+            run_sync(km.shutdown_kernel)(now=True)
     record = verify_run(out)
     gate = record["convergence"]
     print(f"executed notebook: {executed}")
@@ -182,11 +200,10 @@ def cmd_compare(args: argparse.Namespace) -> int:
 def cmd_study(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
-    from partclust.runner.study import main_study
-    from partclust.studies.seeds import StudySettings
-
     from partclust.errors import StudyError
-    from partclust.studies.seeds import MAX_SEEDS
+    from partclust.runner.dask import close_client, compile_cache, start_workers
+    from partclust.runner.study import main_study
+    from partclust.studies.seeds import MAX_SEEDS, StudySettings
     from partclust.validate import check_int
 
     if not args.seed_list:
@@ -218,32 +235,43 @@ def cmd_study(args: argparse.Namespace) -> int:
         from partclust.runner.dask import probe_scheduler
 
         probe_scheduler(study.scheduler)
-    data = _model_data(args, study.spec(models[0]))
-    for model in models[1:]:
-        _model_data(args, study.spec(model))
-    if not study.formula:
-        from partclust.references import refuse_inconsistent_sas, sas_reference
+    # the workers and their kernels start now, while the data are read and checked
+    starting = start_workers(study.scheduler, study.n_workers, compile_cache(study))
+    try:
+        data = _model_data(args, study.spec(models[0]))
+        for model in models[1:]:
+            _model_data(args, study.spec(model))
+        if not study.formula:
+            from partclust.references import refuse_inconsistent_sas, sas_reference
 
-        for model in study.models:  # the aggregate compares with sas_reference/output: check it before any fit
-            refuse_inconsistent_sas([sas_reference(data, model)])
-    return main_study(replace(study, data_path=data.source), data)
+            for model in study.models:  # the aggregate compares with sas_reference/output: check it before any fit
+                refuse_inconsistent_sas([sas_reference(data, model)])
+    except BaseException:
+        try:
+            close_client(*starting.result())
+        except Exception:  # the data error is the one to report
+            pass
+        raise
+    return main_study(replace(study, data_path=data.source), data, starting=starting)
 
 
 def cmd_why(args: argparse.Namespace) -> int:
     from partclust.layout import ResultsLayout
-    from partclust.reporting.index import write_index
     from partclust.reporting.render import render_notebooks
-    from partclust.runner.notebooks import execute
+    from partclust.runner.cache import execute_cached
+    from partclust.runner.study import landing_page
 
     WHY_NOTEBOOK = NOTEBOOK_FILES["why"]
     out = check_output_dir("--out", args.out)
     design = load_design(args.data)
     target = ResultsLayout(out).study_notebook(WHY_NOTEBOOK)
-    print(f"running {WHY_NOTEBOOK} (several minutes: NUTS and Metropolis fits) → {target}", flush=True)
-    execute(WHY_NOTEBOOK, target, {"data_path": design.source, "results_dir": str(out)},
-            progress=sys.stderr.isatty())
-    render_notebooks(out, [target])
-    print(f"report: {write_index(out)}")
+    print(f"{WHY_NOTEBOOK} (several minutes the first time: NUTS and Metropolis fits) → {target}", flush=True)
+    ran = execute_cached(WHY_NOTEBOOK, target, {"data_path": design.source, "results_dir": str(out)}, design.sha256,
+                         root=out, progress=sys.stderr.isatty())
+    if not ran:
+        print("reused: its notebook, parameters, data and package are unchanged")
+    render_notebooks(out, [target], only_stale=True)
+    print(f"report: {landing_page(out, design)}")
     return 0
 
 
@@ -321,7 +349,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=0, help="local worker processes (default: one per core)")
     p.add_argument("--scheduler", metavar="ADDRESS", help="an existing Dask scheduler, e.g. tcp://host:8786")
     p.add_argument("--timeout", type=float, default=900.0, help="seconds a notebook cell may run")
-    p.add_argument("--why", action="store_true", help="also run notebooks/05_why_s2u_differed.ipynb (minutes)")
+    p.add_argument("--why", action=argparse.BooleanOptionalAction, default=True,
+                   help="run notebooks/05_why_s2u_differed.ipynb too (default; minutes the first time, then reused "
+                        "while its inputs are unchanged)")
     p.add_argument("--plots", choices=("first", "all", "none"), default="first",
                    help="trace and rank plots in the first seed's notebook of each model (default), all, or none")
     p.add_argument("--out", default=str(RESULTS), metavar="DIR")

@@ -10,22 +10,33 @@ and everything resumes:
 - a run that fails (exception, dead kernel, timeout) is recorded in ``study/failed.json`` with its
   error and its executed notebook is kept under ``failed/``; the study goes on.
 
+After the fits, the analysis notebooks of :mod:`partclust.runner.plan` run on whichever worker is
+free as soon as they can start; each is reused while its inputs are unchanged
+(:mod:`partclust.runner.cache`). The summary notebook, the landing page, comes last
+(:func:`run_summary`).
+
 Workers: by default a Dask ``LocalCluster`` with one single-threaded worker process per core; with
 ``scheduler="tcp://host:port"`` the same tasks go to an existing Dask cluster, whose workers must
 run this package's environment and see the same filesystem (results are written by the workers).
 Each worker keeps one Jupyter kernel alive across its runs, so the imports and the model compile
 are paid once per worker and model rather than once per run; every run is still a papermill
-execution of the notebook with its own parameters, and the draws do not depend on the reuse.
+execution of the notebook with its own parameters, and the draws do not depend on the reuse. The
+kernels are started, and their imports begun, as soon as the workers are up, while the driver is
+still validating the data and planning the runs (:func:`start_workers`). Compiled models go to the
+results folder's ``cache/compiled`` (or ``$PARTCLUST_CACHE_DIR``), so a rerun, and any later
+process, loads them instead of compiling.
 
-Length: the worker side (``run_one``, the kept kernel), the scheduler probe and the driver exchange
-one protocol (``RunOutcome``, the temporary and failed run folders, ``failed.json``); split, each half
-would have to restate it.
+Length: one engine — the tasks a worker runs (a fit, an analysis notebook, a page) share the worker's
+reusable kernel and one protocol with the driver that schedules them (``RunOutcome``, the temporary and
+failed run folders, ``failed.json``); split, each half would have to restate it.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import threading
 import time
 import uuid
 from dataclasses import asdict, dataclass, field
@@ -37,10 +48,11 @@ from partclust.errors import NotebookError, StudyError
 from partclust.files import WriteError, write_json
 from partclust.inference.runs import RUN_JSON, is_complete
 from partclust.layout import ResultsLayout
+from partclust.runner.plan import NotebookJob, analysis_jobs, job_inputs, summary_job
 from partclust.studies.seeds import StudySettings
 
-__all__ = ["RunOutcome", "run_one", "run_study", "make_client", "close_client", "drive", "write_failures",
-           "probe_scheduler", "PROBE_TIMEOUT_S"]
+__all__ = ["RunOutcome", "NotebookOutcome", "run_one", "run_study", "make_client", "close_client", "drive",
+           "run_summary", "write_failures", "probe_scheduler", "PROBE_TIMEOUT_S", "start_workers", "compile_cache"]
 
 
 @dataclass
@@ -56,17 +68,61 @@ class RunOutcome:
     timings: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass
+class NotebookOutcome:
+    """What happened to one analysis notebook.
+
+    ``status`` is ``executed``, ``reused`` (inputs unchanged) or ``failed``; ``page`` is its rendered HTML
+    page ("" when not rendered).
+    """
+
+    name: str
+    output: str
+    status: str
+    seconds: float = 0.0
+    error: str = ""
+    page: str = ""
+
+
 # ---- executed on the workers ---------------------------------------------------------------------
 _KERNEL: dict[str, Any] = {}  # this worker process's reusable kernel manager
 
 
-def _kernel_manager():
+def compile_cache(study: StudySettings) -> str:
+    """Return the compile cache a study's kernels use: ``$PARTCLUST_CACHE_DIR``, else ``<results>/cache/compiled``."""
+    from partclust.inference.compiled import CACHE_ENV
+
+    return os.environ.get(CACHE_ENV) or str(study.layout.compiled_cache)
+
+
+def _kernel_manager(cache: str | None = None):
+    """Return this worker's kernel manager; a new kernel when the compile cache folder changes (it is in its env)."""
     from jupyter_client.manager import AsyncKernelManager
 
+    from partclust.inference.compiled import CACHE_ENV
+
     km = _KERNEL.get("km")
+    if km is not None and cache and _KERNEL.get("cache") != cache:
+        _drop_kernel()
+        km = None
     if km is None:
+        if cache:
+            os.environ[CACHE_ENV] = cache  # the kernel inherits this process's environment
         km = _KERNEL["km"] = AsyncKernelManager(kernel_name="python3")
+        _KERNEL["cache"] = cache
     return km
+
+
+def _warm_kernel(cache: str) -> str:
+    """Start this worker's kernel and queue the fit notebook's imports in it; returns "" or the error."""
+    from partclust.runner.notebooks import start_kernel
+
+    try:
+        start_kernel(_kernel_manager(cache))
+        return ""
+    except Exception as exc:  # the first run starts a kernel of its own
+        _drop_kernel()
+        return f"{type(exc).__name__}: {exc}"
 
 
 def _drop_kernel() -> None:
@@ -80,8 +136,11 @@ def _drop_kernel() -> None:
             pass
 
 
-def run_one(model: str, seed: int, study: StudySettings, data_path: str, data_sha256: str) -> RunOutcome:
+def run_one(model: str, seed: int, study: StudySettings, data_path: str, data_sha256: str,
+            cache: str | None = None) -> RunOutcome:
     """Execute the fit notebook for one model × seed, atomically; never raises for a failed run.
+
+    ``cache`` is the compile cache folder (default :func:`compile_cache`).
 
     Returns
     -------
@@ -104,7 +163,8 @@ def run_one(model: str, seed: int, study: StudySettings, data_path: str, data_sh
               "make_plots": make_plots, "cores": 2}
     executed = tmp / NOTEBOOK_FILES["fit"]
     try:
-        execute(study.fit_notebook, executed, params, timeout=study.timeout_s, km=_kernel_manager())
+        execute(study.fit_notebook, executed, params, timeout=study.timeout_s,
+                km=_kernel_manager(cache or compile_cache(study)))
         if not is_complete(tmp, settings, data_sha256):
             raise NotebookError(f"the notebook finished but {tmp} lacks a matching run.json/summary.csv",
                                 executed=executed)
@@ -188,6 +248,66 @@ def make_client(study: StudySettings):
     StudyError
         When the scheduler cannot be reached or has no workers.
     """
+    return _connect(study.scheduler, study.n_workers)
+
+
+class _Starting:
+    """A client being connected in a thread, its workers' kernels warmed once it is up (see :func:`start_workers`)."""
+
+    def __init__(self, scheduler: str, n_workers: int, cache: str):
+        self._result: tuple[Any, Any] | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(scheduler, n_workers, cache), daemon=True)
+        self._thread.start()
+
+    def _run(self, scheduler: str, n_workers: int, cache: str) -> None:
+        try:
+            client, cluster = _connect(scheduler, n_workers)
+            self._result = (client, cluster)
+            # one warm-up task per worker, submitted before any fit: each worker starts its kernel
+            # and the imports while the driver reads the data and plans
+            self.warm = [client.submit(_warm_kernel, cache, workers=[w], allow_other_workers=False, pure=False,
+                                       key=f"warm-{uuid.uuid4().hex[:8]}")
+                         for w in sorted(client.scheduler_info()["workers"])]
+        except BaseException as exc:  # handed to the caller by result()
+            self._error = exc
+
+    def result(self) -> tuple[Any, Any]:
+        """Wait for the client; returns ``(client, cluster)`` or raises what connecting raised."""
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        assert self._result is not None
+        return self._result
+
+
+def start_workers(scheduler: str, n_workers: int, cache: str) -> _Starting:
+    """Connect to (or start) the workers in a thread and warm their kernels; ``.result()`` gives ``(client, cluster)``.
+
+    Parameters
+    ----------
+    scheduler : str
+        An existing scheduler's address, or "" for a new LocalCluster of ``n_workers`` processes.
+    n_workers : int
+    cache : str
+        The compile cache folder the kernels are started with (:func:`compile_cache`).
+    """
+    return _Starting(scheduler, n_workers, cache)
+
+
+def _connect(scheduler: str, n_workers: int):
+    """Connect a Dask client to ``scheduler`` or a new LocalCluster; see :func:`make_client`.
+
+    Returns
+    -------
+    (client, cluster)
+        ``cluster`` is None for an external scheduler.
+
+    Raises
+    ------
+    StudyError
+        When the scheduler cannot be reached or has no workers.
+    """
     import logging
 
     from dask.distributed import Client, LocalCluster
@@ -197,27 +317,27 @@ def make_client(study: StudySettings):
 
     warnings.filterwarnings("ignore", message="Port .* is already in use", category=UserWarning)
 
-    if study.scheduler:
-        probe_scheduler(study.scheduler)
+    if scheduler:
+        probe_scheduler(scheduler)
         try:
-            client = Client(study.scheduler, timeout="10s")
+            client = Client(scheduler, timeout="10s")
         except Exception as exc:  # OSError, TimeoutError, ValueError for a bad address, comm errors
             reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
-            raise StudyError(f"cannot reach a Dask scheduler at {study.scheduler} ({reason}); start one there "
+            raise StudyError(f"cannot reach a Dask scheduler at {scheduler} ({reason}); start one there "
                              "(`dask scheduler`) or drop --scheduler") from None
         try:
             client.wait_for_workers(1, timeout=120)
         except TimeoutError:
             client.close()
-            raise StudyError(f"the Dask scheduler at {study.scheduler} has no workers; start some with "
-                             f"`dask worker {study.scheduler} --nthreads 1` in this project's environment") from None
+            raise StudyError(f"the Dask scheduler at {scheduler} has no workers; start some with "
+                             f"`dask worker {scheduler} --nthreads 1` in this project's environment") from None
         return client, None
     import dask
 
     # No work stealing: a stolen fit would make a second kernel compile its model (≈10 s) to save
     # a few seconds of sampling; idle workers get the rendering and aggregate work instead.
     with dask.config.set({"distributed.scheduler.work-stealing": False}):
-        cluster = LocalCluster(n_workers=study.n_workers, threads_per_worker=1, processes=True,
+        cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
                                dashboard_address=None, env={"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
                                                             "OPENBLAS_NUM_THREADS": "1"})
     return Client(cluster), cluster
@@ -261,16 +381,24 @@ class _Driver:
     """The scheduling of one study on a Dask client, in named steps (see :func:`drive`)."""
 
     def __init__(self, study: StudySettings, data_path: str, data_sha256: str, client: Any,
-                 progress: Callable[[RunOutcome, int, int], None] | None, post: bool):
+                 progress: Callable[[RunOutcome, int, int], None] | None, post: bool,
+                 on_notebook: Callable[[NotebookOutcome], None] | None = None):
         self.study, self.data_path, self.data_sha256 = study, data_path, data_sha256
         self.client, self.progress, self.post = client, progress, post
+        self.on_notebook_done = on_notebook
         self.layout = study.layout
+        self.cache = compile_cache(study)
         self.tasks = [(m, s) for m in study.models for s in study.seeds]
         self.outcomes: list[RunOutcome] = []
         self.errors: list[str] = []
         self.stages: dict[str, float] = {}
         self.meta: dict[Any, tuple] = {}
         self.extras_sent = False
+        self.jobs = analysis_jobs(study, data_path) if post else []
+        self.jobs.sort(key=lambda j: j.early)  # a long job that waits for the fits is sent after the others
+        self.early_sent: set[str] = set()
+        self.ac = None
+        self.notebooks: list[NotebookOutcome] = []
         self.write_error: Exception | None = None
         self.t0 = time.perf_counter()
 
@@ -291,15 +419,34 @@ class _Driver:
                 self._record(RunOutcome(m, s, "skipped", str(self.layout.run_dir(m, s))))
         return todo
 
-    # step 2: send the fits, each model preferring one worker
-    def submit_fits(self, todo: list[tuple[str, int]]) -> None:
+    # step 2: a long notebook that will execute gets a worker of its own; the fits, each model
+    # preferring one of the other workers
+    def submit_early(self) -> list[str]:
+        """Submit the early jobs that will execute (not reused) to the last worker; returns it, or []."""
+        from partclust.runner.cache import inputs_key, inputs_manifest, is_fresh
+        from partclust.runner.notebooks import notebook_path
+
         workers = sorted(self.client.scheduler_info()["workers"])
+        early = [j for j in self.jobs if j.early]
+        fresh = {j.output for j in early if j.cached and is_fresh(j.output, inputs_key(inputs_manifest(
+            notebook_path(j.notebook), j.parameters, self.data_sha256, job_inputs(j, self.layout), self.layout.root)))}
+        to_run = [j for j in early if j.output not in fresh]
+        if len(workers) < 2 or not to_run:
+            return []
+        for job in to_run:
+            self._submit_job(job, workers=[workers[-1]])
+        self.early_sent = {j.output for j in to_run}
+        return [workers[-1]]
+
+    def submit_fits(self, todo: list[tuple[str, int]], reserved: list[str] = ()) -> None:
+        workers = [w for w in sorted(self.client.scheduler_info()["workers"]) if w not in reserved]
         # With at least as many models as workers, each model stays on one worker; with fewer, every
         # worker takes seeds of any model (each then compiles it once).
         spread = workers and len(self.study.models) >= len(workers)
         home = {m: workers[k % len(workers)] for k, m in enumerate(self.study.models)} if spread else {}
         for m, s in todo:
-            fut = self.client.submit(run_one, m, s, self.study, self.data_path, self.data_sha256, pure=False,
+            fut = self.client.submit(run_one, m, s, self.study, self.data_path, self.data_sha256, self.cache,
+                                     pure=False,
                                      key=f"fit-{m}-{s}-{uuid.uuid4().hex[:6]}",
                                      **({"workers": [home[m]], "allow_other_workers": True} if m in home else {}))
             self.meta[fut] = ("fit", m, s)
@@ -310,45 +457,33 @@ class _Driver:
         self.meta[fut] = (kind, *args)
         self.ac.add(fut)
 
-    # step 3: work that needs no fit, once a model's fits are in
+    # step 3: the analysis notebooks, each as soon as what it reads is in
+    def _submit_job(self, job: NotebookJob, workers: list[str] | None = None) -> None:
+        inputs = [str(p) for p in job_inputs(job, self.layout)]
+        fut = self.client.submit(_notebook_on_worker, job, self.data_sha256, inputs, str(self.layout.root),
+                                 pure=False, key=f"notebook-{job.role}-{uuid.uuid4().hex[:8]}",
+                                 **({"workers": workers} if workers else {}))
+        self.meta[fut] = ("notebook", job)
+        if self.ac is not None:
+            self.ac.add(fut)
+
     def _aggregate(self, model: str) -> None:
-        self._submit("notebook", _execute_on_worker, NOTEBOOK_FILES["monte_carlo"],
-                     str(self.layout.study_notebook(f"04_monte_carlo_{model}.ipynb")),
-                     {**self.study.notebook_spec_params(model), "results_dir": str(self.layout.root),
-                      "data_path": self.data_path, "sas_output_dir": ""})
+        for job in self.jobs:
+            if job.model == model:
+                self._submit_job(job)
 
     def _extras(self) -> None:
         if self.extras_sent:
             return
         self.extras_sent = True
-        if self.study.sas_program:  # the program's own notebook: listing, SAS ↔ PyMC table, one fit, references
-            st = self.study
-            model = st.models[0]
-            self._submit("notebook", _execute_on_worker, NOTEBOOK_FILES["translate"],
-                         str(self.layout.study_notebook(NOTEBOOK_FILES["translate"])),
-                         {"sas_program": st.sas_program, "step": int(st.step), "data_path": self.data_path,
-                          "seed": st.seeds[0], "draws": st.draws, "tune": st.tune, "chains": st.chains,
-                          "output_dir": str(self.layout.study / model / "translate_fit"), "cores": 2})
-            return
-        if self.study.formula:  # the data notebook and notebook 05 are about run1's built-in models
-            st = self.study
-            self._submit("notebook", _execute_on_worker, NOTEBOOK_FILES["your_trial"],
-                         str(self.layout.study_notebook(NOTEBOOK_FILES["your_trial"])),
-                         {"data_path": self.data_path, "formula": st.formula, "residual_by": st.residual_by,
-                          "priors": list(st.priors), "seeds": [st.seeds[0]], "draws": st.draws, "tune": st.tune,
-                          "chains": st.chains})
-            return
-        self._submit("notebook", _execute_on_worker, NOTEBOOK_FILES["data"],
-                     str(self.layout.study_notebook(NOTEBOOK_FILES["data"])), {"data_path": self.data_path})
-        if self.study.why_notebook:
-            self._submit("notebook", _execute_on_worker, NOTEBOOK_FILES["why"],
-                         str(self.layout.study_notebook(NOTEBOOK_FILES["why"])),
-                         {"data_path": self.data_path, "results_dir": str(self.layout.root)})
+        for job in self.jobs:
+            if job.model is None and job.output not in self.early_sent:
+                self._submit_job(job)
 
     def _model_done(self, model: str) -> None:
         self.stages["fits_s"] = max(self.stages.get("fits_s", 0.0), time.perf_counter() - self.t0)
+        self._aggregate(model)  # first: the model's own notebooks, then the rest (long ones last)
         self._extras()
-        self._aggregate(model)
 
     def _record(self, outcome: RunOutcome) -> None:
         self.outcomes.append(outcome)
@@ -374,15 +509,16 @@ class _Driver:
             if self.pending[m] == 0:
                 self._model_done(m)
 
-    def on_notebook(self, fut: Any, output: str) -> None:
+    def on_notebook(self, fut: Any, job: NotebookJob) -> None:
         try:
-            err = fut.result()
+            outcome = fut.result()
         except Exception as exc:
-            err = f"worker lost: {type(exc).__name__}: {exc}"
-        if err:
-            self.errors.append(f"{Path(output).name}: {err}")
-        elif Path(output).is_file():
-            self._submit("render", _render_on_worker, str(self.layout.root), [output])
+            outcome = NotebookOutcome(job.name, job.output, "failed", error=f"worker lost: {type(exc).__name__}: {exc}")
+        self.notebooks.append(outcome)
+        if outcome.status == "failed":
+            self.errors.append(f"{job.name}: {outcome.error}")
+        if self.on_notebook_done:
+            self.on_notebook_done(outcome)
 
     def on_render(self, fut: Any, notebooks: list[str]) -> None:
         try:
@@ -395,7 +531,9 @@ class _Driver:
     def run(self) -> tuple[list[RunOutcome], list[str], dict[str, float]]:
         from dask.distributed import as_completed
 
-        self.submit_fits(self.plan())
+        todo = self.plan()
+        reserved = self.submit_early() if self.post else []
+        self.submit_fits(todo, reserved)
         self.ac = as_completed(list(self.meta))
         if self.post:
             for m in self.study.models:
@@ -406,7 +544,7 @@ class _Driver:
             if kind == "fit":
                 self.on_fit(fut, *args)
             elif kind == "notebook":
-                self.on_notebook(fut, args[1])
+                self.on_notebook(fut, args[0])
             else:
                 self.on_render(fut, args[1])
         self.stages.setdefault("fits_s", time.perf_counter() - self.t0)
@@ -417,8 +555,9 @@ class _Driver:
 
 
 def drive(study: StudySettings, data_path: str, data_sha256: str, client: Any,
-          progress: Callable[[RunOutcome, int, int], None] | None, post: bool):
-    """Fits on the workers and, with ``post``, everything after them as soon as it can start.
+          progress: Callable[[RunOutcome, int, int], None] | None, post: bool,
+          on_notebook: Callable[[NotebookOutcome], None] | None = None):
+    """Fits on the workers and, with ``post``, the analysis notebooks as soon as each can start.
 
     A model's fits prefer one worker each, so a kernel compiles few models (compiling costs
     about ten times a warm run). Work that does not compile — rendering a finished run's
@@ -426,13 +565,28 @@ def drive(study: StudySettings, data_path: str, data_sha256: str, client: Any,
     handed to whichever worker is free, which fills the time a worker with the faster model
     would otherwise sit idle.
 
+    ``on_notebook`` is called with each analysis notebook's :class:`NotebookOutcome` as it ends.
+
     Returns
     -------
     (outcomes, errors, stages)
-        One :class:`RunOutcome` per model × seed in task order; errors of the post-fit notebooks;
+        One :class:`RunOutcome` per model × seed in task order; errors of the analysis notebooks;
         stage times in seconds.
     """
-    return _Driver(study, data_path, data_sha256, client, progress, post).run()
+    return _Driver(study, data_path, data_sha256, client, progress, post, on_notebook).run()
+
+
+def run_summary(study: StudySettings, data_path: str, data_sha256: str, client: Any) -> NotebookOutcome:
+    """Execute the summary notebook on a worker and render it as ``reports/index.html``.
+
+    A failed notebook is rendered too (the page then shows where); never raises for a failed notebook.
+    """
+    job = summary_job(study, data_path)
+    try:
+        return client.submit(_notebook_on_worker, job, data_sha256, [], str(study.layout.root), pure=False,
+                             key=f"notebook-summary-{uuid.uuid4().hex[:8]}").result()
+    except Exception as exc:
+        return NotebookOutcome(job.name, job.output, "failed", error=f"worker lost: {type(exc).__name__}: {exc}")
 
 
 def write_failures(layout: ResultsLayout, outcomes: Sequence[RunOutcome]) -> None:
@@ -457,16 +611,37 @@ def write_failures(layout: ResultsLayout, outcomes: Sequence[RunOutcome]) -> Non
         raise WriteError(f"{exc} {len(failed)} run(s) failed" + (f": {names}" if failed else "") + ".") from None
 
 
-def _execute_on_worker(name: str, output: str, parameters: dict[str, Any]) -> str:
-    """Execute a notebook on a study worker, in its warm kernel; returns "" or the error."""
+def _notebook_on_worker(job: NotebookJob, data_sha256: str, inputs: list[str], root: str) -> NotebookOutcome:
+    """Run an analysis notebook on a study worker, in its warm kernel, then render its page.
+
+    Reused while its inputs are unchanged. A failed notebook's executed copy is rendered too, so its
+    page shows the error.
+    """
+    from partclust.errors import PartclustError
+    from partclust.reporting.render import render_notebooks
+    from partclust.runner.cache import execute_cached
     from partclust.runner.notebooks import execute
 
+    t0 = time.perf_counter()
+    status, error = "executed", ""
     try:
-        execute(name, output, parameters, km=_kernel_manager())
-        return ""
+        if job.cached:
+            ran = execute_cached(job.notebook, job.output, job.parameters, data_sha256, inputs, root,
+                                 km=_kernel_manager(_KERNEL.get("cache")))
+            status = "executed" if ran else "reused"
+        else:
+            execute(job.notebook, job.output, job.parameters, km=_kernel_manager(_KERNEL.get("cache")))
     except Exception as exc:
         _drop_kernel()
-        return f"{type(exc).__name__}: {exc}"
+        status, error = "failed", f"{type(exc).__name__}: {exc}"
+    page = ""
+    if Path(job.output).is_file():
+        try:
+            page = str(render_notebooks(Path(root), [Path(job.output)], only_stale=True)[0])
+        except PartclustError as exc:
+            error = error or f"rendering: {exc}"
+            status = "failed"
+    return NotebookOutcome(job.name, job.output, status, time.perf_counter() - t0, error, page)
 
 
 def _render_on_worker(results: str, notebooks: list[str]) -> str:

@@ -18,9 +18,47 @@ from partclust.errors import NotebookError
 from partclust.files import WriteError
 from partclust.layout import NOTEBOOKS
 
-__all__ = ["NOTEBOOK_FILES", "FIT_NOTEBOOK", "notebook_path", "execute", "as_list"]
+__all__ = ["NOTEBOOK_FILES", "FIT_NOTEBOOK", "KERNEL_ARGUMENTS", "notebook_path", "execute", "start_kernel", "as_list"]
 
 FIT_NOTEBOOK = NOTEBOOK_FILES["fit"]
+# the kernel's own log (e.g. its start-up note on local TCP) is not the reader's concern; errors
+# inside the notebook are still recorded in the executed copy
+KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=ERROR"]
+WARM_IMPORTS = ("import partclust.inference.sample, partclust.inference.compiled, partclust.reporting.plots\n"
+                "import nutpie, numba.core.registry\n"
+                "numba.core.registry.cpu_target.target_context.refresh()\n")
+"""What a fit notebook's kernel can do before the notebook arrives: its imports and numba's start-up."""
+
+
+def start_kernel(km: Any, warm: bool = True) -> None:
+    """Start ``km``'s kernel as :func:`execute` would, and with ``warm`` send it :data:`WARM_IMPORTS`.
+
+    The imports are queued, not waited for: the caller goes on (validating data, planning runs) while
+    the kernel imports, and the notebook's first cell runs after them. A kernel that is already
+    running is left as it is.
+    """
+    from jupyter_client.utils import run_sync
+
+    if km.has_kernel:
+        return
+    _ensure_path()
+    run_sync(km.start_kernel)(extra_arguments=KERNEL_ARGUMENTS, cwd=str(NOTEBOOKS))
+    if warm:
+        kc = km.client()
+        kc.start_channels()
+        try:
+            run_sync(kc.wait_for_ready)(timeout=300)
+            kc.execute(WARM_IMPORTS, silent=True, store_history=False)
+        finally:
+            kc.stop_channels()
+
+
+def _ensure_path() -> None:
+    """Put this interpreter's folder first on PATH, so the ``python3`` kernel is this environment's."""
+    env_path = os.environ.get("PATH", "")
+    bindir = str(Path(sys.executable).parent)
+    if bindir not in env_path.split(os.pathsep):
+        os.environ["PATH"] = bindir + os.pathsep + env_path
 
 
 def notebook_path(name: str | os.PathLike) -> Path:
@@ -101,17 +139,12 @@ def execute(
     import logging
 
     logging.getLogger("papermill").setLevel(logging.CRITICAL)
-    env_path = os.environ.get("PATH", "")
-    bindir = str(Path(sys.executable).parent)
-    if bindir not in env_path.split(os.pathsep):
-        os.environ["PATH"] = bindir + os.pathsep + env_path
+    _ensure_path()
     try:
         pm.execute_notebook(
             _literal_path(src), _literal_path(part), parameters=parameters, kernel_name="python3", cwd=str(NOTEBOOKS),
             progress_bar=progress, execution_timeout=timeout, log_output=False,
-            # the kernel's own log (e.g. its start-up note on local TCP) is not the reader's concern;
-            # errors inside the notebook are still recorded in the executed copy
-            extra_arguments=["--IPKernelApp.log_level=ERROR"],
+            extra_arguments=KERNEL_ARGUMENTS,
             **({"km": km} if km is not None else {}),
         )
     except PapermillExecutionError as exc:

@@ -1,4 +1,4 @@
-"""``partclust study`` from start to end: the fits on Dask, then the aggregate notebooks and the report."""
+"""``partclust study`` from start to end: the fits on Dask, the analysis notebooks, then the landing page."""
 
 from __future__ import annotations
 
@@ -9,26 +9,44 @@ from typing import Sequence
 
 from partclust.config import package_versions
 from partclust.files import write_json
-from partclust.runner.dask import RunOutcome, close_client, drive, make_client
+from partclust.runner.dask import NotebookOutcome, RunOutcome, close_client, drive, make_client, run_summary
+from partclust.runner.plan import analysis_jobs
 from partclust.studies.seeds import StudySettings
 
-__all__ = ["main_study", "write_study_record", "render_remaining"]
+__all__ = ["main_study", "write_study_record", "render_remaining", "landing_page"]
 
 
-def _progress_bar(total: int):
+def _progress_bar(n_runs: int, n_notebooks: int):
+    """One bar over the fits and the analysis notebooks (the landing page's notebook included)."""
     from tqdm.auto import tqdm
 
-    bar = tqdm(total=total, unit="run", desc="fits", dynamic_ncols=True)
-    counts = {"done": 0, "skipped": 0, "failed": 0}
+    bar = tqdm(total=n_runs + n_notebooks, unit="task", desc="study", dynamic_ncols=True)
+    counts = {"done": 0, "skipped": 0, "failed": 0, "executed": 0, "reused": 0, "nb_failed": 0}
+
+    def refresh() -> None:
+        bar.set_postfix(fitted=counts["done"], reused=counts["skipped"], failed=counts["failed"],
+                        notebooks=f"{counts['executed']} run, {counts['reused']} reused, {counts['nb_failed']} failed",
+                        refresh=False)
 
     def update(o: RunOutcome, k: int, n: int) -> None:
         counts[o.status] += 1
-        bar.set_postfix(done=counts["done"], reused=counts["skipped"], failed=counts["failed"], refresh=False)
+        refresh()
         bar.update(1)
         if o.status == "failed":
             bar.write(f"run {o.model} seed {o.seed} failed: {o.error.splitlines()[0][:300]}")
 
-    return bar, update
+    def update_notebook(o: NotebookOutcome) -> None:
+        counts["nb_failed" if o.status == "failed" else o.status] += 1
+        refresh()
+        bar.update(1)
+        if o.status == "reused":
+            bar.write(f"{o.name}: reused (its inputs are unchanged)")
+        elif o.status == "failed":
+            bar.write(f"{o.name} failed: {o.error.splitlines()[0][:300] if o.error else ''}")
+        else:
+            bar.write(f"{o.name}: executed in {o.seconds:.0f} s")
+
+    return bar, update, update_notebook
 
 
 def _sigterm_as_interrupt() -> None:
@@ -44,18 +62,23 @@ def _sigterm_as_interrupt() -> None:
 
 
 def write_study_record(study: StudySettings, design, outcomes: Sequence[RunOutcome], wall_s: float,
-                       stages: dict[str, float]) -> Path:
-    """Write ``study/study.json``: settings, data checksum, versions, timings and every run's outcome."""
+                       stages: dict[str, float], notebooks: Sequence[NotebookOutcome] = ()) -> Path:
+    """Write ``study/study.json``.
+
+    Settings, data checksum, versions, timings, every run's and every analysis notebook's outcome.
+    """
     record = {
         "settings": {**asdict(study), "models": list(study.models), "seeds": list(study.seeds)},
-        "data": {"path": design.source, "sha256": design.sha256, "content_sha256": design.content_sha256,
-                 "encoding": design.encoding},
+        "data": {"path": design.source, "sha256": design.sha256,
+                 "content_sha256": getattr(design, "content_sha256", design.sha256),
+                 "encoding": getattr(design, "encoding", "")},
         "versions": package_versions(),
         "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
         "wall_s": round(wall_s, 2),
         "stages_s": {k: round(v, 2) for k, v in stages.items()},
         "runs": [asdict(o) for o in outcomes],
         "failed": [{"model": o.model, "seed": o.seed, "error": o.error} for o in outcomes if o.status == "failed"],
+        "notebooks": [asdict(o) for o in notebooks],
     }
     return write_json(study.layout.study_record, record)
 
@@ -67,6 +90,34 @@ def render_remaining(out: Path) -> list[Path]:
     return render_notebooks(out, executed_notebooks(out), only_stale=True)
 
 
+def landing_page(out: Path, design, models: Sequence[str] = ()) -> Path:
+    """Execute the summary notebook in this process's kernel manager and render ``reports/index.html``.
+
+    Used outside a study (``partclust why``, ``sbc``, ``simulate``); a study runs it on its warm workers
+    instead. ``design`` None: the dataset the study recorded (or the default one).
+
+    Raises
+    ------
+    NotebookError
+        When the summary notebook fails (its page is still rendered, showing where).
+    """
+    from partclust.config import NOTEBOOK_FILES
+    from partclust.layout import ResultsLayout
+    from partclust.reporting.render import render_notebooks
+    from partclust.runner.notebooks import execute
+
+    layout = ResultsLayout(Path(out))
+    executed = layout.study_notebook(NOTEBOOK_FILES["summary"])
+    try:
+        execute(NOTEBOOK_FILES["summary"], executed,
+                {"results_dir": str(layout.root), "data_path": design.source if design is not None else "",
+                 "models": list(models)})
+    finally:
+        if executed.is_file():
+            render_notebooks(layout.root, [executed])
+    return layout.index
+
+
 def _print_gates(study: StudySettings, outcomes: Sequence[RunOutcome]) -> None:
     """Per model: "k of N runs passed the convergence gate", with the failing checks."""
     from partclust.studies.gates import gate_sentence, run_records
@@ -76,16 +127,18 @@ def _print_gates(study: StudySettings, outcomes: Sequence[RunOutcome]) -> None:
         print(f"{model}: {gate_sentence(run_records(dirs))}")
 
 
-def main_study(study: StudySettings, design) -> int:
-    """Run ``partclust study``: fits, aggregates, renders, indexes; prints progress and where the report is.
+def main_study(study: StudySettings, design, starting=None) -> int:
+    """Run ``partclust study``: fits, analysis notebooks, the landing page; prints progress and where it is.
 
     The results folder is locked for the whole study (:func:`~partclust.files.folder_lock`): a second
-    study into the same folder is refused at once.
+    study into the same folder is refused at once. ``starting``: workers already being started
+    (:func:`partclust.runner.dask.start_workers`), so that their kernels boot while the caller
+    validated the data; by default they are started here.
 
     Returns
     -------
     int
-        The exit code: 0, or 1 when any run or study notebook failed.
+        The exit code: 0, or 1 when any run or notebook failed.
 
     Raises
     ------
@@ -97,49 +150,89 @@ def main_study(study: StudySettings, design) -> int:
     from partclust.files import folder_lock
 
     _sigterm_as_interrupt()
-    with folder_lock(study.out, "a partclust study"):
-        return _main_study(study, design)
+    from contextlib import ExitStack
+
+    with ExitStack() as held:
+        try:
+            held.enter_context(folder_lock(study.out, "a partclust study"))
+        except BaseException:
+            if starting is not None:  # refused: the workers started for it are not needed
+                try:
+                    close_client(*starting.result())
+                except Exception:  # the refusal is the error to report
+                    pass
+            raise
+        return _main_study(study, design, starting)
 
 
-def _main_study(study: StudySettings, design) -> int:
+def _print_failed(outcomes: Sequence[RunOutcome]) -> None:
+    """One line on stderr per failed run: model, seed and the first line of its error."""
+    import sys
+
+    for o in outcomes:
+        if o.status == "failed":
+            print(f"failed: {o.model} seed {o.seed}: {o.error.splitlines()[0][:300]}", file=sys.stderr)
+
+
+def _main_study(study: StudySettings, design, starting=None) -> int:
     import sys
 
     from partclust.files import WriteError
 
     t0 = time.perf_counter()
     n = len(study.models) * len(study.seeds)
+    n_notebooks = len(analysis_jobs(study, design.source)) + 1
     print(f"study: {len(study.models)} model(s) × {len(study.seeds)} seeds, {study.chains} chains × "
-          f"{study.draws} draws ({study.tune} tune) → {study.out}", flush=True)
-    client, cluster = make_client(study)
+          f"{study.draws} draws ({study.tune} tune), then {n_notebooks} analysis notebooks → {study.out}", flush=True)
+    notebooks: list[NotebookOutcome] = []
+    t = time.perf_counter()
+    client, cluster = starting.result() if starting is not None else make_client(study)
+    waited = time.perf_counter() - t
     try:
-        bar, update = _progress_bar(n)
+        bar, update, update_notebook = _progress_bar(n, n_notebooks)
+
+        def on_notebook(o: NotebookOutcome) -> None:
+            notebooks.append(o)
+            update_notebook(o)
+
         try:
-            outcomes, errors, stages = drive(study, design.source, design.content_sha256, client, update, post=True)
+            outcomes, errors, stages = drive(study, design.source, design.content_sha256, client, update, post=True,
+                                             on_notebook=on_notebook)
+            stages["workers_wait_s"] = waited
+            try:
+                t = time.perf_counter()
+                render_remaining(Path(study.out))
+                stages["render_remaining_s"] = time.perf_counter() - t
+                # the landing page reports this invocation: write the record first, then the summary
+                write_study_record(study, design, outcomes, time.perf_counter() - t0, stages, notebooks)
+            except WriteError:
+                _print_failed(outcomes)  # what happened to the runs is said before the write error ends it
+                raise
+            t = time.perf_counter()
+            summary = run_summary(study, design.source, design.content_sha256, client)
+            stages["summary_s"] = time.perf_counter() - t
+            on_notebook(summary)
+            if summary.status == "failed":
+                errors.append(f"{summary.name}: {summary.error}")
         finally:
             bar.close()
     finally:
         close_client(client, cluster)
     failed = [o for o in outcomes if o.status == "failed"]
+    wall = time.perf_counter() - t0
     try:
-        t = time.perf_counter()
-        render_remaining(Path(study.out))
-        stages["render_remaining_s"] = time.perf_counter() - t
-        wall = time.perf_counter() - t0
-        write_study_record(study, design, outcomes, wall, stages)
-        from partclust.reporting.index import write_index
-
-        index = write_index(Path(study.out))
+        write_study_record(study, design, outcomes, wall, stages, notebooks)
     except WriteError:
-        for o in failed:  # what happened to the runs is said before the write error ends the command
-            print(f"failed: {o.model} seed {o.seed}: {o.error.splitlines()[0][:300]}", file=sys.stderr)
+        _print_failed(outcomes)
         raise
     _print_gates(study, outcomes)
 
     for err in errors:
         print(f"notebook failed: {err}", file=sys.stderr)
+    reused = sum(o.status == "reused" for o in notebooks)
     print(f"study finished in {wall:.0f} s: {sum(o.status == 'done' for o in outcomes)} fitted, "
-          f"{sum(o.status == 'skipped' for o in outcomes)} reused, {len(failed)} failed")
-    print(f"report: {index}")
-    for o in failed:
-        print(f"failed: {o.model} seed {o.seed}: {o.error.splitlines()[0][:300]}", file=sys.stderr)
+          f"{sum(o.status == 'skipped' for o in outcomes)} reused, {len(failed)} failed; "
+          f"{len(notebooks) - reused} notebook(s) executed, {reused} reused")
+    print(f"report: {study.layout.index}")
+    _print_failed(outcomes)
     return 1 if failed or errors else 0

@@ -6,7 +6,7 @@ calibration) · ``simulation`` (the design grid: bias and coverage across design
 """
 
 from partclust.studies.grid import RUN_COLUMNS, GridJob, GridResult, fit_grid, n_effects
-from partclust.studies.seeds import ModelAggregate, StudySettings, aggregate_model, s2u_headline
+from partclust.studies.seeds import ModelAggregate, StudySettings, aggregate_model, s2u_headline, s2u_numbers
 
 __all__ = ["RUN_COLUMNS", "GridJob", "GridResult", "ModelAggregate", "StudySettings", "aggregate_model", "fit_grid",
-           "n_effects", "s2u_headline"]
+           "n_effects", "s2u_headline", "s2u_numbers"]

@@ -74,7 +74,7 @@ def _run_row(design: Design, job: GridJob, cores: int | None) -> tuple[dict[str,
 
     settings = job.settings
     t = time.perf_counter()
-    result = fit(design, settings, priors=job.priors, cores=cores)
+    result = fit(design, settings, priors=job.priors, cores=cores, log_likelihood=False)
     summary = summarize(result.posterior, settings.model)
     wall = time.perf_counter() - t
     gate = convergence_gate(summary, result.divergences)

@@ -8,7 +8,7 @@ the Monte Carlo error table, per-seed z values and the pooled comparison with ev
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,8 @@ from partclust.inference.settings import FitSettings
 from partclust.layout import RESULTS, ResultsLayout
 from partclust.validate import check_int, check_output_dir, check_positive, check_scheduler_address
 
-__all__ = ["StudySettings", "ModelAggregate", "aggregate_model", "s2u_headline", "MAX_SEEDS", "MAX_WORKERS"]
+__all__ = ["StudySettings", "ModelAggregate", "aggregate_model", "s2u_headline", "MAX_SEEDS", "MAX_WORKERS",
+           "s2u_numbers"]
 
 MAX_SEEDS = 10_000
 """Most seeds one study runs per model (each run is a fit of seconds; 10,000 is hours per model)."""
@@ -53,7 +54,10 @@ class StudySettings:
     timeout_s : float
         Seconds a notebook cell may run.
     why_notebook : bool
-        Also run ``05_why_s2u_differed.ipynb``.
+        Run ``05_why_s2u_differed.ipynb`` too (the default; several minutes the first time, then reused
+        while its inputs are unchanged).
+    why_parameters : dict
+        Parameters of notebook 05 other than its defaults (e.g. ``{"seeds": [1]}`` for a quicker look).
     plots : {"first", "all", "none"}
         Trace and rank plots in the first seed's notebook of each model, in all, or in none.
     fit_notebook : str
@@ -85,7 +89,8 @@ class StudySettings:
     workers: int = 0
     scheduler: str = ""
     timeout_s: float = 900.0
-    why_notebook: bool = False
+    why_notebook: bool = True
+    why_parameters: dict[str, Any] = field(default_factory=dict)
     plots: str = "first"
     fit_notebook: str = NOTEBOOK_FILES["fit"]
     formula: str = ""
@@ -253,12 +258,12 @@ def aggregate_model(model: str, results: Path, design: Any, sas_output_dir: str 
 
     from partclust.models.checks import check_data
 
-    if not hasattr(design, "spec"):  # a run1 Design (ModelData was checked when it was read)
-        check_data(design, model)
     layout = ResultsLayout(Path(results))
     dirs = layout.seed_runs(model)
     if hasattr(design, "program"):  # a translated PROC MCMC program
         return _aggregate_program(model, layout, dirs, design, sas_output_dir)
+    if not hasattr(design, "spec"):  # a run1 Design (ModelData was checked when it was read)
+        check_data(design, model)
     from partclust.models.spec import builtin_spec
 
     spec = spec or getattr(design, "spec", None) or builtin_spec(model)
@@ -330,30 +335,61 @@ def s2u_headline(agg: ModelAggregate) -> dict[str, Any]:
     Returns
     -------
     dict
-        ``model`` and ``n_seeds``; for a model with σ²_u also ``exact_mean``, ``exact_median``, ``exact_mode``
-        and, with converged seeds, ``n_seeds``,
-        ``mean_of_means``, ``sd_of_means``, ``rms_mcse``, ``ratio``, ``ratio_lo``, ``ratio_hi``, and
-        the pooled comparison with the exact mean (``difference``, ``z``, ``verdict``); ``n_real`` and
-        ``n_comparable`` over every statistic and reference, and ``flagged_references``.
+        ``model`` and ``n_seeds`` (and ``note``) for a model without σ²_u or exact posterior; else as
+        :func:`s2u_numbers` returns for the aggregate's exact posterior and tables.
     """
-    from partclust.evaluation.compare import NOT_COMPARABLE, REAL
-
     name = agg.s2u_name
     if agg.exact is None or name not in set(agg.exact.table["param"]):
         out = {"model": agg.model, "n_seeds": agg.n_seeds}  # a model without random effect (or exact posterior)
         return {**out, "note": agg.note} if agg.note else out
-    ex = agg.exact.table.set_index("param").loc[name]
-    out: dict[str, Any] = {"model": agg.model, "exact_mean": float(ex["mean"]), "exact_median": float(ex["median"]),
-                           "exact_mode": float(agg.exact.s2u_mode), "n_seeds": agg.n_seeds}
-    if not agg.n_seeds:
+    return s2u_numbers(agg.model, agg.exact, agg.mc, agg.comparison, name=name)
+
+
+def s2u_numbers(model: str, exact: Any, mc: pd.DataFrame | None, comparison: pd.DataFrame | None,
+                name: str = "s2u") -> dict[str, Any]:
+    """Collect the numbers a reader wants first about σ²_u, from the exact posterior and a model's two tables.
+
+    Parameters
+    ----------
+    model : str
+    exact : ExactPosterior
+    mc, comparison : pandas.DataFrame or None
+        ``study/<model>/mc_error.csv`` and ``comparison/<model>.csv`` (as :func:`aggregate_model`
+        writes them, or read back); None or empty when the model has no converged run.
+    name : str
+        The cluster variance's name (a translated program's own, e.g. ``s2_coach``).
+
+    Returns
+    -------
+    dict
+        ``exact_mean``, ``exact_median``, ``exact_mode``, ``n_seeds``; with converged seeds also
+        ``mean_of_means``, ``sd_of_means``, ``rms_mcse``, ``ratio``, ``ratio_lo``, ``ratio_hi``,
+        ``n_params`` and ``n_ratio_consistent`` (parameters whose ratio interval contains 1), and the
+        pooled comparison with the exact mean (``fit_value``, ``fit_se``, ``difference``, ``z``,
+        ``verdict``); ``n_real`` and ``n_comparable`` over every statistic and reference, and
+        ``flagged_references``.
+    """
+    from partclust.evaluation.compare import NOT_COMPARABLE, REAL
+
+    ex = exact.table.set_index("param").loc[name]
+    out: dict[str, Any] = {"model": model, "exact_mean": float(ex["mean"]), "exact_median": float(ex["median"]),
+                           "exact_mode": float(exact.s2u_mode), "n_seeds": 0}
+    if mc is None or comparison is None or mc.empty or name not in set(mc["param"]):
         return out
-    mc = agg.mc.set_index("param").loc[name]
-    cmp = agg.comparison
-    c = cmp[(cmp["param"] == name) & (cmp["statistic"] == "mean")].set_index("reference").loc["exact"]
+    m = mc.set_index("param").loc[name]
+    out["n_seeds"] = int(m["n_seeds"])
+    cmp = comparison
+    rows = cmp[(cmp["param"] == name) & (cmp["statistic"] == "mean") & (cmp["reference"] == "exact")]
+    if rows.empty:
+        return out
+    c = rows.iloc[0]
+    consistent = (mc["ratio_lo"] <= 1.0) & (mc["ratio_hi"] >= 1.0)
     out.update({
-        "mean_of_means": float(mc["mean_of_means"]), "sd_of_means": float(mc["sd_of_means"]),
-        "rms_mcse": float(mc["rms_mcse"]), "ratio": float(mc["calibration_ratio"]),
-        "ratio_lo": float(mc["ratio_lo"]), "ratio_hi": float(mc["ratio_hi"]),
+        "mean_of_means": float(m["mean_of_means"]), "sd_of_means": float(m["sd_of_means"]),
+        "rms_mcse": float(m["rms_mcse"]), "ratio": float(m["calibration_ratio"]),
+        "ratio_lo": float(m["ratio_lo"]), "ratio_hi": float(m["ratio_hi"]),
+        "n_params": int(len(mc)), "n_ratio_consistent": int(consistent.sum()),
+        "fit_value": float(c["fit_value"]), "fit_se": float(c["fit_se"]),
         "difference": float(c["difference"]), "z": float(c["z"]), "verdict": str(c["verdict"]),
         "n_real": int((cmp["verdict"] == REAL).sum()), "n_comparable": int((cmp["verdict"] != NOT_COMPARABLE).sum()),
         "flagged_references": sorted(set(cmp.loc[cmp["verdict"] == REAL, "reference"])),

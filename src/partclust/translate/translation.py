@@ -68,7 +68,11 @@ class Translation:
 
     @property
     def content_sha256(self) -> str:
-        """The dataset's identity in run records and study resumes: a program's data are identified by their bytes."""
+        """The identity a study and its run records use for the data: the file's SHA-256.
+
+        A program's data are identified by their bytes (the columns a program reads are its own, so
+        no canonical table is defined for them).
+        """
         return self.data.sha256
 
     @property

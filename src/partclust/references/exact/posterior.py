@@ -31,23 +31,24 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 import numpy as np
 import pandas as pd
-import xarray as xr
 from scipy import special
 
 from partclust.config import package_versions
 from partclust.errors import SpecError
 from partclust.inference.summary import QUANTILES
 from partclust.models.priors import SAS_PRIORS, Priors
-from partclust.models.model_data import ModelData, builtin_data
+from partclust.models.model_data import ModelData, model_data_of
 from partclust.references.exact.quadrature import TAIL_NATS, Axis, VarianceProblem, open_mesh
 from partclust.references.exact.sinc import mixture_quantiles, sinc_inverse
 from partclust.references.exact.effects import cluster_rows
 from partclust.references.exact.sufficient import Conditionals, cluster_moments
-from partclust.validate import check_residual
+
+if TYPE_CHECKING:
+    import xarray as xr
 
 __all__ = ["TABLE_COLUMNS", "DEFAULT_GRID", "ExactPosterior", "exact_posterior", "exact_draws",
            "log_density_variances", "as_model_data"]
@@ -61,20 +62,8 @@ KEEP_WEIGHT = 1e-18
 """Nodes of smaller normalised weight are left out of the b and u mixtures."""
 
 
-def as_model_data(data: Any, residual: str = "single", priors: Priors = SAS_PRIORS) -> ModelData:
-    """Return ``data`` if it is a :class:`~partclust.models.ModelData`, else read a run1 Design through a built-in model.
-
-    The built-in model is ``residual`` with ``priors``.
-
-    Raises
-    ------
-    SpecError
-        For an unknown residual structure.
-    """
-    if isinstance(data, ModelData):
-        return data
-    check_residual(residual)
-    return builtin_data(data, residual, priors)
+as_model_data = model_data_of
+"""A run1 Design read through a built-in model, or ModelData as given (:func:`~partclust.models.model_data.model_data_of`)."""
 
 
 def log_density_variances(
@@ -264,6 +253,8 @@ class ExactPosterior:
         if "u" in out:
             data_vars["u"] = (("chain", "draw", "cluster"), out["u"].reshape(chains, n, -1))
             coords["cluster"] = list(self.clusters)
+        import xarray as xr
+
         return xr.Dataset(
             data_vars, coords=coords,
             attrs={"method": "exact i.i.d. draws (quadrature over the variances, Gaussian b and u)",

@@ -35,9 +35,15 @@ def z_against_normal(z: pd.DataFrame, title: str) -> plt.Figure:
     return fig
 
 
-def calibration_plot(mc: pd.DataFrame, band: tuple[float, float], title: str) -> plt.Figure:
-    """SD of seed means / RMS MCSE per parameter with 95 % intervals; 1 means the MCSE is right."""
-    fig, ax = plt.subplots(figsize=(8, 0.32 * len(mc) + 1.5))
+def calibration_plot(mc: pd.DataFrame, band: tuple[float, float], title: str, ax: plt.Axes | None = None) -> plt.Figure:
+    """SD of seed means / RMS MCSE per parameter with 95 % intervals; 1 means the MCSE is right.
+
+    Drawn on ``ax`` when given (the figure is then ``ax``'s), else on a new figure.
+    """
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(8, 0.32 * len(mc) + 1.5))
+    else:
+        fig = ax.figure
     y = np.arange(len(mc))[::-1]
     ax.errorbar(mc["calibration_ratio"], y,
                 xerr=[mc["calibration_ratio"] - mc["ratio_lo"], mc["ratio_hi"] - mc["calibration_ratio"]],
@@ -49,18 +55,28 @@ def calibration_plot(mc: pd.DataFrame, band: tuple[float, float], title: str) ->
     ax.set_yticks(y, mc["param"])
     ax.set_xlabel("calibration ratio: SD across seeds / RMS reported MCSE")
     ax.set_title(title)
-    fig.tight_layout()
+    if len(fig.axes) == 1:
+        fig.tight_layout()
     return fig
 
 
-def s2u_density(draws: np.ndarray, exact, reml_value: float | None, title: str) -> plt.Figure:
-    """Plot sampled σ²_u (histogram) with the exact marginal density; mean, median, mode and REML marked."""
-    fig, ax = plt.subplots(figsize=(9, 4))
-    hi = float(np.quantile(draws, 0.995))
-    ax.hist(draws[draws <= hi], bins=80, density=True, alpha=0.45, label=f"PyMC draws ({draws.size:,})")
+def s2u_density(draws: np.ndarray, exact, reml_value: float | None, title: str,
+                ax: plt.Axes | None = None) -> plt.Figure:
+    """Plot sampled σ²_u (histogram) with the exact marginal density; mean, median, mode and REML marked.
+
+    With no draws only the exact density is drawn. Drawn on ``ax`` when given, else on a new figure.
+    """
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(9, 4))
+    else:
+        fig = ax.figure
+    draws = np.asarray(draws, dtype=float).ravel()
+    row = exact.table.set_index("param").loc["s2u"]
+    hi = float(np.quantile(draws, 0.995)) if draws.size else 1.6 * float(row["q97.5"])
+    if draws.size:
+        ax.hist(draws[draws <= hi], bins=80, density=True, alpha=0.45, label=f"PyMC draws ({draws.size:,})")
     xs = np.linspace(1e-4, hi, 400)
     ax.plot(xs, exact.s2u_density(xs), "k-", lw=1.5, label="exact posterior density")
-    row = exact.table.set_index("param").loc["s2u"]
     marks = [("exact mean", row["mean"], "C3"), ("exact median", row["median"], "C2"),
              ("exact mode", exact.s2u_mode, "C4")]
     if reml_value is not None and np.isfinite(reml_value):
@@ -71,7 +87,8 @@ def s2u_density(draws: np.ndarray, exact, reml_value: float | None, title: str) 
     ax.set_ylabel("posterior density")
     ax.set_title(title)
     ax.legend(fontsize=8)
-    fig.tight_layout()
+    if len(fig.axes) == 1:
+        fig.tight_layout()
     return fig
 
 

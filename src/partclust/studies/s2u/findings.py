@@ -2,7 +2,8 @@
 
 :func:`judge` returns one :class:`Finding` per explanation (skewness, slow mixing, prior
 mistranslation) and an overall one, each with the numbers it rests on; :func:`render` states a
-finding in Markdown; :func:`conclusions` does both. The judgement never depends on the wording.
+finding in Markdown as a paragraph, :func:`brief` as one clause (for the landing page's answer);
+:func:`conclusions` judges and renders. The judgement never depends on the wording.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from partclust.evaluation.compare import z_critical
 from partclust.evaluation.mc_error import TARGET_MCSE
 from partclust.studies.s2u.prior_traps import MOVES, NO_MOVE
 
-__all__ = ["Finding", "judge", "render", "conclusions"]
+__all__ = ["Finding", "judge", "render", "brief", "conclusions"]
 
 
 @dataclass(frozen=True)
@@ -297,6 +298,63 @@ _TEXT = {"skewness": _text_skewness, "mixing": _text_mixing, "prior traps": _tex
 def render(finding: Finding) -> str:
     """One finding as a Markdown sentence or paragraph, quoting its evidence."""
     return _TEXT[finding.explanation](finding)
+
+
+def _brief_skewness(f: Finding) -> str:
+    e = f.evidence
+    times = abs(e["gap"]) / e["mc_nuts"] if e["mc_nuts"] > 0 else math.inf
+    if f.survives:
+        return (f"**skewness**: σ²_u's posterior mean, median and mode are {e['mean']:.3f}, {e['median']:.3f} and "
+                f"{e['mode']:.3f} (REML {e['reml']:.3f}), so a table printing the median beside one printing the "
+                f"mean already differs by {abs(e['gap']):.3f}, {times:.0f}× a NUTS run's Monte Carlo error")
+    return (f"skewness does not explain it (mean {e['mean']:.3f} and median {e['median']:.3f} differ by "
+            f"{abs(e['gap']):.3f}, {times:.1f}× a NUTS run's Monte Carlo error)")
+
+
+def _brief_mixing(f: Finding) -> str:
+    e = f.evidence
+    n = int(e["m110"]["n_effects"])
+    if f.survives:
+        return (f"**mixing**: with PROC MCMC's {n} effects, Metropolis-within-Gibbs' estimate of σ²_u's mean "
+                f"varies {e['ratio']:.1f}× as much across seeds as NUTS' (SD {e['s110']:.4f} against "
+                f"{e['s_nuts']:.4f})")
+    return (f"mixing with {n} effects does not explain it in these runs (Metropolis' spread across seeds is "
+            f"{e['ratio']:.1f}× NUTS')")
+
+
+def _brief_traps(f: Finding) -> str:
+    e = f.evidence
+    moved = e["moved"]
+    if f.survives:
+        items = ", ".join(f"{r.trap} {(r.exact_mean if np.isfinite(r.exact_mean) else r.fit_mean):.3f}"
+                          for r in moved.itertuples())
+        return (f"**prior traps**: {len(moved)} of {e['n']} plausible mistranslations of the SAS priors move "
+                f"σ²_u's mean beyond Monte Carlo error from {e['ref_mean']:.3f} ({items})")
+    if f.survives is False:
+        return f"none of {e['n']} plausible mistranslations of the SAS priors moves σ²_u beyond Monte Carlo error"
+    return f"the {e['n']} prior mistranslations could not be judged by sampling (no converged runs)"
+
+
+def _brief_overall(f: Finding) -> str:
+    e = f.evidence
+    text = ("Explanations that survive: " + "; ".join(e["survivors"]) + "."
+            if e["survivors"] else "None of skewness, slow mixing or a prior mistranslation survives these runs.")
+    pub = e.get("published")
+    if pub:
+        agrees = pub["agrees"] in ("inside", "within error")
+        text += (f" The published PyMC 2 (2011) σ²_u ({pub['lo']:.2f}, truncated) "
+                 + ("agrees with the exact mean, so the discrepancy most plausibly arose on the SAS side."
+                    if agrees else "misses the exact mean by more than its own Monte Carlo error."))
+    return text
+
+
+_BRIEF = {"skewness": _brief_skewness, "mixing": _brief_mixing, "prior traps": _brief_traps,
+          "overall": _brief_overall}
+
+
+def brief(finding: Finding) -> str:
+    """One finding as one Markdown clause (the overall one as a sentence), quoting its key numbers."""
+    return _BRIEF[finding.explanation](finding)
 
 
 def conclusions(*args: Any, **kwargs: Any) -> list[str]:

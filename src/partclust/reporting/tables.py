@@ -1,8 +1,11 @@
-"""The report's index page over a study: what was run, headline tables, failed runs, every page and table.
+"""The landing page's Monte Carlo error tables, and the HTML helpers of its folded section.
 
-Every number on the index is read from the study's CSVs and printed to :data:`~partclust.reporting.format.SIGNIFICANT`
-significant digits, so the page and the files cannot disagree. Layout read (every part optional: a missing
-part is said to be missing on the page; a part that is present but unreadable raises
+Each ``*_html`` function returns an HTML fragment for the executed summary notebook to display (the
+page is ``results/reports/index.html``, so every link is relative to ``results/reports/``). Every number
+is read from the study's CSVs and printed to :data:`~partclust.reporting.format.SIGNIFICANT`
+significant digits, so the page and the files cannot disagree. What was run (settings, runs, failures,
+files) is :mod:`partclust.reporting.records`. Layout read (every part optional: a missing part is said
+to be missing on the page; a part that is present but unreadable raises
 :class:`~partclust.errors.ReportError` naming the file)::
 
     runs/<model>/seed-<k>/   02_fit.ipynb, run.json, summary.csv, posterior.nc
@@ -26,11 +29,11 @@ import pandas as pd
 
 from partclust.config import RESIDUALS
 from partclust.errors import ReportError
-from partclust.files import write_text
 from partclust.reporting.format import SIGNIFICANT, fmt_number
-from partclust.reporting.render import REPORTS_DIR, TEMPLATES, natural_key
+from partclust.reporting.render import REPORTS_DIR
 
-__all__ = ["HEADLINE_COLUMNS", "headline_table", "verdict_counts", "first_param_first", "write_index"]
+__all__ = ["HEADLINE_COLUMNS", "headline_table", "verdict_counts", "first_param_first", "read_study_record", "href",
+           "link", "escape", "fold", "headline_html"]
 
 HEADLINE_FIRST = "s2u"  # the parameter the study is about leads every headline table
 EXACT_REFERENCE = "exact"
@@ -130,14 +133,28 @@ def _e(value: Any) -> str:
     return html_lib.escape(str(value), quote=True)
 
 
-def _href(results: Path, path: Path) -> str:
-    """Return the link from ``results/reports/index.html`` to ``path``, URL-quoted and attribute-escaped."""
+def href(results: Path, path: Path) -> str:
+    """Return the relative link from ``results/reports/index.html`` to ``path`` (URL-quoted, not HTML-escaped)."""
     rel = Path(path).relative_to(results).as_posix()
     if rel.startswith(REPORTS_DIR + "/"):
         target = rel[len(REPORTS_DIR) + 1:]
     else:
         target = "../" + rel
-    return _e(quote(target))
+    return quote(target)
+
+
+def _href(results: Path, path: Path) -> str:
+    return _e(href(results, path))
+
+
+def escape(value: Any) -> str:
+    """``value`` as text for HTML (quotes escaped too)."""
+    return _e(value)
+
+
+def link(results: Path, path: Path, text: str | None = None) -> str:
+    """Return an ``<a>`` from the landing page to ``path``, labelled ``text`` (default: the path under results)."""
+    return _link(results, path, text)
 
 
 def _link(results: Path, path: Path, text: str | None = None) -> str:
@@ -198,58 +215,24 @@ def _table_html(df: pd.DataFrame, caption: str = "") -> str:
     return "\n".join(out)
 
 
-def _flatten(value: Any, prefix: str = "") -> list[tuple[str, Any]]:
-    if isinstance(value, dict):
-        rows: list[tuple[str, Any]] = []
-        for k, v in value.items():
-            rows += _flatten(v, f"{prefix}.{k}" if prefix else str(k))
-        return rows
-    return [(prefix, value)]
+def read_study_record(results: Path) -> dict:
+    """``study/study.json`` as a dict ({} when absent).
 
-
-def _show_value(key: str, value: Any) -> str:
-    if isinstance(value, list) and all(not isinstance(v, (dict, list)) for v in value):
-        return ", ".join(str(v) for v in value)
-    if isinstance(value, list) and all(isinstance(v, dict) for v in value):
-        return f"{len(value)} record(s), listed in the file"  # runs and failures have tables of their own
-    if isinstance(value, (dict, list)):
-        return json.dumps(value)
-    if isinstance(value, bool) or value is None:
-        return str(value)
-    if isinstance(value, (int, float)) and "wall" in key.lower() and value >= 0:
-        minutes, seconds = divmod(float(value), 60)
-        hours, minutes = divmod(int(minutes), 60)
-        human = f"{hours} h {minutes} min {seconds:.0f} s" if hours else f"{minutes} min {seconds:.0f} s"
-        return f"{value:.1f} s ({human})"
-    if isinstance(value, float):
-        return f"{value:.6g}"
-    return str(value)
-
-
-def _study_section(results: Path) -> tuple[str, dict]:
-    path = results / "study" / "study.json"
+    Raises
+    ------
+    ReportError
+        When the file is present but not a JSON object.
+    """
+    path = Path(results) / "study" / "study.json"
     if not path.is_file():
-        return ("<p class=\"missing\">No study record: <code>study/study.json</code> was not found, so what "
-                "was run (settings, versions, data checksum, date) is unknown.</p>", {})
+        return {}
     try:
         study = json.loads(path.read_text())
     except (OSError, ValueError) as exc:
         raise ReportError(f"cannot read {path}: {exc}. Rerun the study to rewrite it.") from None
     if not isinstance(study, dict):
         raise ReportError(f"{path} is not a JSON object; rerun the study to rewrite it.")
-    scalars = {k: v for k, v in study.items() if not isinstance(v, dict)}
-    groups = {k: v for k, v in study.items() if isinstance(v, dict)}
-    order = sorted(groups, key=lambda k: (k != "settings", k == "versions"))
-    parts = []
-    sections = ([("Run", scalars)] if scalars else []) + [(k, groups[k]) for k in order]
-    for title, content in sections:
-        rows = "".join(
-            f'<tr><th scope="row">{_e(k)}</th><td>{_e(_show_value(k, v))}</td></tr>'
-            for k, v in _flatten(content)
-        )
-        parts.append(f'<table class="kv"><caption>{_e(title)}</caption><tbody>{rows}</tbody></table>')
-    parts.append(f"<p>Record: {_link(results, path)}</p>")
-    return '<div class="kvs">' + "\n".join(parts) + "</div>", study
+    return study
 
 
 def _models(results: Path, study: dict, headline: dict[str, pd.DataFrame] | None) -> list[str]:
@@ -264,7 +247,7 @@ def _models(results: Path, study: dict, headline: dict[str, pd.DataFrame] | None
     for sub in ("study", "runs"):
         d = results / sub
         if d.is_dir():
-            models += sorted(p.name for p in d.iterdir() if p.is_dir())
+            models += sorted(p.name for p in d.iterdir() if p.is_dir() and p.name != "interactive")
     comp = results / "comparison"
     if comp.is_dir():
         models += sorted(p.stem for p in comp.glob("*.csv"))
@@ -308,130 +291,24 @@ def _plain_table(df: pd.DataFrame, caption: str) -> str:
     return f"<table><caption>{_e(caption)}</caption><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def _failed_section(results: Path) -> str:
-    path = results / "study" / "failed.json"
-    if not path.is_file():
-        return "<p>no failed runs (no <code>study/failed.json</code>).</p>"
-    try:
-        failed = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise ReportError(f"cannot read {path}: {exc}. Rerun the study to rewrite it.") from None
-    if not failed:
-        return f"<p>no failed runs ({_link(results, path)}).</p>"
-    if not isinstance(failed, list):
-        raise ReportError(f"{path} is not a JSON list of failed runs; rerun the study to rewrite it.")
-    rows = []
-    for item in failed:
-        item = item if isinstance(item, dict) else {"error": item}
-        model, seed = item.get("model", ""), item.get("seed", "")
-        pages = sorted((results / REPORTS_DIR / "runs" / str(model) / f"seed-{seed}").glob("*.html"))
-        links = " ".join(_link(results, p, p.name) for p in pages) or "—"
-        rows.append(f"<tr><td>{_e(model)}</td><td class=\"num\">{_e(seed)}</td>"
-                    f"<td class=\"error\">{_e(item.get('error', ''))}</td><td>{links}</td></tr>")
-    return (f'<table class="failed"><caption>{len(failed)} failed run(s) — {_link(results, path)}</caption>'
-            '<thead><tr><th scope="col">model</th><th scope="col">seed</th><th scope="col">error</th>'
-            f'<th scope="col">executed notebook</th></tr></thead><tbody>{"".join(rows)}</tbody></table>')
+def fold(title: str, body_html: str, open_: bool = False) -> str:
+    """``body_html`` inside a ``<details>`` element titled ``title`` (escaped), closed unless ``open_``."""
+    return (f'<details class="pc-fold"{" open" if open_ else ""}><summary>{_e(title)}</summary>\n'
+            f"{body_html}\n</details>")
 
 
-def _gate(run_dir: Path) -> tuple[str, str]:
-    path = run_dir / "run.json"
-    if not path.is_file():
-        return "—", ""
-    try:
-        gate = json.loads(path.read_text()).get("convergence", {})
-    except (OSError, ValueError, AttributeError):
-        return "unreadable run.json", "real"
-    if not gate:
-        return "—", ""
-    return ("passed", "ok") if gate.get("passed") else (str(gate.get("reason") or "failed"), "real")
+def headline_html(results: Path, models: Iterable[str] | None = None) -> str:
+    """Per model: the Monte Carlo error table with the verdict against the exact posterior.
 
-
-def _runs_section(results: Path) -> str:
-    runs = results / "runs"
-    dirs = set()
-    if runs.is_dir():
-        for p in runs.rglob("*"):
-            if p.is_file() and ".ipynb_checkpoints" not in p.parts:
-                dirs.add(p.parent)
-    pages_root = results / REPORTS_DIR / "runs"
-    if pages_root.is_dir():
-        dirs |= {results / p.parent.relative_to(results / REPORTS_DIR) for p in pages_root.rglob("*.html")}
-    if not dirs:
-        return '<p class="missing">no runs under <code>runs/</code>.</p>'
-    rows = []
-    for d in sorted(dirs, key=lambda p: natural_key(p.relative_to(results).as_posix())):
-        rel = d.relative_to(results)
-        page_dir = results / REPORTS_DIR / rel
-        pages = sorted(page_dir.glob("*.html")) if page_dir.is_dir() else []
-        files = sorted(p for p in d.glob("*") if p.is_file() and p.suffix in (".csv", ".json", ".nc"))
-        gate, cls = _gate(d)
-        rows.append(
-            f"<tr><td>{_e(rel.as_posix())}</td>"
-            f"<td>{' '.join(_link(results, p, p.name) for p in pages) or '—'}</td>"
-            f"<td>{' '.join(_link(results, p, p.name) for p in files) or '—'}</td>"
-            f'<td class="{cls}">{_e(gate)}</td></tr>'
-        )
-    return ('<table class="runs"><thead><tr><th scope="col">run</th><th scope="col">report</th>'
-            '<th scope="col">files</th><th scope="col">convergence gate</th></tr></thead>'
-            f"<tbody>{''.join(rows)}</tbody></table>")
-
-
-def _other_reports(results: Path) -> str:
-    pages = sorted(
-        (p for p in (results / REPORTS_DIR).rglob("*.html")
-         if p.name != "index.html" and p.relative_to(results / REPORTS_DIR).parts[0] != "runs"),
-        key=lambda p: natural_key(p.as_posix()),
-    )
-    if not pages:
-        return '<p class="missing">no study or comparison notebooks have been rendered.</p>'
-    return "<ul>" + "".join(
-        f"<li>{_link(results, p, p.relative_to(results / REPORTS_DIR).as_posix())}</li>" for p in pages
-    ) + "</ul>"
-
-
-def _data_files(results: Path) -> str:
-    files = []
-    for top in ("study", "comparison"):
-        d = results / top
-        if d.is_dir():
-            files += [p for p in d.rglob("*") if p.is_file() and p.suffix in (".csv", ".json")]
-    if not files:
-        return '<p class="missing">no tables under <code>study/</code> or <code>comparison/</code>.</p>'
-    files.sort(key=lambda p: natural_key(p.relative_to(results).as_posix()))
-    return "<ul>" + "".join(f"<li>{_link(results, p)}</li>" for p in files) + "</ul>"
-
-
-def write_index(results: Path, headline: dict[str, pd.DataFrame] | None = None) -> Path:
-    """Write ``results/reports/index.html``: what was run, headline tables, failed runs, every page and table.
-
-    ``headline`` maps a model to a ready table (columns as :func:`headline_table` returns); models not
-    in it are read from their CSVs.
+    Also the model's files and its verdict counts per reference; a model that was not run is said to be
+    not run.
     """
     results = Path(results)
-    out = results / REPORTS_DIR / "index.html"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    study_html, study = _study_section(results)
-    models = _models(results, study, headline)
-    body = [
-        "<h1>partclust — multi-seed study report</h1>",
-        "<p>Re-fits of the partially clustered trial in PyMC, repeated over seeds so that Monte Carlo error "
-        "is measured and separated from real differences. The <em>calibration ratio</em> is the SD of the "
-        "posterior means across seeds divided by the root-mean-square of their MCSEs: near 1 the reported "
-        "MCSEs can be trusted. The exact posterior has no Monte Carlo error; its verdict uses a Bonferroni "
-        f"threshold over all compared rows. Numbers are shown to {SIGNIFICANT} significant digits; the "
-        "linked CSVs hold full precision.</p>",
-        "<h2 id=\"what-was-run\">What was run</h2>", study_html,
-        "<h2 id=\"headline\">Headline results</h2>",
-        *(_model_section(results, m, headline) for m in models),
-        "<h2 id=\"failed\">Failed runs</h2>", _failed_section(results),
-        "<h2 id=\"study-reports\">Study and comparison notebooks</h2>", _other_reports(results),
-        "<h2 id=\"runs\">Runs</h2>", _runs_section(results),
-        "<h2 id=\"tables\">All study tables</h2>", _data_files(results),
-    ]
-    page = (
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
-        "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
-        "<title>partclust study report</title>\n<link rel=\"icon\" href=\"data:,\">\n"
-        f"<style>{(TEMPLATES / 'index.css').read_text(encoding='utf-8')}</style>\n</head>\n<body>\n" + "\n".join(body) + "\n</body>\n</html>\n"
+    listed = list(models) if models is not None else _models(results, read_study_record(results), None)
+    intro = (
+        "<p>The <em>calibration ratio</em> is the SD of the posterior means across seeds divided by the "
+        "root-mean-square of their MCSEs: near 1 the reported MCSEs can be trusted. The exact posterior has no "
+        "Monte Carlo error; its verdict uses a Bonferroni threshold over all compared rows. Numbers are shown "
+        f"to {SIGNIFICANT} significant digits; the linked CSVs hold full precision.</p>"
     )
-    return write_text(out, page)
+    return intro + "\n".join(_model_section(results, m, None) for m in listed)

@@ -1,0 +1,191 @@
+"""What the study ran, for the landing page's folded section: settings, failed runs, every run, every file.
+
+Each ``*_html`` function returns an HTML fragment (links relative to ``results/reports/index.html``);
+text from the files is escaped. A missing part is said to be missing; a part that is present but
+unreadable raises :class:`~partclust.errors.ReportError` naming the file.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from partclust.errors import ReportError
+from partclust.reporting.render import REPORTS_DIR, natural_key
+from partclust.reporting.tables import escape as _e
+from partclust.reporting.tables import link as _link
+
+__all__ = ["study_record_html", "failed_html", "runs_html", "files_html", "count_runs", "count_failed"]
+
+
+def _flatten(value: Any, prefix: str = "") -> list[tuple[str, Any]]:
+    if isinstance(value, dict):
+        rows: list[tuple[str, Any]] = []
+        for k, v in value.items():
+            rows += _flatten(v, f"{prefix}.{k}" if prefix else str(k))
+        return rows
+    return [(prefix, value)]
+
+
+def _show_value(key: str, value: Any) -> str:
+    if isinstance(value, list) and all(not isinstance(v, (dict, list)) for v in value):
+        return ", ".join(str(v) for v in value)
+    if isinstance(value, list) and all(isinstance(v, dict) for v in value):
+        return f"{len(value)} record(s), listed in the file"  # runs and failures have tables of their own
+    if isinstance(value, (dict, list)):
+        return json.dumps(value)
+    if isinstance(value, bool) or value is None:
+        return str(value)
+    if isinstance(value, (int, float)) and "wall" in key.lower() and value >= 0:
+        minutes, seconds = divmod(float(value), 60)
+        hours, minutes = divmod(int(minutes), 60)
+        human = f"{hours} h {minutes} min {seconds:.0f} s" if hours else f"{minutes} min {seconds:.0f} s"
+        return f"{value:.1f} s ({human})"
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return str(value)
+
+
+def _study_section(results: Path) -> tuple[str, dict]:
+    path = results / "study" / "study.json"
+    if not path.is_file():
+        return ("<p class=\"missing\">No study record: <code>study/study.json</code> was not found, so what "
+                "was run (settings, versions, data checksum, date) is unknown.</p>", {})
+    try:
+        study = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise ReportError(f"cannot read {path}: {exc}. Rerun the study to rewrite it.") from None
+    if not isinstance(study, dict):
+        raise ReportError(f"{path} is not a JSON object; rerun the study to rewrite it.")
+    scalars = {k: v for k, v in study.items() if not isinstance(v, dict)}
+    groups = {k: v for k, v in study.items() if isinstance(v, dict)}
+    order = sorted(groups, key=lambda k: (k != "settings", k == "versions"))
+    parts = []
+    sections = ([("Run", scalars)] if scalars else []) + [(k, groups[k]) for k in order]
+    for title, content in sections:
+        rows = "".join(
+            f'<tr><th scope="row">{_e(k)}</th><td>{_e(_show_value(k, v))}</td></tr>'
+            for k, v in _flatten(content)
+        )
+        parts.append(f'<table class="kv"><caption>{_e(title)}</caption><tbody>{rows}</tbody></table>')
+    parts.append(f"<p>Record: {_link(results, path)}</p>")
+    return '<div class="kvs">' + "\n".join(parts) + "</div>", study
+
+
+def _failed_section(results: Path) -> str:
+    path = results / "study" / "failed.json"
+    if not path.is_file():
+        return "<p>no failed runs (no <code>study/failed.json</code>).</p>"
+    try:
+        failed = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise ReportError(f"cannot read {path}: {exc}. Rerun the study to rewrite it.") from None
+    if not failed:
+        return f"<p>no failed runs ({_link(results, path)}).</p>"
+    if not isinstance(failed, list):
+        raise ReportError(f"{path} is not a JSON list of failed runs; rerun the study to rewrite it.")
+    rows = []
+    for item in failed:
+        item = item if isinstance(item, dict) else {"error": item}
+        model, seed = item.get("model", ""), item.get("seed", "")
+        pages = sorted((results / REPORTS_DIR / "runs" / str(model) / f"seed-{seed}").glob("*.html"))
+        links = " ".join(_link(results, p, p.name) for p in pages) or "—"
+        rows.append(f"<tr><td>{_e(model)}</td><td class=\"num\">{_e(seed)}</td>"
+                    f"<td class=\"error\">{_e(item.get('error', ''))}</td><td>{links}</td></tr>")
+    return (f'<table class="failed"><caption>{len(failed)} failed run(s) — {_link(results, path)}</caption>'
+            '<thead><tr><th scope="col">model</th><th scope="col">seed</th><th scope="col">error</th>'
+            f'<th scope="col">executed notebook</th></tr></thead><tbody>{"".join(rows)}</tbody></table>')
+
+
+def _gate(run_dir: Path) -> tuple[str, str]:
+    path = run_dir / "run.json"
+    if not path.is_file():
+        return "—", ""
+    try:
+        gate = json.loads(path.read_text()).get("convergence", {})
+    except (OSError, ValueError, AttributeError):
+        return "unreadable run.json", "real"
+    if not gate:
+        return "—", ""
+    return ("passed", "ok") if gate.get("passed") else (str(gate.get("reason") or "failed"), "real")
+
+
+def _runs_section(results: Path) -> str:
+    runs = results / "runs"
+    dirs = set()
+    if runs.is_dir():
+        for p in runs.rglob("*"):
+            if p.is_file() and ".ipynb_checkpoints" not in p.parts:
+                dirs.add(p.parent)
+    pages_root = results / REPORTS_DIR / "runs"
+    if pages_root.is_dir():
+        dirs |= {results / p.parent.relative_to(results / REPORTS_DIR) for p in pages_root.rglob("*.html")}
+    if not dirs:
+        return '<p class="missing">no runs under <code>runs/</code>.</p>'
+    rows = []
+    for d in sorted(dirs, key=lambda p: natural_key(p.relative_to(results).as_posix())):
+        rel = d.relative_to(results)
+        page_dir = results / REPORTS_DIR / rel
+        pages = sorted(page_dir.glob("*.html")) if page_dir.is_dir() else []
+        files = sorted(p for p in d.glob("*") if p.is_file() and p.suffix in (".csv", ".json", ".nc"))
+        gate, cls = _gate(d)
+        rows.append(
+            f"<tr><td>{_e(rel.as_posix())}</td>"
+            f"<td>{' '.join(_link(results, p, p.name) for p in pages) or '—'}</td>"
+            f"<td>{' '.join(_link(results, p, p.name) for p in files) or '—'}</td>"
+            f'<td class="{cls}">{_e(gate)}</td></tr>'
+        )
+    return ('<table class="runs"><thead><tr><th scope="col">run</th><th scope="col">report</th>'
+            '<th scope="col">files</th><th scope="col">convergence gate</th></tr></thead>'
+            f"<tbody>{''.join(rows)}</tbody></table>")
+
+
+def _data_files(results: Path) -> str:
+    files = []
+    for top in ("study", "comparison", "why", "references"):
+        d = results / top
+        if d.is_dir():
+            files += [p for p in d.rglob("*") if p.is_file() and p.suffix in (".csv", ".json")]
+    if not files:
+        return ('<p class="missing">no tables under <code>study/</code>, <code>comparison/</code>, '
+                '<code>why/</code> or <code>references/</code>.</p>')
+    files.sort(key=lambda p: natural_key(p.relative_to(results).as_posix()))
+    return "<ul>" + "".join(f"<li>{_link(results, p)}</li>" for p in files) + "</ul>"
+
+
+def study_record_html(results: Path) -> str:
+    """Show what was run: settings, versions, data checksum, date and stage times from ``study/study.json``."""
+    return _study_section(Path(results))[0]
+
+
+def failed_html(results: Path) -> str:
+    """List the failed runs of ``study/failed.json`` with their errors and executed notebooks."""
+    return _failed_section(Path(results))
+
+
+def runs_html(results: Path) -> str:
+    """Every run folder with its page, its files and its convergence-gate verdict."""
+    return _runs_section(Path(results))
+
+
+def files_html(results: Path) -> str:
+    """Every table and record under ``study/``, ``comparison/``, ``why/`` and ``references/``."""
+    return _data_files(Path(results))
+
+
+def count_failed(results: Path) -> int:
+    """How many failed runs ``study/failed.json`` lists (0 when absent or unreadable)."""
+    try:
+        failed = json.loads((results / "study" / "failed.json").read_text())
+    except (OSError, ValueError):
+        return 0
+    return len(failed) if isinstance(failed, list) else 0
+
+
+def count_runs(results: Path) -> int:
+    """How many run folders (with a ``run.json``) are under ``runs/``."""
+    runs = results / "runs"
+    if not runs.is_dir():
+        return 0
+    return sum(1 for p in runs.rglob("run.json") if ".ipynb_checkpoints" not in p.parts)

@@ -1,0 +1,131 @@
+"""What the study executes besides the fits: every analysis notebook.
+
+For each: its parameters, where its executed copy goes, when it can start and which files of earlier
+stages it reads.
+
+================  =======================================  ==============================================
+notebook          executed copy                            starts when
+================  =======================================  ==============================================
+01 data           ``study/01_data.ipynb``                  the first model's fits are in (run1's models)
+06 your trial     ``study/06_your_trial.ipynb``            the first model's fits are in (a formula)
+07 translate      ``study/07_translate.ipynb``             the first model's fits are in (a PROC MCMC program)
+05 why σ²_u       ``study/05_why_s2u_differed.ipynb``      at once, on a worker of its own (it fits its own
+                                                           models for minutes)
+03 compare        ``comparison/03_compare_<model>.ipynb``  that model's fits are in (run1's models)
+04 Monte Carlo    ``study/04_monte_carlo_<model>.ipynb``   that model's fits are in
+00 summary        ``study/00_summary.ipynb``               everything else is done (the landing page)
+================  =======================================  ==============================================
+
+Each is reused, not re-executed, while its inputs are unchanged (:mod:`partclust.runner.cache`); the
+summary is always executed, since it reports this invocation's record.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from partclust.config import NOTEBOOK_FILES
+from partclust.layout import SAS_OUTPUT, ResultsLayout
+from partclust.studies.seeds import StudySettings
+
+__all__ = ["NotebookJob", "analysis_jobs", "summary_job", "job_inputs"]
+
+
+@dataclass(frozen=True)
+class NotebookJob:
+    """One execution of an analysis notebook.
+
+    Attributes
+    ----------
+    role : str
+        Key of :data:`~partclust.config.NOTEBOOK_FILES`.
+    output : str
+        Where the executed copy goes.
+    parameters : dict
+        Its papermill parameters.
+    model : str or None
+        A per-model job starts once that model's fits are in and reads its runs; None: the job
+        reads no run.
+    cached : bool
+        Whether an executed copy with the same inputs is reused.
+    early : bool
+        Needs no fit and takes minutes: starts with the fits, on a worker of its own when there are
+        two or more (otherwise it would start only after a model's fits and end last).
+    """
+
+    role: str
+    output: str
+    parameters: dict[str, Any] = field(default_factory=dict)
+    model: str | None = None
+    cached: bool = True
+    early: bool = False
+
+    @property
+    def notebook(self) -> str:
+        """The notebook's file name in ``notebooks/``."""
+        return NOTEBOOK_FILES[self.role]
+
+    @property
+    def name(self) -> str:
+        """The executed copy's file name."""
+        return Path(self.output).name
+
+
+def analysis_jobs(study: StudySettings, data_path: str) -> list[NotebookJob]:
+    """List the analysis notebooks of a study, in the order they may start (the summary excluded).
+
+    A study of run1's built-in models runs 01, 05 and, per model, 03 and 04; a study of a formula runs
+    06 (your trial) and 04 per model; a study of a PROC MCMC program runs 07 (the translation) and 04.
+    """
+    layout, root = study.layout, str(study.layout.root)
+    jobs: list[NotebookJob] = []
+    if study.sas_program:  # the program's own notebook: listing, SAS ↔ PyMC table, one fit, references
+        jobs.append(NotebookJob("translate", str(layout.study_notebook(NOTEBOOK_FILES["translate"])),
+                                {"sas_program": study.sas_program, "step": int(study.step), "data_path": data_path,
+                                 "seed": study.seeds[0], "draws": study.draws, "tune": study.tune,
+                                 "chains": study.chains, "cores": 2,
+                                 "output_dir": str(layout.study / study.models[0] / "translate_fit")}))
+    elif study.formula:  # the data notebook and notebook 05 are about run1's built-in models
+        jobs.append(NotebookJob("your_trial", str(layout.study_notebook(NOTEBOOK_FILES["your_trial"])),
+                                {"data_path": data_path, "formula": study.formula, "residual_by": study.residual_by,
+                                 "priors": list(study.priors), "seeds": [study.seeds[0]], "draws": study.draws,
+                                 "tune": study.tune, "chains": study.chains}))
+    else:
+        jobs.append(NotebookJob("data", str(layout.study_notebook(NOTEBOOK_FILES["data"])), {"data_path": data_path}))
+        if study.why_notebook:
+            jobs.append(NotebookJob("why", str(layout.study_notebook(NOTEBOOK_FILES["why"])),
+                                    {"data_path": data_path, "results_dir": root, **study.why_parameters}, early=True))
+    builtin = not (study.sas_program or study.formula)
+    for model in study.models:
+        stem = {role: Path(NOTEBOOK_FILES[role]).stem for role in ("compare", "monte_carlo")}
+        common = {"results_dir": root, "data_path": data_path, "sas_output_dir": ""}
+        if builtin:
+            jobs.append(NotebookJob("compare", str(layout.comparison_notebook(f"{stem['compare']}_{model}.ipynb")),
+                                    {"model": model, **common}, model))
+        jobs.append(NotebookJob("monte_carlo", str(layout.study_notebook(f"{stem['monte_carlo']}_{model}.ipynb")),
+                                {**study.notebook_spec_params(model), **common}, model))
+    return jobs
+
+
+def summary_job(study: StudySettings, data_path: str) -> NotebookJob:
+    """Return the summary notebook's job: the study's answer, rendered as the landing page; always executed."""
+    return NotebookJob("summary", str(study.layout.study_notebook(NOTEBOOK_FILES["summary"])),
+                       {"results_dir": str(study.layout.root), "data_path": data_path, "models": list(study.models)},
+                       cached=False)
+
+
+def job_inputs(job: NotebookJob, layout: ResultsLayout) -> list[Path]:
+    """Files of earlier stages a job reads (for its cache key).
+
+    For a per-model job every run's ``run.json`` and ``summary.csv`` (a run folder is renamed into place
+    only when complete, so its ``run.json`` stands for its draws too) and any SAS output; none for the
+    others.
+    """
+    if job.model is None:
+        return []
+    files = [d / name for d in layout.seed_runs(job.model) for name in ("run.json", "summary.csv")]
+    if SAS_OUTPUT.is_dir():
+        files += sorted(p for p in SAS_OUTPUT.rglob("*") if p.is_file())
+    return files
