@@ -11,7 +11,10 @@ from partclust.models.simulate import draw_parameters, partially_nested_design, 
 
 
 @pytest.mark.slow
-def test_swapped_outcome_gives_the_draws_of_a_fresh_compile():
+def test_swapped_outcome_gives_the_draws_of_a_fresh_compile(monkeypatch):
+    from partclust.inference import sample
+
+    monkeypatch.setattr(sample, "_COMPILED", {})  # this process may have compiled the structure in another test
     md = partially_nested_design(4, 3, 6, "single")
     rng = np.random.default_rng(4)
     y1, y2 = (simulate_outcome(md, draw_parameters(md, rng), rng) for _ in range(2))

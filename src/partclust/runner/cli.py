@@ -358,7 +358,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data(p)
     p.set_defaults(func=cmd_study)
 
-    from partclust.runner.calibrate import add_commands
+    from partclust.runner.calibrate_cli import add_commands
 
     add_commands(sub)
 
