@@ -26,6 +26,9 @@ NOTEBOOK_FILES: dict[str, str] = {
     "why": "05_why_s2u_differed.ipynb",
     "your_trial": "06_your_trial.ipynb",
     "translate": "07_translate.ipynb",
+    "efficiency": "08_efficiency.ipynb",
+    "model_choice": "09_residual_variances.ipynb",
+    "sensitivity": "10_prior_sensitivity.ipynb",
     "sbc": "11_sbc.ipynb",
     "design_simulation": "12_design_simulation.ipynb",
 }

@@ -12,6 +12,9 @@ current directory. :class:`ResultsLayout` is the one owner of the tree under ``r
     comparison/<notebook>.ipynb     executed comparison notebooks (one per model)
     references/<key>/               reference tables with their provenance sidecars
     why/                            the σ²_u investigation's tables
+    efficiency/efficiency.csv       parameterization × sampler efficiency (notebook 08)
+    model_choice/                   which residual model: PSIS-LOO, REML test, variance ratio (notebook 09)
+    sensitivity/                    σ²_u under alternative priors (notebook 10)
     sbc/                            simulation-based calibration: replicates/, ranks.csv, uniformity.csv, figures
     simulation/                     the design-level simulation: replicates/, coverage.csv, figures
     failed/<model>/seed-<k>/        executed notebooks of failed runs, kept for reading
@@ -112,6 +115,21 @@ class ResultsLayout:
     def why(self) -> Path:
         """Tables of the σ²_u investigation (notebook 05)."""
         return self.root / "why"
+
+    @property
+    def efficiency(self) -> Path:
+        """Tables of the efficiency study (notebook 08): ``efficiency/efficiency.csv`` and its runs."""
+        return self.root / "efficiency"
+
+    @property
+    def model_choice(self) -> Path:
+        """Tables of the residual-model choice (notebook 09)."""
+        return self.root / "model_choice"
+
+    @property
+    def sensitivity(self) -> Path:
+        """Tables of the σ²_u prior sensitivity (notebook 10)."""
+        return self.root / "sensitivity"
 
     @property
     def sbc(self) -> Path:

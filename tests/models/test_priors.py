@@ -10,7 +10,7 @@ from scipy import stats
 
 from partclust.errors import SpecError
 from partclust.models import (PRIOR_FAMILIES, SAS_PRIORS, Exponential, Flat, Gamma, GammaOnPrecision, GammaOnSD,
-                              InverseGamma, Normal, Priors, Reciprocal, Uniform, log_prior_s2u)
+                              HalfCauchyOnSD, HalfNormalOnSD, InverseGamma, UniformOnSD, Normal, Priors, Reciprocal, Uniform, log_prior_s2u)
 
 # (family instance, scipy log density on the parameter's own scale or None for improper, point sampler)
 CASES = {
@@ -26,7 +26,16 @@ CASES = {
                     - np.log(2 * np.sqrt(v)), lambda r: r.uniform(0.05, 5, 7)),
     "gamma_on_precision": (GammaOnPrecision(2.0, 1.5), lambda v: stats.gamma(2.0, scale=1 / 1.5).logpdf(1 / v)
                            - 2 * np.log(v), lambda r: r.uniform(0.05, 5, 7)),
+    "halfcauchy_on_sd": (HalfCauchyOnSD(2.5), lambda v: stats.halfcauchy(scale=2.5).logpdf(np.sqrt(v))
+                         - np.log(2 * np.sqrt(v)), lambda r: r.uniform(0.05, 30, 7)),
+    "halfnormal_on_sd": (HalfNormalOnSD(0.7), lambda v: stats.halfnorm(scale=0.7).logpdf(np.sqrt(v))
+                         - np.log(2 * np.sqrt(v)), lambda r: r.uniform(0.05, 3, 7)),
+    "uniform_on_sd": (UniformOnSD(3.0), lambda v: stats.uniform(0, 3.0).logpdf(np.sqrt(v)) - np.log(2 * np.sqrt(v)),
+                      lambda r: r.uniform(0.05, 8.9, 7)),
 }
+ON_SD = {"halfcauchy_on_sd": stats.halfcauchy(scale=2.5), "halfnormal_on_sd": stats.halfnorm(scale=0.7),
+         "uniform_on_sd": stats.uniform(0, 3.0)}
+"""The families put on the SD: PyMC's free variable is the SD, with scipy's density there."""
 IMPROPER = {"flat": lambda x: np.zeros_like(x), "flat_positive": lambda x: np.zeros_like(x),
             "reciprocal": lambda x: -np.log(x)}
 
@@ -68,7 +77,10 @@ def test_pymc_log_density_equals_scipy(case):
     prior, scipy_logpdf, sample = CASES[case]
     for x in sample(np.random.default_rng(5))[:3]:
         got, free = _pymc_logp(prior, "s2u" if prior.for_variance else "b", x)
-        if case == "gamma_on_sd":  # PyMC's density is on the SD: Gamma(√v)
+        if case in ON_SD:
+            want = float(ON_SD[case].logpdf(math.sqrt(x)))
+            assert free == "sd_u"
+        elif case == "gamma_on_sd":  # PyMC's density is on the SD: Gamma(√v)
             want = stats.gamma(2.0, scale=1 / 1.5).logpdf(math.sqrt(x))
             assert free == "sd_u"
         elif case == "gamma_on_precision":
@@ -98,3 +110,15 @@ def test_bad_parameters_are_refused():
                  lambda: InverseGamma(1, float("nan")), lambda: Flat(3.0)):
         with pytest.raises(SpecError):
             make()
+
+
+@pytest.mark.parametrize("case", list(ON_SD))
+def test_priors_on_the_sd_integrate_to_one_on_the_variance(case):
+    from scipy import integrate
+
+    prior = CASES[case][0]
+    hi = prior.support[1]
+    # v = σ²: substitute σ to integrate the v^(-1/2) singularity at 0 smoothly
+    total, _ = integrate.quad(lambda sd: float(np.exp(prior.log_density(sd**2))) * 2 * sd, 0, math.sqrt(hi))
+    assert total == pytest.approx(1.0, abs=1e-8)
+    assert prior.log_density(np.array([-1.0, 0.0]))[0] == -np.inf

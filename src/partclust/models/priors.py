@@ -18,9 +18,16 @@ class                           PROC MCMC                       PyMC
 ``Reciprocal()``                ``general(-log(v), lower=0)``   ``pm.HalfFlat`` + ``pm.Potential(-log v)``
 ``GammaOnSD(shape, rate)``      (a trap: Gamma put on √v)       ``sd = pm.Gamma(…)``; ``v = sd**2``
 ``GammaOnPrecision(…)``         (a trap: Gamma put on 1/v)      ``tau = pm.Gamma(…)``; ``v = 1/tau``
+``HalfCauchyOnSD(scale)``       ``cauchy(0, s, lower=0)`` on √v  ``sd = pm.HalfCauchy(beta=s)``; ``v = sd**2``
+``HalfNormalOnSD(scale)``       ``normal(0, sd=s, lower=0)`` on √v ``sd = pm.HalfNormal(sigma=s)``; ``v = sd**2``
+``UniformOnSD(upper)``          ``uniform(0, A)`` on √v          ``sd = pm.Uniform(0, A)``; ``v = sd**2``
 ==============================  ==============================  ==========================================
 
-Length: over 400 lines because each of nine families is a small class with its own docstring and five
+The last three are the usual weakly informative alternatives for a variance component (Gelman 2006): a
+prior on the SD σ = √v, whose density on the variance is p_σ(√v)/(2√v). PROC MCMC writes them as a prior
+on an SD parameter and the variance as an assignment, so they are not one-line PRIOR statements.
+
+Length: over 400 lines because each of twelve families is a small class with its own docstring and five
 hooks; one concept (a prior family) kept in one module so that each is defined once.
 
 :class:`Priors` is the convenience the built-in run1 models and the σ²_u investigation use (a Normal on
@@ -42,7 +49,7 @@ from partclust.validate import check_choice, check_positive
 
 __all__ = [
     "Prior", "Normal", "Gamma", "InverseGamma", "Uniform", "Exponential", "Flat", "Reciprocal", "GammaOnSD",
-    "GammaOnPrecision", "PRIOR_FAMILIES", "S2U_PRIORS", "Priors", "SAS_PRIORS", "DEFAULT_PRIORS",
+    "GammaOnPrecision", "HalfCauchyOnSD", "HalfNormalOnSD", "UniformOnSD", "PRIOR_FAMILIES", "S2U_PRIORS", "Priors", "SAS_PRIORS", "DEFAULT_PRIORS",
     "log_prior_s2u", "log_prior_residual", "s2u_prior_rv", "describe_s2u_prior", "fmt_number",
 ]
 
@@ -487,13 +494,146 @@ class GammaOnPrecision(Prior):
         return f"Gamma(shape {self.shape:g}, rate {self.rate:g}) on the precision"
 
 
+class _OnSD(Prior):
+    """A prior put on the SD σ = √v of a variance v: density of v is p_σ(√v)/(2√v).
+
+    Subclasses give σ's log density (``_log_sd``), its upper end (``_sd_upper``) and its PyMC
+    distribution (``_pymc_sd``, ``_pymc_sd_text``). The PyMC free variable is the SD (``sd_u`` for
+    ``s2u``) and v a Deterministic, as for :class:`GammaOnSD`.
+    """
+
+    def _sd_upper(self) -> float:
+        return math.inf
+
+    def _support(self) -> tuple[float, float]:
+        return (0.0, self._sd_upper() ** 2)
+
+    def _log_sd(self, sd: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def _pymc_sd(self, name: str) -> Any:
+        raise NotImplementedError
+
+    def _pymc_sd_text(self, name: str) -> str:
+        raise NotImplementedError
+
+    def _log_density(self, x: Any) -> np.ndarray:
+        x = np.asarray(x, dtype=float)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            sd = np.sqrt(x)
+            out = self._log_sd(sd) - np.log(2.0 * sd)
+        return np.where((x > 0) & (x <= self.support[1]), out, -np.inf)
+
+    def _pymc(self, name: str) -> Any:
+        import pymc as pm
+
+        sd = self._pymc_sd(_derived(name, "sd"))
+        return pm.Deterministic(name, sd**2)
+
+    def _pymc_text(self, name: str) -> str:
+        sd = _derived(name, "sd")
+        return f"{sd} = {self._pymc_sd_text(sd)}; {name} = {sd}**2"
+
+
+@dataclass(frozen=True)
+class HalfCauchyOnSD(_OnSD):
+    """Half-Cauchy with scale ``scale`` on the SD √v (Gelman 2006's weakly informative prior)."""
+
+    scale: float = 1.0
+    kind: ClassVar[str] = "halfcauchy_on_sd"
+
+    def __post_init__(self) -> None:
+        """Check the parameters (:class:`~partclust.errors.SpecError` naming the one out of range)."""
+        object.__setattr__(self, "scale", check_positive("half-Cauchy scale", float(self.scale)))
+
+    def _log_sd(self, sd: np.ndarray) -> np.ndarray:
+        s = self.scale
+        return math.log(2.0 / (math.pi * s)) - np.log1p((sd / s) ** 2)
+
+    def _pymc_sd(self, name: str) -> Any:
+        import pymc as pm
+
+        return pm.HalfCauchy(name, beta=self.scale)
+
+    def _pymc_sd_text(self, name: str) -> str:
+        return f"pm.HalfCauchy({name!r}, beta={self.scale:g})"
+
+    def _sas(self, name: str) -> str:
+        return f"cauchy(0, {fmt_number(self.scale)}, lower=0) on the SD"
+
+    def _describe(self) -> str:
+        return f"half-Cauchy(scale {self.scale:g}) on the SD"
+
+
+@dataclass(frozen=True)
+class HalfNormalOnSD(_OnSD):
+    """Half-normal with scale (SD of the parent normal) ``scale`` on the SD √v."""
+
+    scale: float = 1.0
+    kind: ClassVar[str] = "halfnormal_on_sd"
+
+    def __post_init__(self) -> None:
+        """Check the parameters (:class:`~partclust.errors.SpecError` naming the one out of range)."""
+        object.__setattr__(self, "scale", check_positive("half-normal scale", float(self.scale)))
+
+    def _log_sd(self, sd: np.ndarray) -> np.ndarray:
+        s = self.scale
+        return 0.5 * math.log(2.0 / math.pi) - math.log(s) - 0.5 * (sd / s) ** 2
+
+    def _pymc_sd(self, name: str) -> Any:
+        import pymc as pm
+
+        return pm.HalfNormal(name, sigma=self.scale)
+
+    def _pymc_sd_text(self, name: str) -> str:
+        return f"pm.HalfNormal({name!r}, sigma={self.scale:g})"
+
+    def _sas(self, name: str) -> str:
+        return f"normal(0, sd={fmt_number(self.scale)}, lower=0) on the SD"
+
+    def _describe(self) -> str:
+        return f"half-normal(scale {self.scale:g}) on the SD"
+
+
+@dataclass(frozen=True)
+class UniformOnSD(_OnSD):
+    """Uniform on (0, ``upper``) for the SD √v: the variance lies in (0, upper²)."""
+
+    upper: float = 10.0
+    kind: ClassVar[str] = "uniform_on_sd"
+
+    def __post_init__(self) -> None:
+        """Check the parameters (:class:`~partclust.errors.SpecError` naming the one out of range)."""
+        object.__setattr__(self, "upper", check_positive("uniform upper end of the SD", float(self.upper)))
+
+    def _sd_upper(self) -> float:
+        return self.upper
+
+    def _log_sd(self, sd: np.ndarray) -> np.ndarray:
+        return np.full_like(sd, -math.log(self.upper))
+
+    def _pymc_sd(self, name: str) -> Any:
+        import pymc as pm
+
+        return pm.Uniform(name, 0.0, self.upper)
+
+    def _pymc_sd_text(self, name: str) -> str:
+        return f"pm.Uniform({name!r}, 0, {self.upper:g})"
+
+    def _sas(self, name: str) -> str:
+        return f"uniform(0, {fmt_number(self.upper)}) on the SD"
+
+    def _describe(self) -> str:
+        return f"Uniform(0, {self.upper:g}) on the SD"
+
+
 def _derived(name: str, prefix: str) -> str:
     """Name of the free variable behind a trap family: ``sd_u``/``tau_u`` for ``s2u``, else ``sd_<name>``."""
     return f"{prefix}_u" if name == "s2u" else f"{prefix}_{name}"
 
 
 PRIOR_FAMILIES: tuple[type[Prior], ...] = (Normal, Gamma, InverseGamma, Uniform, Exponential, Flat, Reciprocal,
-                                           GammaOnSD, GammaOnPrecision)
+                                           GammaOnSD, GammaOnPrecision, HalfCauchyOnSD, HalfNormalOnSD, UniformOnSD)
 """Every prior family, in the order tables list them."""
 
 S2U_PRIORS: tuple[str, ...] = ("gamma", "gamma_on_sd", "gamma_on_precision", "inverse_gamma")

@@ -1,4 +1,4 @@
-"""Command line: ``partclust validate | fit | exact | reml | compare | why | study | sbc | simulate | translate``.
+"""Command line: ``partclust validate | fit | exact | reml | compare | why | efficiency | study | sbc | simulate | translate``.
 
 Bad input exits with code 2 and one sentence naming the problem, never a traceback; a failed
 computation exits with 1 and says where the details are.
@@ -18,6 +18,7 @@ from partclust.layout import RESULTS
 from partclust.runner.args import (add_data as _add_data, add_spec as _add_spec, given_spec as _given_spec,
                                    load_checked as _load, model_data_of as _model_data,
                                    notebook_spec_params as _notebook_spec_params, spec_of as _spec)
+from partclust.runner.questions import add_efficiency
 from partclust.runner.programs import (add_program, cmd_translate, compare_program, family_data, fit_program,
                                        translation_of)
 from partclust.validate import check_output_dir, check_output_file
@@ -332,6 +333,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data(p)
     p.set_defaults(func=cmd_why)
 
+    add_efficiency(sub)
+
     p = sub.add_parser("study", help="the multi-seed study: every model × seed, aggregate, HTML reports")
     p.add_argument("--models", nargs="+", choices=RESIDUALS, default=list(RESIDUALS),
                    help="the built-in models to run (without --formula)")
@@ -350,8 +353,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scheduler", metavar="ADDRESS", help="an existing Dask scheduler, e.g. tcp://host:8786")
     p.add_argument("--timeout", type=float, default=900.0, help="seconds a notebook cell may run")
     p.add_argument("--why", action=argparse.BooleanOptionalAction, default=True,
-                   help="run notebooks/05_why_s2u_differed.ipynb too (default; minutes the first time, then reused "
-                        "while its inputs are unchanged)")
+                   help="run the notebooks that fit their own models too: 05 (why σ²_u differed), 08 (efficiency), "
+                        "10 (prior sensitivity), and 09 (residual model) once both models are in (default; minutes "
+                        "the first time, then reused while their inputs are unchanged)")
     p.add_argument("--plots", choices=("first", "all", "none"), default="first",
                    help="trace and rank plots in the first seed's notebook of each model (default), all, or none")
     p.add_argument("--out", default=str(RESULTS), metavar="DIR")

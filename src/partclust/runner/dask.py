@@ -397,6 +397,7 @@ class _Driver:
         self.jobs = analysis_jobs(study, data_path) if post else []
         self.jobs.sort(key=lambda j: j.early)  # a long job that waits for the fits is sent after the others
         self.early_sent: set[str] = set()
+        self.models_done: set[str] = set()
         self.ac = None
         self.notebooks: list[NotebookOutcome] = []
         self.write_error: Exception | None = None
@@ -477,13 +478,17 @@ class _Driver:
             return
         self.extras_sent = True
         for job in self.jobs:
-            if job.model is None and job.output not in self.early_sent:
+            if job.model is None and not job.after and job.output not in self.early_sent:
                 self._submit_job(job)
 
     def _model_done(self, model: str) -> None:
         self.stages["fits_s"] = max(self.stages.get("fits_s", 0.0), time.perf_counter() - self.t0)
         self._aggregate(model)  # first: the model's own notebooks, then the rest (long ones last)
         self._extras()
+        self.models_done.add(model)
+        for job in self.jobs:  # a job reading several models' runs: once the last of them is in
+            if job.after and model in job.after and set(job.after) <= self.models_done:
+                self._submit_job(job)
 
     def _record(self, outcome: RunOutcome) -> None:
         self.outcomes.append(outcome)

@@ -11,6 +11,9 @@ notebook          executed copy                            starts when
 07 translate      ``study/07_translate.ipynb``             the first model's fits are in (a PROC MCMC program)
 05 why σ²_u       ``study/05_why_s2u_differed.ipynb``      at once, on a worker of its own (it fits its own
                                                            models for minutes)
+08 efficiency     ``study/08_efficiency.ipynb``            at once, on that worker (run1's models; its own fits)
+10 prior sens.    ``study/10_prior_sensitivity.ipynb``     at once, on that worker (run1's models; its own fits)
+09 residuals      ``study/09_residual_variances.ipynb``    both models' fits are in (reads their log-likelihood)
 03 compare        ``comparison/03_compare_<model>.ipynb``  that model's fits are in (run1's models)
 04 Monte Carlo    ``study/04_monte_carlo_<model>.ipynb``   that model's fits are in
 00 summary        ``study/00_summary.ipynb``               everything else is done (the landing page)
@@ -26,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from partclust.config import NOTEBOOK_FILES
+from partclust.config import NOTEBOOK_FILES, RESIDUALS
 from partclust.layout import SAS_OUTPUT, ResultsLayout
 from partclust.studies.seeds import StudySettings
 
@@ -53,6 +56,9 @@ class NotebookJob:
     early : bool
         Needs no fit and takes minutes: starts with the fits, on a worker of its own when there are
         two or more (otherwise it would start only after a model's fits and end last).
+    after : tuple of str
+        Models whose fits must all be in before the job starts (a job reading several models' runs);
+        it reads their runs.
     """
 
     role: str
@@ -61,6 +67,7 @@ class NotebookJob:
     model: str | None = None
     cached: bool = True
     early: bool = False
+    after: tuple[str, ...] = ()
 
     @property
     def notebook(self) -> str:
@@ -76,8 +83,9 @@ class NotebookJob:
 def analysis_jobs(study: StudySettings, data_path: str) -> list[NotebookJob]:
     """List the analysis notebooks of a study, in the order they may start (the summary excluded).
 
-    A study of run1's built-in models runs 01, 05 and, per model, 03 and 04; a study of a formula runs
-    06 (your trial) and 04 per model; a study of a PROC MCMC program runs 07 (the translation) and 04.
+    A study of run1's built-in models runs 01, 05, 08 and 10 (the long ones, left out with ``--no-why``),
+    09 once both models' fits are in, and, per model, 03 and 04; a study of a formula runs 06 (your trial)
+    and 04 per model; a study of a PROC MCMC program runs 07 (the translation) and 04.
     """
     layout, root = study.layout, str(study.layout.root)
     jobs: list[NotebookJob] = []
@@ -97,6 +105,13 @@ def analysis_jobs(study: StudySettings, data_path: str) -> list[NotebookJob]:
         if study.why_notebook:
             jobs.append(NotebookJob("why", str(layout.study_notebook(NOTEBOOK_FILES["why"])),
                                     {"data_path": data_path, "results_dir": root, **study.why_parameters}, early=True))
+            for role in ("efficiency", "sensitivity"):  # their own fits, minutes: with notebook 05
+                jobs.append(NotebookJob(role, str(layout.study_notebook(NOTEBOOK_FILES[role])),
+                                        {"data_path": data_path, "results_dir": root}, early=True))
+            if set(RESIDUALS) <= set(study.models):  # both residual models' runs, compared by PSIS-LOO
+                jobs.append(NotebookJob("model_choice", str(layout.study_notebook(NOTEBOOK_FILES["model_choice"])),
+                                        {"data_path": data_path, "results_dir": root, "seed": int(study.seeds[0])},
+                                        after=tuple(RESIDUALS)))
     builtin = not (study.sas_program or study.formula)
     for model in study.models:
         stem = {role: Path(NOTEBOOK_FILES[role]).stem for role in ("compare", "monte_carlo")}
@@ -119,13 +134,14 @@ def summary_job(study: StudySettings, data_path: str) -> NotebookJob:
 def job_inputs(job: NotebookJob, layout: ResultsLayout) -> list[Path]:
     """Files of earlier stages a job reads (for its cache key).
 
-    For a per-model job every run's ``run.json`` and ``summary.csv`` (a run folder is renamed into place
+    For a per-model job (or one that waits for several models) every run's ``run.json`` and ``summary.csv`` (a run folder is renamed into place
     only when complete, so its ``run.json`` stands for its draws too) and any SAS output; none for the
     others.
     """
-    if job.model is None:
+    models = [job.model] if job.model is not None else list(job.after)
+    if not models:
         return []
-    files = [d / name for d in layout.seed_runs(job.model) for name in ("run.json", "summary.csv")]
+    files = [d / name for m in models for d in layout.seed_runs(m) for name in ("run.json", "summary.csv")]
     if SAS_OUTPUT.is_dir():
         files += sorted(p for p in SAS_OUTPUT.rglob("*") if p.is_file())
     return files

@@ -50,8 +50,13 @@ class GridResult:
 
 
 def n_effects(design: Design, parameterization: str) -> int:
-    """Cluster effects a parameterization samples: the treated clusters, or one per value of j."""
-    return len(design.sas_clusters) if parameterization == "sas_singletons" else design.n_clusters
+    """Cluster effects a parameterization samples: the treated clusters, or one per value of j.
+
+    ``design`` may also be data read through a specification (:class:`~partclust.models.ModelData`).
+    """
+    if parameterization == "sas_singletons":
+        return len(design.sas_clusters)
+    return design.n_clusters if hasattr(design, "n_clusters") else design.n_groups
 
 
 @contextlib.contextmanager
@@ -75,7 +80,7 @@ def _run_row(design: Design, job: GridJob, cores: int | None) -> tuple[dict[str,
     settings = job.settings
     t = time.perf_counter()
     result = fit(design, settings, priors=job.priors, cores=cores, log_likelihood=False)
-    summary = summarize(result.posterior, settings.model)
+    summary = summarize(result.posterior, getattr(design, "scalar_names", settings.model))
     wall = time.perf_counter() - t
     gate = convergence_gate(summary, result.divergences)
     s = summary.set_index("param").loc["s2u"]

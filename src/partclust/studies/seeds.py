@@ -54,8 +54,8 @@ class StudySettings:
     timeout_s : float
         Seconds a notebook cell may run.
     why_notebook : bool
-        Run ``05_why_s2u_differed.ipynb`` too (the default; several minutes the first time, then reused
-        while its inputs are unchanged).
+        Run the notebooks that fit their own models too, 05, 08 and 10, and 09 (the default; minutes the
+        first time, then reused while their inputs are unchanged).
     why_parameters : dict
         Parameters of notebook 05 other than its defaults (e.g. ``{"seeds": [1]}`` for a quicker look).
     plots : {"first", "all", "none"}

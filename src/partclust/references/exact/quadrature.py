@@ -21,7 +21,8 @@ import numpy as np
 from scipy import special
 
 from partclust.errors import SpecError
-from partclust.models.priors import Gamma, GammaOnPrecision, GammaOnSD, InverseGamma, Prior
+from partclust.models.priors import (Gamma, GammaOnPrecision, GammaOnSD, HalfCauchyOnSD, HalfNormalOnSD, InverseGamma,
+                                     Prior, UniformOnSD)
 from partclust.models.model_data import ModelData
 from partclust.references.exact.sufficient import Conditionals, conditionals, moment_estimates, sufficient_stats
 
@@ -33,8 +34,8 @@ SCALE_MAX = 1.5
 """Largest ψ scale (units of the unconstrained variance per unit of z): a flat or plateau-shaped posterior
 still gets at least grid/1.5 nodes per unit of log variance."""
 MAX_RESIDUAL_GROUPS = 2
-LONG_LEFT_TAIL = (Gamma, GammaOnSD)
-"""σ²_u prior families whose posterior density in log σ²_u has a long exponential left tail."""
+LONG_LEFT_TAIL = (Gamma, GammaOnSD, HalfCauchyOnSD, HalfNormalOnSD, UniformOnSD)
+"""σ²_u prior families whose posterior density in log σ²_u has a long exponential left tail (prior ∝ v^(a−1) near 0)."""
 LONG_RIGHT_TAIL = (InverseGamma, GammaOnPrecision)
 """σ²_u prior families with a sharp left cut-off and a long right tail in log σ²_u."""
 
