@@ -29,6 +29,8 @@ NOTEBOOK_FILES: dict[str, str] = {
     "efficiency": "08_efficiency.ipynb",
     "model_choice": "09_residual_variances.ipynb",
     "sensitivity": "10_prior_sensitivity.ipynb",
+    "sbc": "11_sbc.ipynb",
+    "design_simulation": "12_design_simulation.ipynb",
 }
 """Each notebook in ``notebooks/`` by its role. The study runs them and the landing page (the executed
 ``summary``) links every other entry, each with what it found; a notebook added here is listed there."""

@@ -15,6 +15,8 @@ current directory. :class:`ResultsLayout` is the one owner of the tree under ``r
     efficiency/efficiency.csv       parameterization × sampler efficiency (notebook 08)
     model_choice/                   which residual model: PSIS-LOO, REML test, variance ratio (notebook 09)
     sensitivity/                    σ²_u under alternative priors (notebook 10)
+    sbc/                            simulation-based calibration: replicates/, ranks.csv, uniformity.csv, figures
+    simulation/                     the design-level simulation: replicates/, coverage.csv, figures
     failed/<model>/seed-<k>/        executed notebooks of failed runs, kept for reading
     reports/                        rendered HTML pages and index.html
     cache/compiled/<key>/           compiled log densities, one per model structure (see
@@ -128,6 +130,16 @@ class ResultsLayout:
     def sensitivity(self) -> Path:
         """Tables of the σ²_u prior sensitivity (notebook 10)."""
         return self.root / "sensitivity"
+
+    @property
+    def sbc(self) -> Path:
+        """Simulation-based calibration: ``replicates/<model>/rep-<k>.json``, ranks, uniformity, figures."""
+        return self.root / "sbc"
+
+    @property
+    def simulation(self) -> Path:
+        """The design-level simulation: ``replicates/<cell>/rep-<k>.json``, coverage, figures."""
+        return self.root / "simulation"
 
     @property
     def compiled_cache(self) -> Path:

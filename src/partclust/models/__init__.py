@@ -3,7 +3,8 @@
 ``priors`` (prior families: PyMC builder, log density, PROC MCMC text) → ``spec`` (:class:`ModelSpec`; the
 built-in run1 models as two specifications) → ``model_data`` (:class:`ModelData`: a table read through a
 specification) → ``names`` → ``pymc`` (the one PyMC builder). ``checks`` says whether a model can be fitted to
-a dataset (refusing too few data or a scale the priors exclude). All but ``pymc`` import no PyMC;
+a dataset (refusing too few data or a scale the priors exclude). ``simulate`` draws parameters from the priors
+and outcomes given them (simulation-based calibration, design studies). All but ``pymc`` import no PyMC;
 :func:`build_model` (``models.pymc``) is loaded on first use.
 """
 

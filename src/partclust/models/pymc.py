@@ -56,6 +56,7 @@ def build_model(
     residual: str = "single",
     parameterization: str = "noncentered",
     priors: Priors = SAS_PRIORS,
+    swappable_outcome: bool = False,
 ) -> pm.Model:
     """Build the PyMC model of a specification read through its data: the only place a PyMC model is written.
 
@@ -70,6 +71,10 @@ def build_model(
         How the cluster effects are sampled (module docstring).
     priors : Priors
         For a Design only; the default reproduces the SAS program.
+    swappable_outcome : bool
+        Hold the outcome in a ``pm.Data`` named ``y_observed`` (dims ``obs``), so that a compiled
+        model can be given another outcome of the same design without compiling again (nutpie's
+        ``with_data(y_observed=…)``; simulation studies). The log density is unchanged.
 
     Returns
     -------
@@ -138,7 +143,8 @@ def build_model(
             sd_e = pt.sqrt(pt.stack(s2e)[md.resid])
         if mu is None:
             mu = pt.zeros(md.n)
-        pm.Normal("y", mu=mu, sigma=sd_e, observed=md.y, dims="obs")
+        observed = pm.Data("y_observed", md.y, dims="obs") if swappable_outcome else md.y
+        pm.Normal("y", mu=mu, sigma=sd_e, observed=observed, dims="obs")
     return model
 
 

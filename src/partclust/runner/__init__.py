@@ -2,7 +2,9 @@
 
 ``notebooks`` (execute a notebook, coerce papermill parameters) · ``cache`` (content-addressed reuse of
 executed notebooks) · ``plan`` (which analysis notebooks a study runs, and when) · ``dask`` (workers,
-kernel reuse, scheduling of a multi-seed study) · ``study`` (``partclust study`` from start to end) · ``cli``.
+kernel reuse, scheduling of a multi-seed study) · ``study`` (``partclust study`` from start to end) ·
+``calibration`` (the replicate engine of the calibration studies) · ``calibrate`` (``partclust sbc`` and
+``simulate``) · ``cli``.
 """
 
 __all__ = ["main"]

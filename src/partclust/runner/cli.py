@@ -1,4 +1,4 @@
-"""Command line: ``partclust validate | fit | exact | reml | compare | why | efficiency | study | translate``.
+"""Command line: ``partclust validate | fit | exact | reml | compare | why | efficiency | study | sbc | simulate | translate``.
 
 Bad input exits with code 2 and one sentence naming the problem, never a traceback; a failed
 computation exits with 1 and says where the details are.
@@ -361,6 +361,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=str(RESULTS), metavar="DIR")
     _add_data(p)
     p.set_defaults(func=cmd_study)
+
+    from partclust.runner.calibrate_cli import add_commands
+
+    add_commands(sub)
 
     p = sub.add_parser("translate", help="translate a PROC MCMC program: the SAS ↔ PyMC table and the model family")
     p.add_argument("program", metavar="PROGRAM.sas")

@@ -93,7 +93,8 @@ def render_remaining(out: Path) -> list[Path]:
 def landing_page(out: Path, design, models: Sequence[str] = ()) -> Path:
     """Execute the summary notebook in this process's kernel manager and render ``reports/index.html``.
 
-    Used outside a study (``partclust why``); a study runs it on its warm workers instead.
+    Used outside a study (``partclust why``, ``sbc``, ``simulate``); a study runs it on its warm workers
+    instead. ``design`` None: the dataset the study recorded (or the default one).
 
     Raises
     ------
@@ -109,7 +110,8 @@ def landing_page(out: Path, design, models: Sequence[str] = ()) -> Path:
     executed = layout.study_notebook(NOTEBOOK_FILES["summary"])
     try:
         execute(NOTEBOOK_FILES["summary"], executed,
-                {"results_dir": str(layout.root), "data_path": design.source, "models": list(models)})
+                {"results_dir": str(layout.root), "data_path": design.source if design is not None else "",
+                 "models": list(models)})
     finally:
         if executed.is_file():
             render_notebooks(layout.root, [executed])

@@ -76,6 +76,11 @@ class Translation:
         return self.data.sha256
 
     @property
+    def encoding(self) -> str:
+        """The data file's text encoding, as run records store it ("": read by the program's reader)."""
+        return getattr(self.data, "encoding", "")
+
+    @property
     def n(self) -> int:
         """Number of observations."""
         return self.data.n
