@@ -288,8 +288,7 @@ def test_a_full_disk_fails_in_one_line_and_a_rerun_after_freeing_space_completes
     with open(filler, "wb") as fh:  # leave about 150 KiB free: less than one run's files
         fh.write(b"\0" * (20 * 2**20 - 150 * 2**10))
     out = disk / "results"
-    # --no-why: the notebooks that fit their own models (05, 08, 10) take minutes and write nothing this tests
-    cmd = [sys.executable, "-m", "partclust", "study", "--models", "single", "--seeds", "2", *TINY, "--no-why",
+    cmd = [sys.executable, "-m", "partclust", "study", "--models", "single", "--seeds", "2", *TINY,
            "--workers", "1", "--data", str(unbalanced_csv), "--out", str(out)]
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2] / "src")}
     first = subprocess.run(cmd, capture_output=True, text=True, timeout=900, env=env)
