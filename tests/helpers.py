@@ -4,6 +4,18 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
+
+from partclust.layout import REPO_ROOT
+
+EXTERNAL = REPO_ROOT.parent / "shared" / "external_data"
+"""Real and documentation datasets (third-party, never committed; see its README for provenance)."""
+
+
+def need_external(path) -> None:
+    """Skip the calling test, saying why, when a third-party file of ``../shared/external_data/`` is absent."""
+    if not path.is_file():
+        pytest.skip(f"{path} is absent (third-party data, see ../shared/external_data/README.md)")
 
 
 def unbalanced_frame(seed: int = 7, sizes=(3, 12, 5, 9, 2, 7, 4), n_control: int = 23) -> pd.DataFrame:

@@ -9,6 +9,19 @@ import pandas as pd
 
 from partclust.translate.program_data import ProgramData
 
+HEIGHTS_PROGRAM = """\
+proc mcmc data=heights outpost=postout nmc=50000 seed=7893;
+   parms b0 0 b1 0 s2 1 s2g 1;
+   prior b: ~ normal(0, var = 10000);
+   prior s: ~ igamma(0.01, scale = 0.01);
+   random gamma ~ normal(0, var = s2g) subject=family monitor=(gamma);
+   mu = b0 + b1 * gf + gamma;
+   model height ~ normal(mu, var = s2);
+run;
+"""
+"""SAS's random-intercept example model, written for the tests: a random intercept per family,
+igamma(0.01, scale=0.01) on both variances, normal(0, var=10000) on the fixed effects."""
+
 FAST = "FAST_COMPILE"
 """PyTensor's mode without C compilation: a few evaluations per model cost less than compiling."""
 

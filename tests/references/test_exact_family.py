@@ -14,16 +14,15 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import EXTERNAL
 from scipy import stats
 
 from partclust.errors import SpecError
-from partclust.layout import REPO_ROOT
 from partclust.models import Gamma, InverseGamma, ModelSpec, Normal, RandomEffect, Uniform, build_model_data
 from partclust.references.exact import exact_posterior, log_density_variances
 from partclust.references.exact import effects as effects_module
 from partclust.references.reml import reml, restricted_loglik
 
-EXTERNAL = REPO_ROOT.parent / "shared" / "external_data"
 B_VAR = 400.0
 
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from helpers_translate import PROGRAM_A, trial_table
+from helpers import EXTERNAL, need_external
+from helpers_translate import HEIGHTS_PROGRAM, PROGRAM_A, trial_table
 
 from partclust.layout import REPO_ROOT
 from partclust.runner.cli import main
@@ -60,27 +61,13 @@ def test_refused_constructs_exit_2_with_one_line_naming_the_line(tmp_path, capsy
     assert words in err and str(program) in err
 
 
-HEIGHTS = REPO_ROOT.parent / "shared" / "external_data" / "sas_doc_heights.csv"
-BEHRENS = REPO_ROOT.parent / "shared" / "external_data" / "sas_doc_behrens.csv"
-HEIGHTS_PROGRAM = """\
-proc mcmc data=heights outpost=postout nmc=50000 seed=7893;
-   parms b0 0 b1 0 s2 1 s2g 1;
-   prior b: ~ normal(0, var = 10000);
-   prior s: ~ igamma(0.01, scale = 0.01);
-   random gamma ~ normal(0, var = s2g) subject=family monitor=(gamma);
-   mu = b0 + b1 * gf + gamma;
-   model height ~ normal(mu, var = s2);
-run;
-"""
+HEIGHTS = EXTERNAL / "sas_doc_heights.csv"
+BEHRENS = EXTERNAL / "sas_doc_behrens.csv"
 
-
-def _need(path):
-    if not path.is_file():
-        pytest.skip(f"{path} is absent (third-party data, see ../shared/external_data/README.md)")
 
 
 def test_exact_and_reml_of_a_program_in_its_names(tmp_path, capsys):
-    _need(HEIGHTS)
+    need_external(HEIGHTS)
     program = tmp_path / "heights.sas"
     program.write_text(HEIGHTS_PROGRAM)
     out = tmp_path / "exact.csv"
@@ -95,7 +82,7 @@ def test_exact_and_reml_of_a_program_in_its_names(tmp_path, capsys):
 
 
 def test_exact_of_a_program_outside_the_family_says_why_in_one_line(tmp_path, capsys):
-    _need(HEIGHTS)
+    need_external(HEIGHTS)
     program = tmp_path / "nonlinear.sas"
     program.write_text(HEIGHTS_PROGRAM.replace("mu = b0 + b1 * gf + gamma;", "mu = b0 * exp(b1 * gf) + gamma;"))
     assert main(["exact", "--sas-program", str(program), "--data", str(HEIGHTS), "--out", str(tmp_path / "x.csv")]) == 2
@@ -115,7 +102,7 @@ def test_fit_then_compare_a_program(tmp_path, capsys):
 
     from helpers_translate import PROGRAM_C
 
-    _need(BEHRENS)
+    need_external(BEHRENS)
     program = tmp_path / "two.sas"
     program.write_text(PROGRAM_C.replace("grp", "ind"))
     out = tmp_path / "run"
@@ -140,7 +127,7 @@ def test_fit_then_compare_a_program(tmp_path, capsys):
 @pytest.mark.slow
 def test_study_of_a_program(tmp_path):
     """study --sas-program: seeds through the fit notebook, the aggregate in the program's names, notebook 07."""
-    _need(HEIGHTS)
+    need_external(HEIGHTS)
     program = tmp_path / "heights.sas"
     program.write_text(HEIGHTS_PROGRAM)
     out = tmp_path / "results"

@@ -8,11 +8,10 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import EXTERNAL
 
-from partclust.layout import REPO_ROOT
 from partclust.runner.cli import main
 
-EXTERNAL = REPO_ROOT.parent / "shared" / "external_data"
 PND = EXTERNAL / "pnd_heter_cluster_example.csv"
 PND_SPEC = ["--formula", "Posttest_Instructional_Support ~ Intervention_Assignment + X_pretest_instructional_support"
             " + (0 + Intervention_Assignment | Coach_ID)", "--residual-by", "Intervention_Assignment"]

@@ -15,7 +15,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from helpers_translate import program_data
+from helpers import EXTERNAL, need_external
+from helpers_translate import HEIGHTS_PROGRAM, program_data
 from scipy import stats
 
 from partclust.inference import FitSettings, fit_translated, select_params, summarize_params
@@ -24,7 +25,6 @@ from partclust.translate.program_data import read_program_data
 from partclust.translate.translation import translate_file, translation_of
 from partclust.translate.program import parse_program_text
 
-EXTERNAL = REPO_ROOT.parent / "shared" / "external_data"
 BEHRENS = EXTERNAL / "sas_doc_behrens.csv"
 SAS_PROGRAM = REPO_ROOT / "sas_reference" / "partially_clustered.sas"
 Z = 4.0
@@ -94,8 +94,7 @@ def assert_within_mc_error(summary: pd.DataFrame, exact: pd.DataFrame, min_compa
 
 @pytest.mark.slow
 def test_behrens_fisher_fit_equals_the_closed_form():
-    if not BEHRENS.is_file():
-        pytest.skip(f"{BEHRENS} is absent (third-party data, see ../shared/external_data/README.md)")
+    need_external(BEHRENS)
     df = pd.read_csv(BEHRENS, dtype=str)
     translation = translation_of(parse_program_text(BEHRENS_PROGRAM, path="behrens.sas"), program_data(df))
     assert translation.family.member, translation.family.reason
@@ -125,18 +124,6 @@ def test_the_project_program_fit_equals_the_exact_posterior(run1_path, run1_desi
 
 HEIGHTS = EXTERNAL / "sas_doc_heights.csv"
 
-# SAS's random-intercept example model, written for this test: a random intercept per Family and
-# igamma(0.01, scale=0.01) on both variances, normal(0, var=10000) on the fixed effects.
-HEIGHTS_PROGRAM = """\
-proc mcmc data=heights outpost=postout nmc=50000 seed=7893;
-   parms b0 0 b1 0 s2 1 s2g 1;
-   prior b: ~ normal(0, var = 10000);
-   prior s: ~ igamma(0.01, scale = 0.01);
-   random gamma ~ normal(0, var = s2g) subject=family monitor=(gamma);
-   mu = b0 + b1 * gf + gamma;
-   model height ~ normal(mu, var = s2);
-run;
-"""
 
 
 @pytest.mark.slow
@@ -144,8 +131,7 @@ def test_heights_random_intercept_fit_equals_the_exact_posterior():
     """Heavy tails: σ²_g with 4 families and a near-improper prior; compare what the exact posterior reports."""
     from partclust.references import program_references
 
-    if not HEIGHTS.is_file():
-        pytest.skip(f"{HEIGHTS} is absent (third-party data, see ../shared/external_data/README.md)")
+    need_external(HEIGHTS)
     translation = translation_of(parse_program_text(HEIGHTS_PROGRAM, path="heights.sas"),
                                  program_data(pd.read_csv(HEIGHTS, dtype=str)))
     assert translation.family.member, translation.family.reason

@@ -7,31 +7,20 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import EXTERNAL, need_external
+from helpers_translate import HEIGHTS_PROGRAM
 
-from partclust.layout import REPO_ROOT
 from partclust.runner.notebooks import execute
 from partclust.translate.translation import translate_file
 
-HEIGHTS = REPO_ROOT.parent / "shared" / "external_data" / "sas_doc_heights.csv"
-PROGRAM = """\
-/* SAS's random-intercept example model, written for this test */
-proc mcmc data=heights outpost=postout nmc=50000 seed=7893;
-   parms b0 0 b1 0 s2 1 s2g 1;
-   prior b: ~ normal(0, var = 10000);
-   prior s: ~ igamma(0.01, scale = 0.01);
-   random gamma ~ normal(0, var = s2g) subject=family monitor=(gamma);
-   mu = b0 + b1 * gf + gamma;
-   model height ~ normal(mu, var = s2);
-run;
-"""
+HEIGHTS = EXTERNAL / "sas_doc_heights.csv"
 
 
 @pytest.mark.slow
 def test_notebook_07_with_a_program_and_synthetic_outpost(tmp_path):
-    if not HEIGHTS.is_file():
-        pytest.skip(f"{HEIGHTS} is absent (third-party data, see ../shared/external_data/README.md)")
+    need_external(HEIGHTS)
     program = tmp_path / "heights.sas"
-    program.write_text(PROGRAM)
+    program.write_text(HEIGHTS_PROGRAM)
     translation = translate_file(program, HEIGHTS)
     rng = np.random.default_rng(3)
     n = 400

@@ -282,6 +282,14 @@ def is_complete(path: Path, settings: FitSettings, content_sha256: str) -> bool:
             and record.get("data", {}).get("content_sha256") == content_sha256)
 
 
+def _posterior_file(run_dir: str | Path) -> Path:
+    """The path of a run folder's ``posterior.nc``; :class:`FitError` when it does not exist."""
+    path = Path(run_dir) / POSTERIOR_NC
+    if not path.is_file():
+        raise FitError(f"cannot read {path}: no such file. Rerun the fit.")
+    return path
+
+
 def read_posterior(run_dir: str | Path) -> "xr.Dataset":
     """Read the posterior draws of a run folder (``posterior.nc``), dims (chain, draw[, cluster]).
 
@@ -295,9 +303,7 @@ def read_posterior(run_dir: str | Path) -> "xr.Dataset":
     """
     import xarray as xr
 
-    path = Path(run_dir) / POSTERIOR_NC
-    if not path.is_file():
-        raise FitError(f"cannot read {path}: no such file. Rerun the fit.")
+    path = _posterior_file(run_dir)
     try:
         try:
             with xr.open_dataset(path, engine="h5netcdf", group="posterior") as ds:
@@ -324,9 +330,7 @@ def read_trace(run_dir: str | Path) -> "xr.DataTree":
     """
     import xarray as xr
 
-    path = Path(run_dir) / POSTERIOR_NC
-    if not path.is_file():
-        raise FitError(f"cannot read {path}: no such file. Rerun the fit.")
+    path = _posterior_file(run_dir)
     try:
         with xr.open_datatree(path, engine="h5netcdf") as tree:
             tree = tree.load()

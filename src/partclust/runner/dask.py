@@ -296,18 +296,7 @@ def start_workers(scheduler: str, n_workers: int, cache: str) -> _Starting:
 
 
 def _connect(scheduler: str, n_workers: int):
-    """Connect a Dask client to ``scheduler`` or a new LocalCluster; see :func:`make_client`.
-
-    Returns
-    -------
-    (client, cluster)
-        ``cluster`` is None for an external scheduler.
-
-    Raises
-    ------
-    StudyError
-        When the scheduler cannot be reached or has no workers.
-    """
+    """Connect a Dask client to ``scheduler`` or a new LocalCluster (returns and raises as :func:`make_client`)."""
     import logging
 
     from dask.distributed import Client, LocalCluster

@@ -250,8 +250,8 @@ def aggregate_model(model: str, results: Path, design: Any, sas_output_dir: str 
     DataError
         When the model cannot be fitted to ``design`` (:func:`~partclust.models.checks.check_data`).
     """
-    from partclust.evaluation.compare import COMPARISON_COLUMNS, compare_all, fit_table, load_runs, per_seed_z
-    from partclust.evaluation.mc_error import mc_error_table, z_summary
+    from partclust.evaluation.compare import load_runs
+    from partclust.evaluation.mc_error import z_summary
     from partclust.references import all_references
     from partclust.references.exact import exact_posterior
     from partclust.references.store import default_directory, exact_checks, write_reference
@@ -268,20 +268,9 @@ def aggregate_model(model: str, results: Path, design: Any, sas_output_dir: str 
 
     spec = spec or getattr(design, "spec", None) or builtin_spec(model)
     runs = load_runs([str(d) for d in dirs], model=model, design=design, spec_record=spec.record())
-    mc = mc_error_table(runs.summaries)
     exact = exact_posterior(design, model)
     references = all_references(design, model, sas_output_dir or None, exact_posterior=exact)
-    if runs.summaries:
-        z = per_seed_z(runs.summaries, references["exact"])
-        fit = fit_table(runs.summaries)
-        comparison = compare_all(fit, references.values())
-    else:
-        z = pd.DataFrame(columns=["seed_index", "param", "fit_value", "mcse", "z"])
-        fit = pd.DataFrame(columns=["param", "statistic", "fit_value", "fit_se", "n_seeds"])
-        comparison = pd.DataFrame(columns=list(COMPARISON_COLUMNS))
-    mc_csv, cmp_csv = layout.mc_error_csv(model), layout.comparison_csv(model)
-    write_csv(mc_csv, mc)
-    write_csv(cmp_csv, comparison)
+    mc, z, fit, comparison, mc_csv, cmp_csv = _seed_tables(model, layout, runs, references)
     ref_dir = default_directory(layout.root, design, model)
     write_reference(references["exact"], ref_dir, exact_checks(design, exact))
     write_reference(references["reml"], ref_dir)
@@ -294,30 +283,18 @@ def _aggregate_program(model: str, layout: ResultsLayout, dirs: list[Path], tran
     """:func:`aggregate_model` for a translated PROC MCMC program: its names; exact and REML when in the family."""
     from dataclasses import replace
 
-    from partclust.evaluation.compare import COMPARISON_COLUMNS, compare_all, fit_table, load_runs, per_seed_z
-    from partclust.evaluation.mc_error import mc_error_table, z_summary
+    from partclust.evaluation.compare import load_runs
+    from partclust.evaluation.mc_error import z_summary
     from partclust.references import program_references
     from partclust.references.exact import exact_posterior
     from partclust.references.store import default_directory, exact_checks, write_reference
 
     runs = load_runs([str(d) for d in dirs], model=model, data_sha256=translation.sha256,
                      spec_record=translation.spec_record())
-    mc = mc_error_table(runs.summaries)
     family = translation.family
     exact = exact_posterior(family.data) if family.member else None
     references = program_references(translation, sas_output_dir or None, exact_posterior=exact)
-    if runs.summaries:
-        z = (per_seed_z(runs.summaries, references["exact"]) if references["exact"].available else
-             pd.DataFrame(columns=["seed_index", "param", "fit_value", "mcse", "z"]))
-        fit = fit_table(runs.summaries)
-        comparison = compare_all(fit, references.values())
-    else:
-        z = pd.DataFrame(columns=["seed_index", "param", "fit_value", "mcse", "z"])
-        fit = pd.DataFrame(columns=["param", "statistic", "fit_value", "fit_se", "n_seeds"])
-        comparison = pd.DataFrame(columns=list(COMPARISON_COLUMNS))
-    mc_csv, cmp_csv = layout.mc_error_csv(model), layout.comparison_csv(model)
-    write_csv(mc_csv, mc)
-    write_csv(cmp_csv, comparison)
+    mc, z, fit, comparison, mc_csv, cmp_csv = _seed_tables(model, layout, runs, references)
     ref_dir = default_directory(layout.root, translation, model)
     if exact is not None:
         write_reference(references["exact"], ref_dir, exact_checks(family.data, exact))
@@ -327,6 +304,32 @@ def _aggregate_program(model: str, layout: ResultsLayout, dirs: list[Path], tran
                           ref_dir, s2u_name=translation.effect_variance or "s2u",
                           note="" if family.member else f"The program is not in the model family ({family.reason}), "
                           "so there is no exact posterior or REML to compare with.")
+
+
+def _seed_tables(model: str, layout: ResultsLayout, runs: Any, references: dict) -> tuple:
+    """The tables both aggregates build from the seeds' runs, with ``mc_error`` and ``comparison`` written.
+
+    Returns ``(mc, z, fit, comparison, mc_csv, cmp_csv)``: the Monte Carlo error table, the per-seed z
+    against the exact posterior (empty without one), the pooled fit, its comparison with every
+    reference, and the paths of the two CSV files.
+    """
+    from partclust.evaluation.compare import COMPARISON_COLUMNS, compare_all, fit_table, per_seed_z
+    from partclust.evaluation.mc_error import mc_error_table
+
+    mc = mc_error_table(runs.summaries)
+    z = pd.DataFrame(columns=["seed_index", "param", "fit_value", "mcse", "z"])
+    if runs.summaries:
+        if references["exact"].available:
+            z = per_seed_z(runs.summaries, references["exact"])
+        fit = fit_table(runs.summaries)
+        comparison = compare_all(fit, references.values())
+    else:
+        fit = pd.DataFrame(columns=["param", "statistic", "fit_value", "fit_se", "n_seeds"])
+        comparison = pd.DataFrame(columns=list(COMPARISON_COLUMNS))
+    mc_csv, cmp_csv = layout.mc_error_csv(model), layout.comparison_csv(model)
+    write_csv(mc_csv, mc)
+    write_csv(cmp_csv, comparison)
+    return mc, z, fit, comparison, mc_csv, cmp_csv
 
 
 def s2u_headline(agg: ModelAggregate) -> dict[str, Any]:

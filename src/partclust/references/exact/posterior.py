@@ -132,6 +132,13 @@ class ExactPosterior:
         """The built-in models' :class:`Priors` this posterior was computed under (None for other specs)."""
         return self._priors
 
+    def _variance_index(self, param: str) -> int:
+        """Position of the variance ``param`` among the model's; :class:`SpecError` for any other name."""
+        names = self._problem.names
+        if param not in names:
+            raise SpecError(f"param must be one of {names}; got {param!r}")
+        return names.index(param)
+
     def density(self, param: str, x: Any) -> np.ndarray:
         """Exact marginal posterior density of a variance on its natural scale at ``x``, for plots.
 
@@ -143,10 +150,7 @@ class ExactPosterior:
         SpecError
             When ``param`` is not a variance of the model.
         """
-        names = self._problem.names
-        if param not in names:
-            raise SpecError(f"param must be one of {names}; got {param!r}")
-        k = names.index(param)
+        k = self._variance_index(param)
         x = np.asarray(x, dtype=float)
         flat = x.reshape(-1)
         lo, hi = self._problem.supports[k]
@@ -178,10 +182,7 @@ class ExactPosterior:
         SpecError
             When ``param`` is not a variance of the model.
         """
-        names = self._problem.names
-        if param not in names:
-            raise SpecError(f"param must be one of {names}; got {param!r}")
-        k = names.index(param)
+        k = self._variance_index(param)
         ax = self._axes[k]
         w = self._marginals[k] * np.exp(ax.log_w)
         v = ax.var(ax.z)
