@@ -184,6 +184,9 @@ def test_notebook_findings_reads_them_back_and_names_a_bad_file(tmp_path):
     (tmp_path / "c.ipynb").write_text("{oops")
     with pytest.raises(ReportError, match="c.ipynb"):
         notebook_findings(tmp_path / "c.ipynb")
+    (tmp_path / "d.ipynb").write_text('{"nbformat": 3, "worksheets": []}')
+    with pytest.raises(ReportError, match="d.ipynb: not an nbformat 4 notebook"):
+        notebook_findings(tmp_path / "d.ipynb")
 
 
 def test_a_study_of_the_researchers_own_model_is_answered_by_its_findings(tmp_path):

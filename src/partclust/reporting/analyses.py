@@ -14,9 +14,11 @@ from pathlib import Path
 from typing import Mapping, Sequence
 
 from partclust.config import NOTEBOOK_FILES
+from partclust.errors import ReportError
 from partclust.layout import NOTEBOOKS
 from partclust.reporting.findings import notebook_findings
-from partclust.reporting.render import executed_notebooks, natural_key, notebook_title, report_path
+from partclust.reporting.render import (executed_notebooks, natural_key, notebook_title, read_notebook_json,
+                                        report_path)
 from partclust.reporting.tables import href
 
 __all__ = ["MAX_LISTED", "ExecutedCopy", "Analysis", "analyses", "analyses_markdown"]
@@ -46,12 +48,10 @@ class Analysis:
 
 
 def _title(file: str) -> str:
-    import nbformat
-
     path = NOTEBOOKS / file
     try:
-        return notebook_title(nbformat.read(path, as_version=4)) or Path(file).stem
-    except Exception:  # a notebook that cannot be read is still listed, by its file name
+        return notebook_title(read_notebook_json(path)) or Path(file).stem
+    except ReportError:  # a notebook that cannot be read is still listed, by its file name
         return Path(file).stem
 
 

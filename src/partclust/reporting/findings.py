@@ -54,15 +54,11 @@ def notebook_findings(notebook: str | Path) -> list[str]:
     ReportError
         When the file is not a readable notebook.
     """
-    import nbformat
+    from partclust.reporting.render import read_notebook_json
 
-    try:
-        nb = nbformat.read(Path(notebook), as_version=4)
-    except Exception as exc:  # nbformat raises several unrelated types for a bad file
-        raise ReportError(f"cannot read notebook {notebook}: {exc}. Rerun the stage that wrote it.") from None
     found = []
-    for cell in nb.cells:
-        for output in cell.get("outputs", []) if cell.cell_type == "code" else []:
+    for cell in read_notebook_json(notebook)["cells"]:
+        for output in cell.get("outputs", []) if cell.get("cell_type") == "code" else []:
             text = output.get("metadata", {}).get(FINDING_KEY)
             if isinstance(text, str) and text:
                 found.append(text)

@@ -21,7 +21,7 @@ from partclust.config import NOTEBOOK_FILES
 from partclust.errors import ReportError
 from partclust.files import write_text
 
-__all__ = ["REPORTS_DIR", "NOTEBOOK_DIRS", "TEMPLATES", "INDEX_HTML", "notebook_title", "render_html",
+__all__ = ["REPORTS_DIR", "NOTEBOOK_DIRS", "TEMPLATES", "INDEX_HTML", "notebook_title", "read_notebook_json", "render_html",
            "executed_notebooks", "report_path", "render_all", "render_notebooks", "natural_key"]
 
 REPORTS_DIR = "reports"
@@ -42,13 +42,51 @@ def natural_key(text: str) -> list[Any]:
     return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", text)]
 
 
+def read_notebook_json(path: str | Path) -> dict:
+    """Read a notebook file (nbformat 4) as plain JSON, for reading its cells and outputs only.
+
+    ``nbformat.read`` validates against the notebook schema, and importing nbformat costs about 3 s
+    (its ``jsonschema`` loads the optional ``rfc3987_syntax``, which builds a lark grammar at import);
+    the summary notebook and the index read many notebooks that the project executed itself.
+
+    Returns
+    -------
+    dict
+        The notebook: ``cells`` (each with ``cell_type``, ``source``, and ``outputs`` for code cells),
+        ``metadata``, ``nbformat``.
+
+    Raises
+    ------
+    ReportError
+        When the file cannot be read or is not an nbformat 4 notebook.
+    """
+    import json
+
+    try:
+        with open(path, encoding="utf-8") as fh:
+            nb = json.load(fh)
+    except (OSError, ValueError) as exc:
+        raise ReportError(f"cannot read notebook {path}: {exc}. Rerun the stage that wrote it.") from None
+    if not isinstance(nb, dict) or nb.get("nbformat") != 4 or not isinstance(nb.get("cells"), list):
+        raise ReportError(f"cannot read notebook {path}: not an nbformat 4 notebook. Rerun the stage that wrote it.")
+    return nb
+
+
+def _source(cell: Any) -> str:
+    source = cell.get("source", "")
+    return "".join(source) if isinstance(source, list) else str(source)
+
+
 def notebook_title(nb: Any) -> str | None:
-    """Return the text of the notebook's first markdown heading, without HTML tags, emphasis or code marks."""
-    for cell in nb.cells:
-        if cell.cell_type != "markdown":
+    """Return the text of the notebook's first markdown heading, without HTML tags, emphasis or code marks.
+
+    ``nb`` is a notebook as ``nbformat.read`` or :func:`read_notebook_json` returns it.
+    """
+    for cell in nb["cells"]:
+        if cell.get("cell_type") != "markdown":
             continue
         fenced = False
-        for line in str(cell.source).splitlines():
+        for line in _source(cell).splitlines():
             if line.lstrip().startswith(("```", "~~~")):
                 fenced = not fenced
             m = None if fenced else _HEADING.match(line)
