@@ -25,10 +25,11 @@ why: setup
 	$(BIN)/partclust why
 
 # Graphviz and Chromium are installed first when missing and possible (root, apt-get); otherwise the
-# browser test is skipped and says why.
+# browser test is skipped and says why. The tests run on one pytest-xdist worker per core; the longest
+# are whole studies and notebooks, which spend much of their time starting kernels and processes.
 test: setup
 	@sh scripts/system_packages.sh
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto --dist worksteal
 
 lab: setup
 	$(BIN)/jupyter lab notebooks/

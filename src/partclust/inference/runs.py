@@ -283,7 +283,7 @@ def is_complete(path: Path, settings: FitSettings, content_sha256: str) -> bool:
 
 
 def _posterior_file(run_dir: str | Path) -> Path:
-    """The path of a run folder's ``posterior.nc``; :class:`FitError` when it does not exist."""
+    """Return the path of a run folder's ``posterior.nc``; :class:`FitError` when it does not exist."""
     path = Path(run_dir) / POSTERIOR_NC
     if not path.is_file():
         raise FitError(f"cannot read {path}: no such file. Rerun the fit.")

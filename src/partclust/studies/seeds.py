@@ -307,7 +307,7 @@ def _aggregate_program(model: str, layout: ResultsLayout, dirs: list[Path], tran
 
 
 def _seed_tables(model: str, layout: ResultsLayout, runs: Any, references: dict) -> tuple:
-    """The tables both aggregates build from the seeds' runs, with ``mc_error`` and ``comparison`` written.
+    """Build the tables both aggregates make from the seeds' runs; write ``mc_error`` and ``comparison``.
 
     Returns ``(mc, z, fit, comparison, mc_csv, cmp_csv)``: the Monte Carlo error table, the per-seed z
     against the exact posterior (empty without one), the pooled fit, its comparison with every
