@@ -21,7 +21,7 @@ import numpy as np
 from partclust.errors import PartclustError
 
 __all__ = ["WriteError", "atomic_path", "write_text", "write_json", "write_csv", "write_with", "write_tables",
-           "json_default", "LOCK_NAME", "FolderInUse", "folder_lock"]
+           "json_default", "file_mode", "LOCK_NAME", "FolderInUse", "folder_lock"]
 
 LOCK_NAME = ".partclust.lock"
 """The lock file a process holds in a results folder while it writes there."""
@@ -31,6 +31,38 @@ class WriteError(PartclustError, OSError):
     """A result could not be written (read-only folder, disk full); the message names the folder."""
 
     exit_code = 1
+
+
+def _umask_at_import() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+_IMPORT_UMASK = _umask_at_import()
+
+
+def file_mode() -> int:
+    """Return the permissions every file the project writes gets: those ``open`` gives under the umask.
+
+    A ``mkstemp`` temporary is owner-only (0600); renamed into place it would keep that, and reports
+    and results would be unreadable to whoever else may read the folder (other users, Dask workers on
+    a shared filesystem). The umask is read from ``/proc/self/status`` where there is one (reading it
+    with ``os.umask`` would briefly change it for every thread), else as it was at import.
+
+    Returns
+    -------
+    int
+        ``0o666 & ~umask``, e.g. 0o644 under umask 022.
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return 0o666 & ~int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0o666 & ~_IMPORT_UMASK
 
 
 @contextmanager
@@ -46,6 +78,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+        os.fchmod(fd, file_mode())
         os.close(fd)
     except OSError as exc:
         raise WriteError(f"cannot write into {target.parent}: {exc.strerror or exc}. "

@@ -18,7 +18,7 @@ import nbformat
 import pytest
 
 from partclust.errors import NotebookError, StudyError
-from partclust.files import FolderInUse, WriteError, folder_lock, write_csv, write_json
+from partclust.files import FolderInUse, WriteError, folder_lock, write_csv, write_json, write_text, write_with
 from partclust.runner import cli
 from partclust.runner.cli import main
 
@@ -173,6 +173,25 @@ def test_a_full_disk_leaves_the_old_file_and_no_temporary(tmp_path, monkeypatch)
         write_csv(target, pd.DataFrame({"a": [2.0]}))
     assert target.read_bytes() == before
     assert [p.name for p in target.parent.iterdir()] == ["mc_error.csv"]
+
+
+@pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o002, 0o664), (0o077, 0o600)])
+def test_written_files_have_the_umask_permissions_not_owner_only(tmp_path, umask, mode):
+    """Reports and results are read by others (a shared folder, workers elsewhere): what the umask allows."""
+    import stat
+
+    import pandas as pd
+
+    previous = os.umask(umask)
+    try:
+        written = [write_csv(tmp_path / "a.csv", pd.DataFrame({"a": [1.0]})),
+                   write_text(tmp_path / "b.html", "<p>x</p>"),
+                   write_with(tmp_path / "c.bin", lambda p: p.write_bytes(b"x")),
+                   write_with(tmp_path / "d.bin", lambda p: (p.unlink(), p.write_bytes(b"y")))]  # a new file
+    finally:
+        os.umask(previous)
+    for path in written:
+        assert stat.S_IMODE(path.stat().st_mode) == mode, path
 
 
 def test_failed_json_never_claims_fewer_failures(tmp_path, monkeypatch):
