@@ -194,6 +194,24 @@ def test_written_files_have_the_umask_permissions_not_owner_only(tmp_path, umask
         assert stat.S_IMODE(path.stat().st_mode) == mode, path
 
 
+@pytest.mark.parametrize("command", [["exact", "--model", "per_condition"], ["validate"], ["reml", "--model", "single"]])
+def test_a_reader_that_closes_the_pipe_gets_no_traceback(command, tmp_path, monkeypatch, capsys, run1_path):
+    """``partclust exact | head -2``: the command finishes its work and its exit code is its own."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader has gone: every write raises BrokenPipeError (EPIPE)
+    closed = open(write_end, "w", buffering=1, encoding="utf-8")
+    monkeypatch.setattr(sys, "stdout", closed)
+    out = ["--out", str(tmp_path / "table.csv")] if command[0] == "exact" else []
+    try:
+        assert main([*command, "--data", str(run1_path), *out]) == 0
+    finally:
+        closed.close()
+    assert "Traceback" not in capsys.readouterr().err
+    assert sys.stdout is closed  # given back as it was
+    if out:
+        assert (tmp_path / "table.csv").stat().st_size > 0
+
+
 def test_failed_json_never_claims_fewer_failures(tmp_path, monkeypatch):
     from partclust.layout import ResultsLayout
     from partclust.runner import dask as rdask
