@@ -236,7 +236,8 @@ def _notebook(name: str, out: Path, folder: Path, params: dict[str, Any]) -> Non
     try:
         print(f"landing page: {landing_page(out, None)}")
     except PartclustError as exc:
-        print(f"landing page not rebuilt: {exc}")
+        # the summary page reads the study's dataset (RUN1_CSV); sbc and simulate take no --data
+        print(f"landing page not rebuilt (this command's own page above is complete): {str(exc).rstrip('.')}.")
 
 
 def cmd_sbc(args: argparse.Namespace) -> int:
