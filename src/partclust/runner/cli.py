@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Sequence
 
 from partclust.config import NOTEBOOK_FILES, PARAMETERIZATIONS, RESIDUALS, SAMPLERS
 from partclust.errors import EXIT_BAD_INPUT, EXIT_FAILED, PartclustError
@@ -19,6 +18,7 @@ from partclust.layout import RESULTS
 from partclust.runner.args import (add_data as _add_data, add_spec as _add_spec, given_spec as _given_spec,
                                    load_checked as _load, model_data_of as _model_data,
                                    notebook_spec_params as _notebook_spec_params, spec_of as _spec)
+from partclust.runner.pipes import guarded_stdout
 from partclust.runner.questions import add_efficiency
 from partclust.runner.programs import (add_program, cmd_translate, compare_program, family_data, fit_program,
                                        translation_of)
@@ -380,67 +380,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-class _ClosedPipeGuard:
-    """Standard output that outlives its reader: ``partclust exact | head -3`` finishes its work quietly.
-
-    When the reader closes the pipe, the first failed write points the file descriptor at
-    ``os.devnull`` (so that nothing, not even the final flush, raises again) and the command goes on:
-    its files are written and its exit code is its own, never a ``BrokenPipeError`` traceback.
-    """
-
-    def __init__(self, stream: Any):
-        self._stream = stream
-        self._closed = False
-
-    def _lost(self) -> None:
-        self._closed = True
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        try:
-            os.dup2(devnull, self._stream.fileno())
-        except (OSError, ValueError):  # no descriptor (a captured stream): writes are dropped below
-            pass
-        finally:
-            os.close(devnull)
-
-    def write(self, text: str) -> int:
-        if not self._closed:
-            try:
-                return self._stream.write(text)
-            except BrokenPipeError:
-                self._lost()
-        return len(text)
-
-    def flush(self) -> None:
-        if not self._closed:
-            try:
-                self._stream.flush()
-            except BrokenPipeError:
-                self._lost()
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._stream, name)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code (0, 1 failed computation, 2 bad input, 130 interrupted)."""
     args = build_parser().parse_args(argv)
     if args.command == "study":
         args.model = None
-    stdout, sys.stdout = sys.stdout, _ClosedPipeGuard(sys.stdout)
-    try:
-        return int(args.func(args) or 0)
-    except PartclustError as exc:
-        kind = "error" if exc.exit_code == EXIT_BAD_INPUT else "failed"
-        print(f"partclust {args.command}: {kind}: {exc}", file=sys.stderr)
-        return exc.exit_code
-    except KeyboardInterrupt:
-        print(f"partclust {args.command}: interrupted", file=sys.stderr)
-        return 130
-    finally:
-        guard, sys.stdout = sys.stdout, stdout
-        if isinstance(guard, _ClosedPipeGuard):
-            guard.flush()
+    with guarded_stdout():  # `partclust exact | head`: no BrokenPipeError traceback
+        try:
+            return int(args.func(args) or 0)
+        except PartclustError as exc:
+            kind = "error" if exc.exit_code == EXIT_BAD_INPUT else "failed"
+            print(f"partclust {args.command}: {kind}: {exc}", file=sys.stderr)
+            return exc.exit_code
+        except KeyboardInterrupt:
+            print(f"partclust {args.command}: interrupted", file=sys.stderr)
+            return 130
 
-
-if __name__ == "__main__":
-    sys.exit(main())
