@@ -281,6 +281,32 @@ def test_a_read_only_results_folder_is_refused_at_once(tmpfs, capsys, unbalanced
     assert rc == 2 and f"{ro} is not writable" in _one_line_error(capsys)
 
 
+@pytest.mark.parametrize("command", [
+    ["sbc", "--replicates", "2", "--sampler", "exact", "--models", "single"],
+    ["simulate", "--replicates", "1", "--sampler", "exact"],
+    ["fit", "--sas-program", "SAS", "--seed", "1", "--draws", "100", "--tune", "100"],
+    ["compare", "--sas-program", "SAS", "--runs", "RUN"],
+])
+def test_every_command_that_writes_refuses_a_read_only_folder_at_once(command, tmpfs, capsys, tmp_path,
+                                                                      monkeypatch):
+    """Before any data, worker or kernel: a Dask cluster or notebook started here fails the test."""
+    from partclust.layout import SAS_REFERENCE
+    from partclust.runner import dask, notebooks
+
+    def started(*a, **k):
+        raise AssertionError("work started before the output folder was checked")
+
+    monkeypatch.setattr(dask, "_connect", started)
+    monkeypatch.setattr(notebooks, "execute", started)
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "run.json").write_text("{}")
+    ro = tmpfs("ro", "size=1m,ro")
+    out = ro / ("cmp.csv" if command[0] == "compare" else "results")
+    swap = {"SAS": str(SAS_REFERENCE / "partially_clustered.sas"), "RUN": str(tmp_path / "run")}
+    rc = main([swap.get(c, c) for c in command] + ["--out", str(out)])
+    assert rc == 2 and f"{ro} is not writable by this user" in _one_line_error(capsys)
+
+
 @pytest.mark.slow
 def test_a_full_disk_fails_in_one_line_and_a_rerun_after_freeing_space_completes(tmpfs, unbalanced_csv):
     disk = tmpfs("disk", "size=20m")
