@@ -66,6 +66,8 @@ def test_an_output_path_that_cannot_be_what_is_needed(command, where, fragment, 
     afile = tmp_path / "afile"
     afile.write_text("x")
     out = {"file": afile, "below_file": afile / "sub", "dir": tmp_path}[where]
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "run.json").write_text("{}")  # a run folder: the output path is what is refused
     command = [str(tmp_path / "run") if c == "R" else c for c in command]
     assert main([*command, "--out", str(out), "--data", str(run1_path)]) == 2
     assert fragment in _one_line_error(capsys)
@@ -305,6 +307,22 @@ def test_every_command_that_writes_refuses_a_read_only_folder_at_once(command, t
     swap = {"SAS": str(SAS_REFERENCE / "partially_clustered.sas"), "RUN": str(tmp_path / "run")}
     rc = main([swap.get(c, c) for c in command] + ["--out", str(out)])
     assert rc == 2 and f"{ro} is not writable by this user" in _one_line_error(capsys)
+
+
+@pytest.mark.parametrize("where", ["missing", "file", "no_record"])
+def test_compare_names_a_run_folder_that_is_not_one_first(where, tmp_path, capsys):
+    path = {"missing": tmp_path / "nonexistent" / "folder", "file": tmp_path / "afile",
+            "no_record": tmp_path / "empty"}[where]
+    if where == "file":
+        path.write_text("x")
+    elif where == "no_record":
+        path.mkdir()
+    ok = tmp_path / "ok"
+    ok.mkdir()
+    (ok / "run.json").write_text("{}")
+    rc = main(["compare", "--runs", str(ok), str(path), "--out", str(tmp_path / "cmp.csv")])  # no --model
+    err = _one_line_error(capsys)
+    assert rc == 2 and f"--runs {path}" in err and "--model" not in err.split("--runs")[0], err
 
 
 @pytest.mark.slow

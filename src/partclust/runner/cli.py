@@ -153,6 +153,29 @@ def cmd_reml(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_run_dirs(runs: Sequence[str]) -> None:
+    """Refuse a ``--runs`` entry that is not an existing run folder (one holding ``run.json``), naming it.
+
+    Raises
+    ------
+    ComparisonError
+        For the first entry that does not exist, is a file, or holds no ``run.json``.
+    """
+    from partclust.errors import ComparisonError
+    from partclust.inference.runs import RUN_JSON
+
+    hint = "give the folders partclust fit --out or a study (runs/<model>/seed-<k>) wrote"
+    for d in runs:
+        p = Path(d).expanduser()
+        if not p.exists():
+            raise ComparisonError(f"--runs {p}: no such folder; {hint}.")
+        if not p.is_dir():
+            raise ComparisonError(f"--runs {p} is a file, not a run folder; {hint}.")
+        if not (p / RUN_JSON).is_file():
+            raise ComparisonError(f"--runs {p} is not a run folder (no {RUN_JSON}: not a fit's output, or the fit "
+                                  f"did not finish); {hint}.")
+
+
 def cmd_compare(args: argparse.Namespace) -> int:
     from partclust.data import resolve_data_path
     from partclust.evaluation import REAL, compare_all, fit_table, load_runs, verdict_counts
@@ -161,6 +184,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from partclust.references import all_references, refuse_inconsistent_sas
     from partclust.translate import spec_from_record
 
+    _check_run_dirs(args.runs)  # before anything else: a mistyped folder is named, not blamed on --model
     first = Path(args.runs[0]) / RUN_JSON
     try:
         record = json.loads(first.read_text()) if first.is_file() else None
