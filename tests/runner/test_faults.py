@@ -222,13 +222,25 @@ def test_the_lock_of_a_killed_process_does_not_block(tmp_path):
         assert json.loads((tmp_path / ".partclust.lock").read_text())["pid"] == os.getpid()
 
 
-def test_cli_study_into_a_locked_folder_is_refused(tmp_path, capsys, unbalanced_csv):
+def test_cli_study_into_a_locked_folder_is_refused(tmp_path, capsys, unbalanced_csv, monkeypatch):
+    from partclust.runner import dask
+
+    def started(*a, **k):
+        raise AssertionError("Dask workers were started for a study that is refused")
+
+    monkeypatch.setattr(dask, "start_workers", started)
+    monkeypatch.setattr(dask, "make_client", started)
     out = tmp_path / "results"
     with folder_lock(out, "a partclust study"):
         rc = main(["study", "--models", "single", "--seeds", "1", *TINY, "--data", str(unbalanced_csv),
                    "--out", str(out)])
     assert rc == 2 and "is in use by a partclust study" in _one_line_error(capsys)
     assert not (out / "runs").exists()
+    from partclust.files import check_folder_free
+
+    check_folder_free(out)  # released: free again
+    check_folder_free(tmp_path / "new")  # never locked: free, and nothing is created
+    assert not (tmp_path / "new").exists()
 
 
 # ---- the convergence gate ---------------------------------------------------------------------------

@@ -260,6 +260,10 @@ def cmd_study(args: argparse.Namespace) -> int:
         from partclust.runner.dask import probe_scheduler
 
         probe_scheduler(study.scheduler)
+    from partclust.files import check_folder_free
+    from partclust.runner.study import STUDY_LOCK
+
+    check_folder_free(study.out, STUDY_LOCK)  # a folder another study holds is refused before any worker starts
     # the workers and their kernels start now, while the data are read and checked
     starting = start_workers(study.scheduler, study.n_workers, compile_cache(study))
     try:

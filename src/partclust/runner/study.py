@@ -13,7 +13,10 @@ from partclust.runner.dask import NotebookOutcome, RunOutcome, close_client, dri
 from partclust.runner.plan import analysis_jobs
 from partclust.studies.seeds import StudySettings
 
-__all__ = ["main_study", "write_study_record", "render_remaining", "landing_page"]
+__all__ = ["main_study", "write_study_record", "render_remaining", "landing_page", "STUDY_LOCK"]
+
+STUDY_LOCK = "a partclust study"
+"""What a study's lock on its results folder says it is (:func:`~partclust.files.folder_lock`)."""
 
 
 def _progress_bar(n_runs: int, n_notebooks: int):
@@ -154,7 +157,7 @@ def main_study(study: StudySettings, design, starting=None) -> int:
 
     with ExitStack() as held:
         try:
-            held.enter_context(folder_lock(study.out, "a partclust study"))
+            held.enter_context(folder_lock(study.out, STUDY_LOCK))
         except BaseException:
             if starting is not None:  # refused: the workers started for it are not needed
                 try:
