@@ -15,8 +15,8 @@ from typing import Sequence
 from partclust.config import NOTEBOOK_FILES, PARAMETERIZATIONS, RESIDUALS, SAMPLERS
 from partclust.errors import EXIT_BAD_INPUT, EXIT_FAILED, PartclustError
 from partclust.layout import RESULTS
-from partclust.runner.args import (add_data as _add_data, add_spec as _add_spec, given_spec as _given_spec,
-                                   load_checked as _load, model_data_of as _model_data,
+from partclust.runner.args import (add_data as _add_data, add_spec as _add_spec, check_run_dirs,
+                                   given_spec as _given_spec, load_checked as _load, model_data_of as _model_data,
                                    notebook_spec_params as _notebook_spec_params, spec_of as _spec)
 from partclust.runner.questions import add_efficiency
 from partclust.runner.programs import (add_program, cmd_translate, compare_program, family_data, fit_program,
@@ -153,29 +153,6 @@ def cmd_reml(args: argparse.Namespace) -> int:
     return 0
 
 
-def _check_run_dirs(runs: Sequence[str]) -> None:
-    """Refuse a ``--runs`` entry that is not an existing run folder (one holding ``run.json``), naming it.
-
-    Raises
-    ------
-    ComparisonError
-        For the first entry that does not exist, is a file, or holds no ``run.json``.
-    """
-    from partclust.errors import ComparisonError
-    from partclust.inference.runs import RUN_JSON
-
-    hint = "give the folders partclust fit --out or a study (runs/<model>/seed-<k>) wrote"
-    for d in runs:
-        p = Path(d).expanduser()
-        if not p.exists():
-            raise ComparisonError(f"--runs {p}: no such folder; {hint}.")
-        if not p.is_dir():
-            raise ComparisonError(f"--runs {p} is a file, not a run folder; {hint}.")
-        if not (p / RUN_JSON).is_file():
-            raise ComparisonError(f"--runs {p} is not a run folder (no {RUN_JSON}: not a fit's output, or the fit "
-                                  f"did not finish); {hint}.")
-
-
 def cmd_compare(args: argparse.Namespace) -> int:
     from partclust.data import resolve_data_path
     from partclust.evaluation import REAL, compare_all, fit_table, load_runs, verdict_counts
@@ -184,8 +161,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from partclust.references import all_references, refuse_inconsistent_sas
     from partclust.translate import spec_from_record
 
-    _check_run_dirs(args.runs)  # before anything else: a mistyped folder is named, not blamed on --model
-    first = Path(args.runs[0]) / RUN_JSON
+    first = check_run_dirs(args.runs)[0] / RUN_JSON  # first of all: a mistyped folder is named, not blamed on --model
     try:
         record = json.loads(first.read_text()) if first.is_file() else None
     except ValueError:
@@ -227,7 +203,7 @@ def cmd_study(args: argparse.Namespace) -> int:
 
     from partclust.errors import StudyError
     from partclust.runner.dask import close_client, compile_cache, start_workers
-    from partclust.runner.study import main_study
+    from partclust.runner.study import check_study_folder_free, main_study
     from partclust.studies.seeds import MAX_SEEDS, StudySettings
     from partclust.validate import check_int
 
@@ -260,10 +236,7 @@ def cmd_study(args: argparse.Namespace) -> int:
         from partclust.runner.dask import probe_scheduler
 
         probe_scheduler(study.scheduler)
-    from partclust.files import check_folder_free
-    from partclust.runner.study import STUDY_LOCK
-
-    check_folder_free(study.out, STUDY_LOCK)  # a folder another study holds is refused before any worker starts
+    check_study_folder_free(study.out)  # a folder another study holds is refused before any worker starts
     # the workers and their kernels start now, while the data are read and checked
     starting = start_workers(study.scheduler, study.n_workers, compile_cache(study))
     try:

@@ -13,7 +13,8 @@ from partclust.runner.dask import NotebookOutcome, RunOutcome, close_client, dri
 from partclust.runner.plan import analysis_jobs
 from partclust.studies.seeds import StudySettings
 
-__all__ = ["main_study", "write_study_record", "render_remaining", "landing_page", "STUDY_LOCK"]
+__all__ = ["main_study", "write_study_record", "render_remaining", "landing_page", "STUDY_LOCK",
+           "check_study_folder_free"]
 
 STUDY_LOCK = "a partclust study"
 """What a study's lock on its results folder says it is (:func:`~partclust.files.folder_lock`)."""
@@ -119,6 +120,21 @@ def landing_page(out: Path, design, models: Sequence[str] = ()) -> Path:
         if executed.is_file():
             render_notebooks(layout.root, [executed])
     return layout.index
+
+
+def check_study_folder_free(out: str | Path) -> None:
+    """Refuse a results folder another study holds, before any worker starts.
+
+    See :func:`~partclust.files.check_folder_free`; the study still takes the lock itself (:func:`main_study`).
+
+    Raises
+    ------
+    FolderInUse
+        Naming the process that holds it.
+    """
+    from partclust.files import check_folder_free
+
+    check_folder_free(out, STUDY_LOCK)
 
 
 def _print_gates(study: StudySettings, outcomes: Sequence[RunOutcome]) -> None:
