@@ -21,7 +21,7 @@ import numpy as np
 from partclust.errors import PartclustError
 
 __all__ = ["WriteError", "atomic_path", "write_text", "write_json", "write_csv", "write_with", "write_tables",
-           "json_default", "file_mode", "LOCK_NAME", "FolderInUse", "folder_lock"]
+           "json_default", "file_mode", "LOCK_NAME", "FolderInUse", "folder_lock", "check_folder_free"]
 
 LOCK_NAME = ".partclust.lock"
 """The lock file a process holds in a results folder while it writes there."""
@@ -197,6 +197,38 @@ def folder_lock(folder: str | os.PathLike, what: str = "a study") -> Iterator[Pa
         yield path
     finally:
         os.close(fd)  # releases the flock
+
+
+def check_folder_free(folder: str | os.PathLike, what: str = "a study") -> None:
+    """Refuse at once a folder whose lock another process holds, without taking the lock or creating anything.
+
+    For a command that starts costly work (workers, kernels) before it takes the lock with
+    :func:`folder_lock`: a folder in use is refused before that work starts. The lock itself is still
+    taken afterwards, so a process that takes the folder in between is refused then.
+
+    Raises
+    ------
+    FolderInUse
+        When another live process holds the lock (exit code 2), naming it.
+    """
+    path = Path(folder) / LOCK_NAME
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:  # no lock file (no process ever held the folder) or unreadable: folder_lock decides
+        return
+    try:
+        try:
+            import fcntl
+
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)  # fails while anyone holds the exclusive lock
+        except ImportError:  # pragma: no cover - not a POSIX system: the pid decides
+            _check_pid_lock(path, what)
+        except OSError as exc:
+            if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                raise FolderInUse(_in_use_message(path, Path(folder), what)) from None
+            _check_pid_lock(path, what)
+    finally:
+        os.close(fd)  # releases the shared lock at once
 
 
 def _holder(path: Path) -> dict:

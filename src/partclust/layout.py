@@ -25,6 +25,7 @@ current directory. :class:`ResultsLayout` is the one owner of the tree under ``r
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -56,13 +57,29 @@ class ResultsLayout:
         """One model × seed run of the study."""
         return self.runs(model) / f"seed-{int(seed)}"
 
-    def seed_runs(self, model: str) -> list[Path]:
-        """Completed-looking seed folders of a model, in seed order (temporary folders excluded)."""
+    def seed_runs(self, model: str, seeds: Iterable[int] = ()) -> list[Path]:
+        """Return a model's seed folders that exist, in seed order (temporary folders excluded).
+
+        Parameters
+        ----------
+        model : str
+        seeds : iterable of int
+            Only these seeds' folders (a study's seed list: folders left by earlier studies with other
+            seeds are not among them); empty: every seed folder.
+        """
         base = self.runs(model)
         if not base.is_dir():
             return []
-        dirs = [p for p in base.glob("seed-*") if p.is_dir() and p.name[5:].isdigit()]
+        wanted = {int(s) for s in seeds}
+        dirs = [p for p in base.glob("seed-*") if p.is_dir() and p.name[5:].isdigit()
+                and (not wanted or int(p.name[5:]) in wanted)]
         return sorted(dirs, key=lambda p: int(p.name[5:]))
+
+    def other_seed_runs(self, model: str, seeds: Iterable[int]) -> list[Path]:
+        """Return the seed folders of a model outside ``seeds`` (left by an earlier study); [] without seeds."""
+        seeds = list(seeds)
+        wanted = self.seed_runs(model, seeds)
+        return [p for p in self.seed_runs(model) if p not in wanted] if seeds else []
 
     def interactive_run(self, name: str) -> Path:
         """Where a fit started by hand writes when no output folder is given."""

@@ -100,9 +100,12 @@ def test_no_variation_among_the_controls_for_the_per_condition_model():
 @pytest.mark.parametrize("command", [
     ["exact", "--model", "per_condition"], ["exact", "--model", "single"], ["fit", "--model", "per_condition",
                                                                               "--seed", "1"],
-    ["compare", "--model", "per_condition", "--runs", "nowhere"], ["study", "--models", "per_condition"],
+    ["compare", "--model", "per_condition", "--runs", "RUN"], ["study", "--models", "per_condition"],
 ])
 def test_cli_too_few_data_exit_2_before_any_work(case, tmp_path, capsys, command):
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "run.json").write_text("{}")  # a run folder (never read: the data are refused first)
+    command = [str(tmp_path / "run") if c == "RUN" else c for c in command]
     rc = main([*command, "--data", str(case("five_rows.csv")), "--out", str(tmp_path / "out")])
     err = capsys.readouterr().err
     assert rc == 2, err

@@ -56,6 +56,27 @@ def test_answer_numbers_are_the_csvs_and_the_exact_posterior(answered, run1_desi
         np.testing.assert_array_equal(a.draws, expected)
 
 
+def test_pooled_draws_are_the_study_seeds_only(tmp_path, run1_design):
+    """A seed folder left by an earlier study (not in study.json's seed list) is not pooled; ``seeds`` narrows it."""
+    import shutil
+
+    results = make_results(tmp_path, models=("single",), data_sha256=run1_design.sha256)
+    runs = results / "runs" / "single"
+    shutil.copytree(runs / "seed-1", runs / "seed-7")  # converged, same data: only the seed list keeps it out
+    record = json.loads((runs / "seed-7" / "run.json").read_text())
+    record["settings"]["seed"] = 7
+    (runs / "seed-7" / "run.json").write_text(json.dumps(record))
+
+    def draws(*seeds):
+        return np.concatenate([read_posterior(runs / f"seed-{s}")["s2u"].values.ravel() for s in seeds])
+
+    recorded = summary.study_answer(results, run1_design).models["single"]  # study.json: seeds 1, 2, 3
+    np.testing.assert_array_equal(recorded.draws, draws(1, 3))
+    given = summary.study_answer(results, run1_design, seeds=[3]).models["single"]
+    np.testing.assert_array_equal(given.draws, draws(3))
+    assert (runs / "seed-7").is_dir()
+
+
 def test_sentences_quote_the_numbers(answered):
     results, answer = answered
     verdict, calibration, why = answer.sentences()

@@ -66,6 +66,8 @@ def test_an_output_path_that_cannot_be_what_is_needed(command, where, fragment, 
     afile = tmp_path / "afile"
     afile.write_text("x")
     out = {"file": afile, "below_file": afile / "sub", "dir": tmp_path}[where]
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "run.json").write_text("{}")  # a run folder: the output path is what is refused
     command = [str(tmp_path / "run") if c == "R" else c for c in command]
     assert main([*command, "--out", str(out), "--data", str(run1_path)]) == 2
     assert fragment in _one_line_error(capsys)
@@ -257,13 +259,25 @@ def test_the_lock_of_a_killed_process_does_not_block(tmp_path):
         assert json.loads((tmp_path / ".partclust.lock").read_text())["pid"] == os.getpid()
 
 
-def test_cli_study_into_a_locked_folder_is_refused(tmp_path, capsys, unbalanced_csv):
+def test_cli_study_into_a_locked_folder_is_refused(tmp_path, capsys, unbalanced_csv, monkeypatch):
+    from partclust.runner import dask
+
+    def started(*a, **k):
+        raise AssertionError("Dask workers were started for a study that is refused")
+
+    monkeypatch.setattr(dask, "start_workers", started)
+    monkeypatch.setattr(dask, "make_client", started)
     out = tmp_path / "results"
     with folder_lock(out, "a partclust study"):
         rc = main(["study", "--models", "single", "--seeds", "1", *TINY, "--data", str(unbalanced_csv),
                    "--out", str(out)])
     assert rc == 2 and "is in use by a partclust study" in _one_line_error(capsys)
     assert not (out / "runs").exists()
+    from partclust.files import check_folder_free
+
+    check_folder_free(out)  # released: free again
+    check_folder_free(tmp_path / "new")  # never locked: free, and nothing is created
+    assert not (tmp_path / "new").exists()
 
 
 # ---- the convergence gate ---------------------------------------------------------------------------
@@ -316,6 +330,48 @@ def test_a_read_only_results_folder_is_refused_at_once(tmpfs, capsys, unbalanced
     rc = main(["study", "--models", "single", "--seeds", "1", *TINY, "--data", str(unbalanced_csv),
                "--out", str(ro / "results")])
     assert rc == 2 and f"{ro} is not writable" in _one_line_error(capsys)
+
+
+@pytest.mark.parametrize("command", [
+    ["sbc", "--replicates", "2", "--sampler", "exact", "--models", "single"],
+    ["simulate", "--replicates", "1", "--sampler", "exact"],
+    ["fit", "--sas-program", "SAS", "--seed", "1", "--draws", "100", "--tune", "100"],
+    ["compare", "--sas-program", "SAS", "--runs", "RUN"],
+])
+def test_every_command_that_writes_refuses_a_read_only_folder_at_once(command, tmpfs, capsys, tmp_path,
+                                                                      monkeypatch):
+    """Before any data, worker or kernel: a Dask cluster or notebook started here fails the test."""
+    from partclust.layout import SAS_REFERENCE
+    from partclust.runner import dask, notebooks
+
+    def started(*a, **k):
+        raise AssertionError("work started before the output folder was checked")
+
+    monkeypatch.setattr(dask, "_connect", started)
+    monkeypatch.setattr(notebooks, "execute", started)
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "run.json").write_text("{}")
+    ro = tmpfs("ro", "size=1m,ro")
+    out = ro / ("cmp.csv" if command[0] == "compare" else "results")
+    swap = {"SAS": str(SAS_REFERENCE / "partially_clustered.sas"), "RUN": str(tmp_path / "run")}
+    rc = main([swap.get(c, c) for c in command] + ["--out", str(out)])
+    assert rc == 2 and f"{ro} is not writable by this user" in _one_line_error(capsys)
+
+
+@pytest.mark.parametrize("where", ["missing", "file", "no_record"])
+def test_compare_names_a_run_folder_that_is_not_one_first(where, tmp_path, capsys):
+    path = {"missing": tmp_path / "nonexistent" / "folder", "file": tmp_path / "afile",
+            "no_record": tmp_path / "empty"}[where]
+    if where == "file":
+        path.write_text("x")
+    elif where == "no_record":
+        path.mkdir()
+    ok = tmp_path / "ok"
+    ok.mkdir()
+    (ok / "run.json").write_text("{}")
+    rc = main(["compare", "--runs", str(ok), str(path), "--out", str(tmp_path / "cmp.csv")])  # no --model
+    err = _one_line_error(capsys)
+    assert rc == 2 and f"--runs {path}" in err and "--model" not in err.split("--runs")[0], err
 
 
 @pytest.mark.slow

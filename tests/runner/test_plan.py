@@ -59,3 +59,31 @@ def test_efficiency_command_refuses_bad_input_before_any_kernel(tmp_path, capsys
     err = capsys.readouterr().err
     assert err.count("partclust efficiency: error:") == 2 and "Traceback" not in err
     assert not (tmp_path / "r" / "efficiency").exists()
+
+
+def test_aggregate_jobs_read_this_study_seeds_only_and_are_keyed_on_them(tmp_path):
+    """Seed folders of an earlier study (here 2 and 3) are neither pooled nor in the cache key; the seed list is."""
+    from partclust.runner.cache import inputs_key, inputs_manifest
+    from partclust.runner.notebooks import notebook_path
+    from partclust.runner.plan import summary_job
+
+    def key(job, layout):
+        return inputs_key(inputs_manifest(notebook_path(job.notebook), job.parameters, "sha",
+                                          job_inputs(job, layout), layout.root))
+
+    keys = {}
+    for seeds in ((1, 2, 3), (1,)):
+        study = StudySettings(models=("single",), seeds=seeds, out=str(tmp_path), why_notebook=False)
+        for s in (1, 2, 3):
+            run = study.layout.run_dir("single", s)
+            run.mkdir(parents=True, exist_ok=True)
+            for name in ("run.json", "summary.csv"):
+                (run / name).write_text(json.dumps({"seed": s}))
+        jobs = {j.role: j for j in analysis_jobs(study, "data.csv")}
+        for role in ("compare", "monte_carlo"):
+            assert jobs[role].parameters["seeds"] == list(seeds) and jobs[role].seeds == seeds
+            runs = {p.parent.name for p in job_inputs(jobs[role], study.layout) if p.is_relative_to(tmp_path)}
+            assert runs == {f"seed-{s}" for s in seeds}
+        assert summary_job(study, "data.csv").parameters["seeds"] == list(seeds)
+        keys[seeds] = key(jobs["monte_carlo"], study.layout)
+    assert keys[(1, 2, 3)] != keys[(1,)]  # a changed seed list executes the aggregate again

@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from partclust.inference.runs import is_complete
@@ -98,6 +99,18 @@ def test_failed_seed_is_recorded_and_a_rerun_redoes_only_it(unbalanced_csv, tmp_
                            "04_monte_carlo_single.ipynb": "reused", "00_summary.ipynb": "executed"}
     assert {name: (out / f"{name}.ipynb").stat().st_mtime_ns for name in analyses} == executed
     assert "0 fitted, 3 reused, 0 failed; 1 notebook(s) executed, 3 reused" in capsys.readouterr().out
+
+    # a smaller seed list: the analyses pool its one run, not the seed folders the last study left
+    rc = main(["study", "--models", "single", "--seeds", "1", *TINY, "--workers", "2", "--data", str(unbalanced_csv),
+               "--out", str(out)])
+    assert rc == 0
+    assert _seed_dirs(out, "single") == ["seed-1", "seed-2", "seed-3"]  # left on disk, untouched
+    assert notebooks() == {"01_data.ipynb": "reused", "03_compare_single.ipynb": "executed",
+                           "04_monte_carlo_single.ipynb": "executed", "00_summary.ipynb": "executed"}
+    mc = pd.read_csv(out / "study" / "single" / "mc_error.csv")
+    comparison = pd.read_csv(out / "comparison" / "single.csv")
+    assert set(mc["n_seeds"]) == {1} and set(comparison["n_seeds"]) == {1}
+    assert "(SE, 1 seeds)" in (out / "reports" / "index.html").read_text()
 
 
 def test_changed_settings_are_not_reused(tmp_path, run1_design):

@@ -35,7 +35,7 @@ from partclust.reporting import records
 from partclust.reporting.tables import fold, headline_html, read_study_record
 
 __all__ = ["own_model_markdown", "MODEL_LABELS", "WHY_TABLES", "WHY_SETTINGS", "ModelAnswer", "WhyAnswer", "StudyAnswer", "study_models",
-           "study_answer", "s2u_density_figure", "calibration_figure", "folded_tables"]
+           "study_seeds", "study_answer", "s2u_density_figure", "calibration_figure", "folded_tables"]
 
 MODEL_LABELS: dict[str, str] = {"single": "single residual", "per_condition": "per-condition residual"}
 """How each model is named in sentences."""
@@ -106,25 +106,39 @@ def _read_csv(path: Path) -> pd.DataFrame | None:
         raise ReportError(f"cannot read {path}: {exc}. Rerun the study stage that writes it.") from None
 
 
+def _recorded_setting(results: str | Path, key: str) -> list | None:
+    """Return a non-empty list the study record (``study/study.json``) holds under ``settings[key]``, else None."""
+    try:
+        listed = json.loads(ResultsLayout(Path(results)).study_record.read_text())["settings"][key]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return listed if isinstance(listed, list) and listed else None
+
+
 def study_models(results: str | Path) -> list[str]:
     """Return the models of the study: those ``study/study.json`` lists, else those with tables, else both."""
     layout = ResultsLayout(Path(results))
-    try:
-        listed = json.loads(layout.study_record.read_text())["settings"]["models"]
-        if isinstance(listed, list) and listed:
-            return [str(m) for m in listed]
-    except (OSError, ValueError, KeyError, TypeError):
-        pass
+    listed = _recorded_setting(results, "models")
+    if listed is not None:
+        return [str(m) for m in listed]
     found = [m for m in RESIDUALS if layout.mc_error_csv(m).is_file()]
     return found or list(RESIDUALS)
 
 
-def _pooled_draws(layout: ResultsLayout, model: str, design: Any) -> np.ndarray:
+def study_seeds(results: str | Path) -> list[int]:
+    """Return the seeds of the study ``study/study.json`` records; empty (every seed folder) without a record."""
+    try:
+        return [int(s) for s in _recorded_setting(results, "seeds") or []]
+    except (TypeError, ValueError):
+        return []
+
+
+def _pooled_draws(layout: ResultsLayout, model: str, design: Any, seeds: Sequence[int] = ()) -> np.ndarray:
     from partclust.errors import ComparisonError
     from partclust.evaluation.compare import load_runs
     from partclust.inference.runs import read_posterior
 
-    dirs = [str(d) for d in layout.seed_runs(model)]
+    dirs = [str(d) for d in layout.seed_runs(model, seeds)]
     if not dirs:
         return np.empty(0)
     try:
@@ -165,7 +179,8 @@ def _why_answer(layout: ResultsLayout, design: Any) -> WhyAnswer:
     return WhyAnswer(model, judge(skew, mixing, traps, published=published, published_se=published_se, **kwargs))
 
 
-def study_answer(results: str | Path, design: Any, models: Sequence[str] | None = None) -> StudyAnswer:
+def study_answer(results: str | Path, design: Any, models: Sequence[str] | None = None,
+                 seeds: Sequence[int] | None = None) -> StudyAnswer:
     """Read the study's tables and runs under ``results`` and state its answer.
 
     Parameters
@@ -177,6 +192,9 @@ def study_answer(results: str | Path, design: Any, models: Sequence[str] | None 
         second; runs of other data are not pooled).
     models : sequence of str, optional
         Default: :func:`study_models`.
+    seeds : sequence of int, optional
+        The seeds whose runs' draws are pooled (seed folders left by an earlier study are not);
+        default: :func:`study_seeds`.
 
     Returns
     -------
@@ -192,6 +210,7 @@ def study_answer(results: str | Path, design: Any, models: Sequence[str] | None 
     from partclust.studies.seeds import s2u_numbers
 
     layout = ResultsLayout(Path(results))
+    seeds = list(seeds) if seeds else study_seeds(results)
     out: dict[str, ModelAnswer] = {}
     for model in (list(models) if models else study_models(results)):
         mc = _read_csv(layout.mc_error_csv(model))
@@ -199,7 +218,7 @@ def study_answer(results: str | Path, design: Any, models: Sequence[str] | None 
         exact = exact_posterior(design, model)
         numbers = s2u_numbers(model, exact, mc, comparison)
         out[model] = ModelAnswer(model, numbers, exact, float(reml(design, model).estimates["s2u"]),
-                                 _pooled_draws(layout, model, design), mc)
+                                 _pooled_draws(layout, model, design, seeds), mc)
     return StudyAnswer(out, _why_answer(layout, design))
 
 

@@ -7,12 +7,14 @@ Every command that takes data and a model uses these, so ``--data``, ``--model``
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Sequence
 
 from partclust.config import RESIDUALS
 from partclust.runner.programs import spec_given
 
-__all__ = ["add_data", "load_checked", "add_spec", "spec_of", "model_data_of", "given_spec", "notebook_spec_params"]
+__all__ = ["add_data", "load_checked", "add_spec", "spec_of", "model_data_of", "given_spec", "notebook_spec_params",
+           "check_run_dirs"]
 
 
 def add_data(p: argparse.ArgumentParser) -> None:
@@ -82,3 +84,27 @@ def notebook_spec_params(args: argparse.Namespace, spec) -> dict:
     """Return the fit notebook's specification parameters (it rebuilds the same spec from them)."""
     return {"model": spec.name if spec.is_builtin else "", "formula": spec.formula,
             "residual_by": spec.residual_by or "" if not spec.is_builtin else "", "priors": list(args.prior)}
+
+
+def check_run_dirs(runs: Sequence[str]) -> list[Path]:
+    """Return the ``--runs`` folders as paths if each is a run folder (one holding ``run.json``); else name it.
+
+    Raises
+    ------
+    ComparisonError
+        For the first entry that does not exist, is a file, or holds no ``run.json``.
+    """
+    from partclust.errors import ComparisonError
+    from partclust.inference.runs import RUN_JSON
+
+    hint = "give the folders partclust fit --out or a study (runs/<model>/seed-<k>) wrote"
+    for d in runs:
+        p = Path(d).expanduser()
+        if not p.exists():
+            raise ComparisonError(f"--runs {p}: no such folder; {hint}.")
+        if not p.is_dir():
+            raise ComparisonError(f"--runs {p} is a file, not a run folder; {hint}.")
+        if not (p / RUN_JSON).is_file():
+            raise ComparisonError(f"--runs {p} is not a run folder (no {RUN_JSON}: not a fit's output, or the fit "
+                                  f"did not finish); {hint}.")
+    return [Path(d).expanduser() for d in runs]

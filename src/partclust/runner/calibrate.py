@@ -243,6 +243,9 @@ def _notebook(name: str, out: Path, folder: Path, params: dict[str, Any]) -> Non
 def cmd_sbc(args: argparse.Namespace) -> int:
     """Run ``partclust sbc``; exit 1 when a replicate failed or a parameter's ranks are not uniform."""
     from partclust.runner.args import load_checked
+    from partclust.validate import check_output_dir
+
+    check_output_dir("--out", args.out)  # before the data, the workers and any replicate
 
     models, spec_json = tuple(args.models), ""
     if args.formula or args.prior or args.residual_by:
@@ -283,6 +286,9 @@ def cmd_sbc(args: argparse.Namespace) -> int:
 
 def cmd_simulate(args: argparse.Namespace) -> int:
     """Run ``partclust simulate``; exit 1 when a replicate failed."""
+    from partclust.validate import check_output_dir
+
+    check_output_dir("--out", args.out)  # before the grid, the workers and any replicate
     grid = read_grid(args.grid or DEFAULT_GRID)
     engine = Engine(args.workers, args.scheduler or "")
     _sigterm_as_interrupt()

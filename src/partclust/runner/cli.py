@@ -15,8 +15,8 @@ from typing import Sequence
 from partclust.config import NOTEBOOK_FILES, PARAMETERIZATIONS, RESIDUALS, SAMPLERS
 from partclust.errors import EXIT_BAD_INPUT, EXIT_FAILED, PartclustError
 from partclust.layout import RESULTS
-from partclust.runner.args import (add_data as _add_data, add_spec as _add_spec, given_spec as _given_spec,
-                                   load_checked as _load, model_data_of as _model_data,
+from partclust.runner.args import (add_data as _add_data, add_spec as _add_spec, check_run_dirs,
+                                   given_spec as _given_spec, load_checked as _load, model_data_of as _model_data,
                                    notebook_spec_params as _notebook_spec_params, spec_of as _spec)
 from partclust.runner.pipes import guarded_stdout
 from partclust.runner.questions import add_efficiency
@@ -162,7 +162,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from partclust.references import all_references, refuse_inconsistent_sas
     from partclust.translate import spec_from_record
 
-    first = Path(args.runs[0]) / RUN_JSON
+    first = check_run_dirs(args.runs)[0] / RUN_JSON  # first of all: a mistyped folder is named, not blamed on --model
     try:
         record = json.loads(first.read_text()) if first.is_file() else None
     except ValueError:
@@ -204,7 +204,7 @@ def cmd_study(args: argparse.Namespace) -> int:
 
     from partclust.errors import StudyError
     from partclust.runner.dask import close_client, compile_cache, start_workers
-    from partclust.runner.study import main_study
+    from partclust.runner.study import check_study_folder_free, main_study
     from partclust.studies.seeds import MAX_SEEDS, StudySettings
     from partclust.validate import check_int
 
@@ -237,6 +237,7 @@ def cmd_study(args: argparse.Namespace) -> int:
         from partclust.runner.dask import probe_scheduler
 
         probe_scheduler(study.scheduler)
+    check_study_folder_free(study.out)  # a folder another study holds is refused before any worker starts
     # the workers and their kernels start now, while the data are read and checked
     starting = start_workers(study.scheduler, study.n_workers, compile_cache(study))
     try:

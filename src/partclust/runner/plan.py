@@ -59,6 +59,8 @@ class NotebookJob:
     after : tuple of str
         Models whose fits must all be in before the job starts (a job reading several models' runs);
         it reads their runs.
+    seeds : tuple of int
+        The seeds whose runs it reads (the study's seed list); empty: every seed folder.
     """
 
     role: str
@@ -68,6 +70,7 @@ class NotebookJob:
     cached: bool = True
     early: bool = False
     after: tuple[str, ...] = ()
+    seeds: tuple[int, ...] = ()
 
     @property
     def notebook(self) -> str:
@@ -111,37 +114,38 @@ def analysis_jobs(study: StudySettings, data_path: str) -> list[NotebookJob]:
             if set(RESIDUALS) <= set(study.models):  # both residual models' runs, compared by PSIS-LOO
                 jobs.append(NotebookJob("model_choice", str(layout.study_notebook(NOTEBOOK_FILES["model_choice"])),
                                         {"data_path": data_path, "results_dir": root, "seed": int(study.seeds[0])},
-                                        after=tuple(RESIDUALS)))
+                                        after=tuple(RESIDUALS), seeds=(int(study.seeds[0]),)))
     builtin = not (study.sas_program or study.formula)
+    seeds = tuple(int(s) for s in study.seeds)  # this study's runs only: never seed folders of an earlier one
     for model in study.models:
         stem = {role: Path(NOTEBOOK_FILES[role]).stem for role in ("compare", "monte_carlo")}
-        common = {"results_dir": root, "data_path": data_path, "sas_output_dir": ""}
+        common = {"results_dir": root, "data_path": data_path, "sas_output_dir": "", "seeds": list(seeds)}
         if builtin:
             jobs.append(NotebookJob("compare", str(layout.comparison_notebook(f"{stem['compare']}_{model}.ipynb")),
-                                    {"model": model, **common}, model))
+                                    {"model": model, **common}, model, seeds=seeds))
         jobs.append(NotebookJob("monte_carlo", str(layout.study_notebook(f"{stem['monte_carlo']}_{model}.ipynb")),
-                                {**study.notebook_spec_params(model), **common}, model))
+                                {**study.notebook_spec_params(model), **common}, model, seeds=seeds))
     return jobs
 
 
 def summary_job(study: StudySettings, data_path: str) -> NotebookJob:
     """Return the summary notebook's job: the study's answer, rendered as the landing page; always executed."""
     return NotebookJob("summary", str(study.layout.study_notebook(NOTEBOOK_FILES["summary"])),
-                       {"results_dir": str(study.layout.root), "data_path": data_path, "models": list(study.models)},
-                       cached=False)
+                       {"results_dir": str(study.layout.root), "data_path": data_path, "models": list(study.models),
+                        "seeds": [int(s) for s in study.seeds]}, cached=False)
 
 
 def job_inputs(job: NotebookJob, layout: ResultsLayout) -> list[Path]:
     """Files of earlier stages a job reads (for its cache key).
 
-    For a per-model job (or one that waits for several models) every run's ``run.json`` and ``summary.csv`` (a run folder is renamed into place
-    only when complete, so its ``run.json`` stands for its draws too) and any SAS output; none for the
-    others.
+    For a per-model job (or one that waits for several models) the ``run.json`` and ``summary.csv`` of
+    each run of its seeds (a run folder is renamed into place only when complete, so its ``run.json``
+    stands for its draws too) and any SAS output; none for the others.
     """
     models = [job.model] if job.model is not None else list(job.after)
     if not models:
         return []
-    files = [d / name for m in models for d in layout.seed_runs(m) for name in ("run.json", "summary.csv")]
+    files = [d / name for m in models for d in layout.seed_runs(m, job.seeds) for name in ("run.json", "summary.csv")]
     if SAS_OUTPUT.is_dir():
         files += sorted(p for p in SAS_OUTPUT.rglob("*") if p.is_file())
     return files

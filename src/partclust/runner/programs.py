@@ -52,6 +52,9 @@ def fit_program(args: argparse.Namespace) -> int:
     from partclust.inference.settings import FitSettings
     from partclust.runner.notebooks import FIT_NOTEBOOK, execute
 
+    from partclust.validate import check_output_dir
+
+    out = check_output_dir("--out", args.out)  # before the program is read: a folder it cannot write is refused
     translation = translation_of(args)  # refused constructs and bad data fail here, before a kernel starts
     step = int(args.step or 0)
     settings = FitSettings(
@@ -60,7 +63,6 @@ def fit_program(args: argparse.Namespace) -> int:
         sas_program=str(Path(args.sas_program).resolve()), step=step, program_sha256=translation.program_sha256,
     )
     translation.model(settings.parameterization)  # a statement whose value cannot be computed fails here too
-    out = Path(args.out).resolve()
     params = {k: v for k, v in settings.__dict__.items() if k not in ("spec", "program_sha256")}
     params.update({"model": "", "data_path": translation.source, "output_dir": str(out),
                    "make_plots": not args.no_plots})
@@ -92,7 +94,9 @@ def compare_program(args: argparse.Namespace, sas_program: str, record: dict | N
     from partclust.evaluation import REAL, compare_all, fit_table, load_runs, verdict_counts
     from partclust.files import write_csv
     from partclust.references import program_references
+    from partclust.validate import check_output_file
 
+    target = check_output_file("--out", args.out, example="comparison.csv")
     if args.sas_program is None:  # default: the program, step and dataset the runs recorded
         args.sas_program = sas_program
         args.step = args.step if args.step is not None else (record["settings"].get("step") or None)
@@ -106,7 +110,7 @@ def compare_program(args: argparse.Namespace, sas_program: str, record: dict | N
     fit = fit_table(runs.summaries)
     refs = program_references(translation, args.sas_output)
     comparison = compare_all(fit, refs.values())
-    out = write_csv(Path(args.out), comparison)
+    out = write_csv(target, comparison)
     print(f"{len(runs.included)} converged run(s) of {translation.program.title} compared with "
           + ", ".join(f"{k}" + ("" if r.available else f" (unavailable: {r.unavailable_reason})") for k, r in refs.items()))
     print(verdict_counts(comparison).to_string())

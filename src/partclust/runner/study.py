@@ -13,7 +13,11 @@ from partclust.runner.dask import NotebookOutcome, RunOutcome, close_client, dri
 from partclust.runner.plan import analysis_jobs
 from partclust.studies.seeds import StudySettings
 
-__all__ = ["main_study", "write_study_record", "render_remaining", "landing_page"]
+__all__ = ["main_study", "write_study_record", "render_remaining", "landing_page", "STUDY_LOCK",
+           "check_study_folder_free"]
+
+STUDY_LOCK = "a partclust study"
+"""What a study's lock on its results folder says it is (:func:`~partclust.files.folder_lock`)."""
 
 
 def _progress_bar(n_runs: int, n_notebooks: int):
@@ -118,6 +122,21 @@ def landing_page(out: Path, design, models: Sequence[str] = ()) -> Path:
     return layout.index
 
 
+def check_study_folder_free(out: str | Path) -> None:
+    """Refuse a results folder another study holds, before any worker starts.
+
+    See :func:`~partclust.files.check_folder_free`; the study still takes the lock itself (:func:`main_study`).
+
+    Raises
+    ------
+    FolderInUse
+        Naming the process that holds it.
+    """
+    from partclust.files import check_folder_free
+
+    check_folder_free(out, STUDY_LOCK)
+
+
 def _print_gates(study: StudySettings, outcomes: Sequence[RunOutcome]) -> None:
     """Per model: "k of N runs passed the convergence gate", with the failing checks."""
     from partclust.studies.gates import gate_sentence, run_records
@@ -154,7 +173,7 @@ def main_study(study: StudySettings, design, starting=None) -> int:
 
     with ExitStack() as held:
         try:
-            held.enter_context(folder_lock(study.out, "a partclust study"))
+            held.enter_context(folder_lock(study.out, STUDY_LOCK))
         except BaseException:
             if starting is not None:  # refused: the workers started for it are not needed
                 try:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import pandas as pd
 
@@ -234,9 +234,10 @@ class ModelAggregate:
 
 
 def aggregate_model(model: str, results: Path, design: Any, sas_output_dir: str | None = None,
-                    spec: Any = None) -> ModelAggregate:
+                    spec: Any = None, seeds: Sequence[int] = ()) -> ModelAggregate:
     """Read a model's runs, compute calibration, per-seed z and the comparison; write the tables.
 
+    Pools only the runs of ``seeds`` (a study's seed list; empty: every seed folder under ``runs/<model>/``).
     Writes ``study/<model>/mc_error.csv``, ``comparison/<model>.csv`` and the exact and REML references
     with their provenance sidecars under ``references/<data-sha12>-<model>/``. With no converged run
     the tables are empty (and say so) rather than failing: the report must still show which runs
@@ -255,11 +256,10 @@ def aggregate_model(model: str, results: Path, design: Any, sas_output_dir: str 
     from partclust.references import all_references
     from partclust.references.exact import exact_posterior
     from partclust.references.store import default_directory, exact_checks, write_reference
-
     from partclust.models.checks import check_data
 
     layout = ResultsLayout(Path(results))
-    dirs = layout.seed_runs(model)
+    dirs = layout.seed_runs(model, seeds)
     if hasattr(design, "program"):  # a translated PROC MCMC program
         return _aggregate_program(model, layout, dirs, design, sas_output_dir)
     if not hasattr(design, "spec"):  # a run1 Design (ModelData was checked when it was read)
