@@ -97,9 +97,9 @@ def main() -> None:
         sim = ["simulate", "--grid", str(grid), "--replicates", "2"]
     else:
         sbc = ["sbc", "--replicates", str(a.sbc_replicates)]
+        sim = ["simulate", "--replicates", str(a.sim_replicates)] + (["--grid", a.grid] if a.grid else [])
     if a.data:
         sbc += ["--data", a.data]
-        sim = ["simulate", "--replicates", str(a.sim_replicates)] + (["--grid", a.grid] if a.grid else [])
     for name, args, folder in (("sbc", sbc, out / "sbc"), ("simulate", sim, out / "simulation")):
         wall = _run(args + common, src)
         print(json.dumps(_summary(name, wall, folder, a.workers, a.project)), flush=True)

@@ -34,13 +34,13 @@ def main() -> None:
 
     t0 = time.perf_counter()
     from partclust.data import load_design
-    from partclust.exact import DEFAULT_GRID, exact_posterior
+    from partclust.references.exact import DEFAULT_GRID, exact_posterior
 
     imported = time.perf_counter() - t0
     grid = DEFAULT_GRID if args.grid is None else args.grid
     design = load_design(_data_path(args.data), allow_download=False)
     print(f"data: {design.source} ({design.n} rows, {design.n_clusters} treated clusters)")
-    print(f"import partclust.exact: {imported:.2f} s;  grid = {grid:g};  repeats = {args.repeat}  "
+    print(f"import partclust.references.exact: {imported:.2f} s;  grid = {grid:g};  repeats = {args.repeat}  "
           f"(cpus: {os.cpu_count()}, load average: {', '.join(f'{x:.2f}' for x in os.getloadavg())})")
     best_total = 0.0
     median_total = 0.0
