@@ -51,7 +51,6 @@ def fit_program(args: argparse.Namespace) -> int:
     from partclust.inference.runs import RUN_JSON, SUMMARY_CSV
     from partclust.inference.settings import FitSettings
     from partclust.runner.notebooks import FIT_NOTEBOOK, execute
-
     from partclust.validate import check_output_dir
 
     out = check_output_dir("--out", args.out)  # before the program is read: a folder it cannot write is refused
