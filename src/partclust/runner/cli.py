@@ -253,24 +253,28 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("fit", help="fit one model with one seed (in this process; --notebook: notebooks/02_fit.ipynb)")
     _add_spec(p)
-    p.add_argument("--seed", type=int, required=True)
-    p.add_argument("--draws", type=int, default=2000)
-    p.add_argument("--tune", type=int, default=1000)
-    p.add_argument("--chains", type=int, default=4)
-    p.add_argument("--parameterization", choices=PARAMETERIZATIONS, default="noncentered")
-    p.add_argument("--sampler", choices=SAMPLERS, default="nutpie")
-    p.add_argument("--target-accept", type=float, default=0.9)
+    p.add_argument("--seed", type=int, required=True, help="the sampler's seed: same seed and settings, same draws")
+    p.add_argument("--draws", type=int, default=2000, help="draws kept per chain (default 2000)")
+    p.add_argument("--tune", type=int, default=1000, help="tuning steps per chain, discarded (default 1000)")
+    p.add_argument("--chains", type=int, default=4, help="chains, at least 2 for R-hat (default 4)")
+    p.add_argument("--parameterization", choices=PARAMETERIZATIONS, default="noncentered",
+                   help="how the cluster effects are written (sas_singletons: one per subject, as PROC MCMC)")
+    p.add_argument("--sampler", choices=SAMPLERS, default="nutpie",
+                   help="nutpie (NUTS, default), pymc (PyMC's NUTS) or metropolis (Metropolis-within-Gibbs)")
+    p.add_argument("--target-accept", type=float, default=0.9, help="NUTS step-size adaptation target (default 0.9)")
     p.add_argument("--notebook", action="store_true",
                    help="execute the fit notebook (papermill) for its trace and rank plots: the same draws, ~10 s more")
     p.add_argument("--no-plots", action="store_true", help="with --notebook: skip trace and rank plots")
-    p.add_argument("--out", required=True, metavar="DIR")
+    p.add_argument("--out", required=True, metavar="DIR",
+                   help="run folder: posterior.nc, summary.csv and run.json (written last)")
     add_program(p)
     _add_data(p)
     p.set_defaults(func=cmd_fit)
 
     p = sub.add_parser("exact", help="the exact posterior by quadrature (no sampling)")
     _add_spec(p)
-    p.add_argument("--out", required=True, metavar="FILE.csv")
+    p.add_argument("--out", required=True, metavar="FILE.csv",
+                   help="the posterior table: mean, SD and quantiles of every parameter")
     add_program(p)
     _add_data(p)
     p.set_defaults(func=cmd_exact)
@@ -283,17 +287,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("compare", help="compare fits with exact, REML, PyMC 2 (2011) and SAS")
     _add_spec(p, "a built-in run1 model (default: the specification the runs recorded)")
-    p.add_argument("--runs", nargs="+", required=True, metavar="DIR")
+    p.add_argument("--runs", nargs="+", required=True, metavar="DIR", help="run folders (fit --out or a study's runs)")
     p.add_argument("--sas-output", metavar="DIR", default=None,
                    help="default: sas_reference/output (with --sas-program: the folder holding that step's "
                         "outpost.csv; none by default)")
-    p.add_argument("--out", required=True, metavar="FILE.csv")
+    p.add_argument("--out", required=True, metavar="FILE.csv",
+                   help="one row per parameter × statistic × reference, with its difference, MCSE and verdict")
     add_program(p)
     _add_data(p)
     p.set_defaults(func=cmd_compare)
 
     p = sub.add_parser("why", help="why σ²_u differed: skewness, mixing, prior traps (notebook 05)")
-    p.add_argument("--out", default=str(RESULTS), metavar="DIR")
+    p.add_argument("--out", default=str(RESULTS), metavar="DIR", help="results folder (default results/)")
     _add_data(p)
     p.set_defaults(func=cmd_why)
 
@@ -310,9 +315,9 @@ def build_parser() -> argparse.ArgumentParser:
     g = p.add_mutually_exclusive_group()
     g.add_argument("--seeds", type=int, default=20, help="run seeds 1..N (default 20)")
     g.add_argument("--seed-list", type=int, nargs="+", metavar="SEED")
-    p.add_argument("--draws", type=int, default=2000)
-    p.add_argument("--tune", type=int, default=1000)
-    p.add_argument("--chains", type=int, default=4)
+    p.add_argument("--draws", type=int, default=2000, help="draws kept per chain in every run (default 2000)")
+    p.add_argument("--tune", type=int, default=1000, help="tuning steps per chain (default 1000)")
+    p.add_argument("--chains", type=int, default=4, help="chains per run (default 4)")
     p.add_argument("--workers", type=int, default=0, help="local worker processes (default: one per core)")
     p.add_argument("--scheduler", metavar="ADDRESS", help="an existing Dask scheduler, e.g. tcp://host:8786")
     p.add_argument("--timeout", type=float, default=900.0, help="seconds a notebook cell may run")
@@ -322,7 +327,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "the first time, then reused while their inputs are unchanged)")
     p.add_argument("--plots", choices=("first", "all", "none"), default="first",
                    help="trace and rank plots in the first seed's notebook of each model (default), all, or none")
-    p.add_argument("--out", default=str(RESULTS), metavar="DIR")
+    p.add_argument("--out", default=str(RESULTS), metavar="DIR",
+                   help="results folder: runs/, study/, comparison/, reports/index.html (default results/)")
     _add_data(p)
     p.set_defaults(func=cmd_study)
 
