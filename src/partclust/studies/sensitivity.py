@@ -78,7 +78,7 @@ def default_alternatives(half_cauchy_scale: float = 1.0, half_normal_scale: floa
     """
     var, sd = ("σ²_u", "σ_u") if own is None else (own[0], f"√{own[0]}")
     first = AlternativePrior(SAS_NAME, SAS_PRIORS.s2u) if own is None else \
-        AlternativePrior(f"program: {own[1].sas(own[0])}", own[1])
+        AlternativePrior(f"program: {own[0]} ~ {own[1].sas(own[0])}", own[1])
     out = [first,
            AlternativePrior(f"half-Cauchy({half_cauchy_scale:g}) on {sd}", HalfCauchyOnSD(half_cauchy_scale)),
            AlternativePrior(f"half-normal({half_normal_scale:g}) on {sd}", HalfNormalOnSD(half_normal_scale))]
