@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from helpers_translate import PROGRAM_D
+from helpers_translate import PROGRAM_B, PROGRAM_D, intercept_table
 
 from partclust.layout import REPO_ROOT
 from partclust.runner.cli import main
@@ -58,19 +58,23 @@ def test_efficiency_refuses_a_file_of_several_steps_without_step(run1_path, tmp_
 
 
 @pytest.mark.slow
-def test_quick_efficiency_of_the_project_program(run1_path, tmp_path, capsys):
-    """Step 1 (one s2e) and its per-arm alternative, quick sizes; the printout says which set-ups were not tried."""
+def test_quick_efficiency_of_a_program(tmp_path, capsys):
+    """A random-intercept program on a generated table: its model alone (no arm column), quick sizes; the printout
+    says why it is alone and which set-ups were not tried, and a rerun reuses the notebook."""
+    program, data = tmp_path / "heights.sas", tmp_path / "heights.csv"
+    program.write_text(PROGRAM_B)
+    intercept_table().to_csv(data, index=False)
     out = tmp_path / "r"
-    argv = ["efficiency", "--quick", "--sas-program", str(SAS_PROGRAM), "--step", "1", "--data", str(run1_path),
-            "--out", str(out)]
+    argv = ["efficiency", "--quick", "--sas-program", str(program), "--data", str(data), "--out", str(out)]
     assert main(argv) == 0
     printed = capsys.readouterr().out
     table = pd.read_csv(out / "efficiency" / "efficiency.csv")
-    assert list(dict.fromkeys(table["residual"])) == ["single", "per_condition"]
+    assert set(table["residual"]) == {"single"} and len(table) == 5  # the exact sampler and 2 × 2 set-ups
     settings = json.loads((out / "efficiency" / "settings.json").read_text())
-    assert settings["sas_program"] == str(SAS_PROGRAM) and settings["step"] == 1
-    assert "s2e[0]` for treat = 0" in printed  # the alternative the program suggests, said before the run
+    assert settings["sas_program"] == str(program.resolve()) and settings["data_sha256"]
+    assert "studied alone" in printed  # said before the run
     assert "not tried here" in printed and "NUTS (PyMC) · noncentered" in printed and "4 of the 9" in printed
+    assert (out / "reports" / "study" / "08_efficiency.html").is_file()
     sidecar = json.loads((out / "study" / "08_efficiency.inputs.json").read_text())
-    assert str(SAS_PROGRAM) in sidecar["inputs"]["input_files"]  # the program's content is in the reuse key
+    assert str(program.resolve()) in sidecar["inputs"]["input_files"]  # the program's content is in the reuse key
     assert main(argv) == 0 and "reused" in capsys.readouterr().out

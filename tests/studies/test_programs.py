@@ -83,7 +83,7 @@ def test_tables_show_the_program_names():
     naming = Naming({"s2u": "s2cl", "u": "w"})
     table = pd.DataFrame({"param": ["s2u", "b1", "u[3]", "sig2"], "mean": [1.0, 2.0, 3.0, 4.0]})
     shown = naming.rename(table, effect="delta")
-    assert list(shown["param"]) == ["s2cl", "delta", "w[3]", "sig2"] and list(table["param"])[0] == "s2u"
+    assert list(shown["param"]) == ["s2cl", "delta", "w[3]", "sig2"] and table["param"].iloc[0] == "s2u"
     assert list(Naming().rename(table)["param"]) == ["s2u", "b1", "u[3]", "sig2"]
 
 

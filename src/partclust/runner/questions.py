@@ -76,7 +76,9 @@ def cmd_efficiency(args: argparse.Namespace) -> int:
     if recommendation.is_file():
         print(recommendation.read_text(encoding="utf-8").replace("**", "").strip())
     print(f"table: {layout.efficiency / 'efficiency.csv'}")
-    print(f"report: {landing_page(out, design)}")
+    # a program's data need not be run1's, which the landing page summarizes: its page is the notebook's own
+    page = layout.reports / target.relative_to(out).with_suffix(".html") if inputs else landing_page(out, design)
+    print(f"report: {page}")
     return 0
 
 

@@ -274,7 +274,11 @@ def recommendation(table: pd.DataFrame, target: float = TARGET_MCSE) -> list[str
 
 
 def headline(table: pd.DataFrame, target: float = TARGET_MCSE) -> str:
-    """One line for the landing page: the recommended set-up per residual model and the draws it needs."""
+    """One line for the landing page: the recommended set-up per residual model and the draws it needs.
+
+    When the table lacks some sampler × parameterization combinations (:func:`untried_setups`, e.g. under
+    ``--quick``) the line says the choice is among those tried.
+    """
     parts = []
     for residual, g in table.groupby("residual", sort=False):
         ok = g[(g["sampler"] != EXACT_SAMPLER) & (g["divergences"] == 0) & (g["verdict"] == CONSISTENT)]
