@@ -200,7 +200,7 @@ def _passed_all(gate: str) -> bool:
 
 
 def untried_setups(table: pd.DataFrame) -> list[tuple[str, str]]:
-    """The sampler × parameterization combinations (of every one the project offers) that the table has no row of.
+    """List the sampler × parameterization combinations (of every one the project offers) the table has no row of.
 
     Returns
     -------

@@ -130,7 +130,7 @@ def _variance_prior(md: Any, names: tuple[str, ...]) -> tuple[Any, str]:
 
 def _with_residual(md: Any, residual_by: str | None, resid: np.ndarray, levels: tuple[str, ...],
                    names: tuple[str, ...], prior: Any, name: str) -> Any:
-    """The same data and priors with another residual structure (every residual variance with ``prior``)."""
+    """Return the same data and priors with another residual structure (every residual variance with ``prior``)."""
     from partclust.models.model_data import content_hash
 
     spec = md.spec
@@ -146,7 +146,7 @@ def _with_residual(md: Any, residual_by: str | None, resid: np.ndarray, levels: 
 
 
 def _alternative(md: Any, taken: set[str]) -> tuple[Any | None, str]:
-    """The other residual structure of ``md`` and a sentence on it (None and why not, when there is none)."""
+    """Return the other residual structure of ``md`` and a sentence on it (None and why not, when there is none)."""
     from partclust.models.model_data import normalise_labels
 
     if md.spec.residual_by is not None:
