@@ -117,3 +117,15 @@ def test_a_program_outside_the_family_is_refused_with_its_reason(tmp_path):
 def test_the_project_program_needs_its_step(run1_path):
     with pytest.raises(SpecError, match="has 2 PROC MCMC steps"):
         program_models(str(SAS_PROGRAM), 0, str(run1_path))
+
+
+def test_reml_likelihood_ratio_of_a_program_and_its_alternative_is_run1s(run1_path, run1_design):
+    """Step 1 and its per-arm alternative give the built-in models' REML test (an independent reading of run1)."""
+    from partclust.references.reml import lrt, reml
+
+    one = program_models(str(SAS_PROGRAM), 1, str(run1_path))
+    ours = lrt(reml(one.data["single"]), reml(one.data["per_condition"]))
+    builtin = lrt(reml(run1_design, "single"), reml(run1_design, "per_condition"))
+    assert ours.df == 1 and ours.statistic == pytest.approx(builtin.statistic, rel=1e-6)
+    with pytest.raises(SpecError):
+        lrt(reml(one.data["per_condition"]), reml(one.data["single"]))

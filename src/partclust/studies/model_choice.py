@@ -262,7 +262,7 @@ def conclusion(compare_table: pd.DataFrame, lrt: Any, ratio: Mapping[str, float]
            if "p_worse" in compare_table and np.isfinite(float(compare_table.loc[other, "p_worse"])) else "")
         + (f", {str(compare_table.loc[other, 'diag_diff']).strip()}" if "diag_diff" in compare_table
            and str(compare_table.loc[other, "diag_diff"]).strip() not in ("", "<NA>", "nan") else "") + ").",
-        f"REML's likelihood-ratio test of {top} = {bottom}: χ²(1) = {lrt.statistic:.2f}, "
+        f"REML's likelihood-ratio test of {top} = {bottom}: χ²({lrt.df}) = {lrt.statistic:.2f}, "
         f"p = {lrt.p_value:.3g} ({'rejected' if lrt.p_value < 0.05 else 'not rejected'} at the 5 % level).",
         f"{top} / {bottom}: posterior median {ratio['median']:.2f}, 95 % interval "
         f"[{ratio['q2.5']:.2f}, {ratio['q97.5']:.2f}]; P({top} > {bottom}) = {ratio['p_greater']:.3f} "
