@@ -166,3 +166,38 @@ def test_fresh_processes_cold_then_warm_give_the_same_draws(run1_path, tmp_path)
         out.append(json.loads(done.stdout.strip().splitlines()[-1]))
     assert [o["source"] for o in out] == ["compiled", "disk"]
     assert out[0]["s2u"] == out[1]["s2u"]
+
+
+CHILD_WAITS = r"""
+import json, sys
+from partclust.data import load_design
+from partclust.inference.compiled import compile_model
+from partclust.models.pymc import build_model
+model = build_model(load_design(sys.argv[1]), "single")
+print("ready", flush=True)
+c, rec = compile_model(model, sys.argv[2])
+print(json.dumps({"source": rec["source"], "waited_s": rec.get("waited_s", 0.0)}), flush=True)
+"""
+
+
+@pytest.mark.slow
+def test_a_process_waits_for_the_entry_another_is_building(run1_path, tmp_path):
+    """While one process builds an entry (holding its build lock), another needing it waits and loads it."""
+    from partclust.data import load_design
+
+    model = build_model(load_design(run1_path), "single")
+    versions = compiled.cache_versions()
+    key = graph_key(model, extra=versions)
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT / "src")}
+    with compiled.build_lock(tmp_path, key) as waited:
+        assert waited < 1.0  # nobody else holds it
+        child = subprocess.Popen([sys.executable, "-c", CHILD_WAITS, str(run1_path), str(tmp_path)], env=env,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        assert child.stdout.readline().strip() == "ready"  # the child built its model; it asks for the entry next
+        _, _, published = compiled._build(model, initial_point_fn(model), tmp_path, key, versions)
+        assert published
+    out, err = child.communicate(timeout=600)
+    assert child.returncode == 0, err[-2000:]
+    rec = json.loads(out.strip().splitlines()[-1])
+    assert rec["source"] == "disk" and rec["waited_s"] > 0.5, rec  # without the lock it would compile its own
+    assert _entries(tmp_path) == [tmp_path / key]

@@ -20,7 +20,8 @@ different key, so a stale entry is never looked up. An entry whose manifest does
 whose files fail their checksums, or which numba cannot load is discarded and rebuilt. Entries are
 written into a temporary folder and renamed into place when complete, so two processes filling the
 cache at once each publish a complete entry or leave the other's; a reader never sees a half-written
-one. The folder is ``$PARTCLUST_CACHE_DIR`` if set, else ``results/cache/compiled/``
+one. A process that finds an entry missing takes that key's build lock (:func:`build_lock`) before it
+builds, so of several processes needing the same entry at once one compiles and the others wait and load. The folder is ``$PARTCLUST_CACHE_DIR`` if set, else ``results/cache/compiled/``
 (:attr:`partclust.layout.ResultsLayout.compiled_cache`); it can be shared by machines that see the
 same results folder (each CPU kind gets its own entries). Entries hold numba's pickled code: share
 the folder only with people whose code you would run.
@@ -38,6 +39,7 @@ be built, :func:`compile_model` falls back to ``nutpie.compile_pymc_model`` and 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -49,7 +51,7 @@ import sys
 import time
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 
@@ -57,7 +59,7 @@ from partclust.files import write_json
 from partclust.inference.callbacks import SOURCE_DIGEST, NoCode, assemble, initial_point_fn, make_cfuncs
 from partclust.inference.graphkey import graph_key, key_outputs
 
-__all__ = ["CACHE_ENV", "CACHE_FORMAT", "cache_dir", "compile_model", "cache_versions", "clear_memory"]
+__all__ = ["CACHE_ENV", "CACHE_FORMAT", "cache_dir", "compile_model", "cache_versions", "clear_memory", "build_lock"]
 
 CACHE_ENV = "PARTCLUST_CACHE_DIR"
 """Environment variable naming the compile cache folder (default: ``results/cache/compiled``)."""
@@ -158,6 +160,35 @@ def _load(entry: Path, key: str, versions: dict[str, Any]) -> _Callbacks:
     return _Callbacks(manifest, logp, expand)
 
 
+@contextlib.contextmanager
+def build_lock(root: Path, key: str) -> Iterator[float]:
+    """Hold the build lock of entry ``key`` (``<root>/.<key>.lock``) while the block runs; yields the seconds waited.
+
+    Two processes that need the same missing entry (the two workers of a cold study, say) would
+    otherwise both compile it; with the lock, the first builds and publishes while the second waits,
+    then loads what the first published. The lock is an ``fcntl.flock``, released by the operating
+    system when its holder ends in any way, so a killed compile never blocks a later one. Where the lock
+    cannot be taken (no ``fcntl``, a read-only cache folder), the block runs without it.
+    """
+    t0 = time.perf_counter()
+    try:
+        import fcntl
+
+        root.mkdir(parents=True, exist_ok=True)
+        fd = os.open(root / f".{key}.lock", os.O_RDWR | os.O_CREAT, 0o666)
+    except (ImportError, OSError):
+        yield 0.0
+        return
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except OSError:  # flock unsupported here (e.g. some network file systems)
+            pass
+        yield time.perf_counter() - t0
+    finally:
+        os.close(fd)  # releases the lock
+
+
 def _discard(entry: Path) -> None:
     """Move an unusable entry aside and delete it (another process may be doing the same)."""
     aside = entry.parent / f".stale-{entry.name[:12]}-{uuid.uuid4().hex[:8]}"
@@ -241,7 +272,8 @@ def compile_model(model: Any, folder: str | os.PathLike | None = None) -> tuple[
         built here, not written (numba could not cache it); ``uncached``: ``nutpie.compile_pymc_model``
         without the cache), ``key``,
         ``entry``, ``rebuilt`` (why an existing entry was discarded, or ""), ``reason`` (for
-        ``uncached``) and ``seconds``.
+        ``uncached``), ``waited_s`` (seconds spent waiting for another process's build of the same entry,
+        when it was missing) and ``seconds``.
     """
     import nutpie
 
@@ -273,14 +305,24 @@ def compile_model(model: Any, folder: str | os.PathLike | None = None) -> tuple[
             _discard(entry)
     try:
         if cb is None:
-            error = _build_in_child(model, root, key)
-            try:
-                cb = _load(root / key, key, versions)
-                record["source"] = "compiled"
-            except _Stale as exc:  # no child (or it failed): compile here, still publish for others
-                record["rebuilt"] = record["rebuilt"] or f"built in this process ({error or exc})"
-                cb, _, published = _build(model, ipf, root, key, versions)
-                record["source"] = "compiled-here" if published else "compiled-unpublished"
+            with build_lock(root, key) as waited:  # one process builds a key; the others wait and load it
+                record["waited_s"] = round(waited, 3)
+                if (entry / MANIFEST).is_file():
+                    try:
+                        cb = _load(entry, key, versions)
+                        record["source"] = "disk"  # published while this process waited
+                    except _Stale as exc:
+                        record["rebuilt"] = record["rebuilt"] or str(exc)
+                        _discard(entry)
+                if cb is None:
+                    error = _build_in_child(model, root, key)
+                    try:
+                        cb = _load(root / key, key, versions)
+                        record["source"] = "compiled"
+                    except _Stale as exc:  # no child (or it failed): compile here, still publish for others
+                        record["rebuilt"] = record["rebuilt"] or f"built in this process ({error or exc})"
+                        cb, _, published = _build(model, ipf, root, key, versions)
+                        record["source"] = "compiled-here" if published else "compiled-unpublished"
         compiled = assemble(model, cb.manifest, cb.logp, cb.expand, ipf, outputs)
     except Exception as exc:  # generated callbacks not possible for this model: nutpie's own compile
         record.update(source="uncached", reason=f"{type(exc).__name__}: {exc}")

@@ -17,7 +17,8 @@ from partclust.errors import EXIT_BAD_INPUT, EXIT_FAILED, PartclustError
 from partclust.layout import RESULTS
 from partclust.runner.args import (add_data as _add_data, add_spec as _add_spec, check_run_dirs,
                                    given_spec as _given_spec, load_checked as _load, model_data_of as _model_data,
-                                   notebook_spec_params as _notebook_spec_params, spec_of as _spec)
+                                   spec_of as _spec)
+from partclust.runner.fitting import cmd_fit
 from partclust.runner.pipes import guarded_stdout
 from partclust.runner.questions import add_efficiency
 from partclust.runner.programs import (add_program, cmd_translate, compare_program, family_data, fit_program,
@@ -47,47 +48,6 @@ def cmd_validate(args: argparse.Namespace) -> int:
         verdict = "can be fitted" if not problems else "cannot be fitted: " + problems[0].removeprefix(
             f"{design.source}: ")
         print(f"{model} residual model: {verdict}")
-    return 0
-
-
-def cmd_fit(args: argparse.Namespace) -> int:
-    from jupyter_client.manager import AsyncKernelManager
-
-    from partclust.inference.runs import SUMMARY_CSV, verify_run
-    from partclust.inference.settings import FitSettings
-    from partclust.runner.notebooks import FIT_NOTEBOOK, execute, start_kernel
-    from partclust.translate import spec_key
-
-    if args.sas_program:
-        return fit_program(args)
-    spec = _spec(args)
-    settings = FitSettings(
-        model=spec.name, parameterization=args.parameterization, seed=args.seed, draws=args.draws,
-        tune=args.tune, chains=args.chains, sampler=args.sampler, target_accept=args.target_accept,
-        spec=spec_key(spec),
-    )
-    out = check_output_dir("--out", args.out)
-    data = _model_data(args, spec)  # validate before starting a kernel: bad data fails fast
-    params = {k: v for k, v in settings.__dict__.items() if k != "spec"}
-    params.update(_notebook_spec_params(args, spec))
-    params.update({"data_path": data.source, "output_dir": str(out), "make_plots": not args.no_plots})
-    print(f"fitting {spec.text()} ({settings.parameterization}, {settings.sampler}, seed {settings.seed}) → {out}",
-          flush=True)
-    # the kernel starts and begins the notebook's imports while papermill is loaded and prepares
-    km = AsyncKernelManager(kernel_name="python3")
-    start_kernel(km)
-    try:
-        executed = execute(FIT_NOTEBOOK, out / FIT_NOTEBOOK, params, progress=sys.stderr.isatty(), km=km)
-    finally:
-        from jupyter_client.utils import run_sync
-
-        if km.has_kernel:
-            run_sync(km.shutdown_kernel)(now=True)
-    record = verify_run(out)
-    gate = record["convergence"]
-    print(f"executed notebook: {executed}")
-    print(f"convergence gate: {'passed' if gate['passed'] else gate['reason']}")
-    print(f"summary: {out / SUMMARY_CSV}")
     return 0
 
 
@@ -291,7 +251,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data(p)
     p.set_defaults(func=cmd_validate)
 
-    p = sub.add_parser("fit", help="fit one model with one seed (executes notebooks/02_fit.ipynb)")
+    p = sub.add_parser("fit", help="fit one model with one seed (in this process; --notebook: notebooks/02_fit.ipynb)")
     _add_spec(p)
     p.add_argument("--seed", type=int, required=True)
     p.add_argument("--draws", type=int, default=2000)
@@ -300,7 +260,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--parameterization", choices=PARAMETERIZATIONS, default="noncentered")
     p.add_argument("--sampler", choices=SAMPLERS, default="nutpie")
     p.add_argument("--target-accept", type=float, default=0.9)
-    p.add_argument("--no-plots", action="store_true", help="skip trace and rank plots")
+    p.add_argument("--notebook", action="store_true",
+                   help="execute the fit notebook (papermill) for its trace and rank plots: the same draws, ~10 s more")
+    p.add_argument("--no-plots", action="store_true", help="with --notebook: skip trace and rank plots")
     p.add_argument("--out", required=True, metavar="DIR")
     add_program(p)
     _add_data(p)

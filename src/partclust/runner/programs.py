@@ -47,10 +47,10 @@ def translation_of(args: argparse.Namespace):
 
 
 def fit_program(args: argparse.Namespace) -> int:
-    """``partclust fit --sas-program``: the fit notebook on the translated program."""
-    from partclust.inference.runs import RUN_JSON, SUMMARY_CSV
+    """``partclust fit --sas-program``: fit the translated program (in this process, or with ``--notebook`` the fit notebook)."""
+    from partclust.inference.runs import RUN_JSON
     from partclust.inference.settings import FitSettings
-    from partclust.runner.notebooks import FIT_NOTEBOOK, execute
+    from partclust.runner.fitting import fit_here, fit_notebook, print_fit
     from partclust.validate import check_output_dir
 
     out = check_output_dir("--out", args.out)  # before the program is read: a folder it cannot write is refused
@@ -66,13 +66,12 @@ def fit_program(args: argparse.Namespace) -> int:
     params.update({"model": "", "data_path": translation.source, "output_dir": str(out),
                    "make_plots": not args.no_plots})
     print(f"fitting {translation.program.title} ({settings.parameterization}, {settings.sampler}, seed "
-          f"{settings.seed}) → {out}")
-    executed = execute(FIT_NOTEBOOK, out / FIT_NOTEBOOK, params, progress=sys.stderr.isatty())
-    record = json.loads((out / RUN_JSON).read_text())
-    gate = record["convergence"]
-    print(f"executed notebook: {executed}")
-    print(f"convergence gate: {'passed' if gate['passed'] else gate['reason']}")
-    print(f"summary: {out / SUMMARY_CSV}")
+          f"{settings.seed}) → {out}", flush=True)
+    if not args.notebook:
+        print_fit(out, fit_here(translation, settings, out, translated=True))
+        return 0
+    executed = fit_notebook(out, params)
+    print_fit(out, json.loads((out / RUN_JSON).read_text()), executed)
     return 0
 
 
