@@ -132,7 +132,7 @@ def test_study_of_a_program(tmp_path):
     program.write_text(HEIGHTS_PROGRAM)
     out = tmp_path / "results"
     assert main(["study", "--sas-program", str(program), "--data", str(HEIGHTS), "--seed-list", "1", "2",
-                 "--draws", "400", "--tune", "300", "--workers", "2", "--plots", "none", "--out", str(out)]) == 0
+                 "--draws", "400", "--tune", "300", "--workers", "2", "--plots", "none", "--no-why", "--out", str(out)]) == 0
     import pandas as pd
 
     for seed in (1, 2):

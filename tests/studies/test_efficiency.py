@@ -78,3 +78,42 @@ def test_a_small_grid_reuses_the_mixing_study_and_matches_the_exact_mean():
     assert list(table["config"]) == [eff.EXACT_LABEL, "NUTS (nutpie) · centered", "NUTS (nutpie) · noncentered"]
     assert (table["verdict"] == CONSISTENT).all()
     assert np.isfinite(table["ess_bulk_per_s_end_to_end"]).all()
+
+
+def _full_grid_table() -> pd.DataFrame:
+    """Every sampler × parameterization the project offers, each consistent and without divergences."""
+    from partclust.config import PARAMETERIZATIONS, SAMPLERS
+
+    rows = []
+    for s in SAMPLERS:
+        for p in PARAMETERIZATIONS:
+            for k in range(3):
+                rows.append({"residual": "single", "config": f"{s} · {p}", "sampler": s, "parameterization": p,
+                             "n_effects": 10, "seed": k + 1, "chains": 2, "draws": 1000, "tune": 500,
+                             "total_draws": 2000, "mean": 0.40 + 0.005 * (k - 1), "sd": 0.3, "mcse_mean": 0.01,
+                             "ess_bulk": 500.0, "ess_tail": 400.0, "r_hat": 1.0, "divergences": 0,
+                             "gate_passed": True, "gate_reason": "", "compile_s": 1.0, "sample_s": 1.0, "wall_s": 2.5})
+    return eff.efficiency_table(pd.DataFrame(rows, columns=list(eff.EFFICIENCY_RUN_COLUMNS)), {"single": 0.40})
+
+
+def test_a_partial_grid_names_the_set_ups_it_did_not_try():
+    """--quick's table has 4 of the 9 combinations: the recommendation says it is among those, naming the 5 others."""
+    table = eff.efficiency_table(_runs(), {"single": 0.40}, target=0.005)
+    assert eff.untried_setups(table) == [("nutpie", "noncentered"), ("nutpie", "sas_singletons"),
+                                         ("pymc", "sas_singletons"), ("metropolis", "noncentered"),
+                                         ("metropolis", "sas_singletons")]
+    lines = eff.recommendation(table, 0.005)
+    untried = next(line for line in lines if "not tried here" in line)
+    assert "4 of the 9" in untried and "Among the set-ups tried only" in untried
+    for label in ("NUTS (nutpie) · noncentered", "NUTS (nutpie) · sas_singletons", "NUTS (PyMC) · sas_singletons",
+                  "Metropolis-within-Gibbs · noncentered", "Metropolis-within-Gibbs · sas_singletons"):
+        assert label in untried
+    assert "NUTS (nutpie) · centered" not in untried and "NUTS (PyMC) · noncentered" not in untried
+    assert "(among the 4 of 9 set-ups tried)" in eff.headline(table, 0.005)
+
+
+def test_the_full_grid_claims_no_omission():
+    table = _full_grid_table()
+    assert eff.untried_setups(table) == []
+    assert not any("not tried" in line for line in eff.recommendation(table, 0.005))
+    assert "among" not in eff.headline(table, 0.005)

@@ -197,11 +197,19 @@ def lrt(single: RemlFit, per_condition: RemlFit) -> LikelihoodRatioTest:
     Comparing REML likelihoods is valid here because both models have the same fixed effects
     (b0, b1), so the restricted likelihoods are built from the same error contrasts. The null value
     is interior (a ratio of 1, not a variance of 0), so the χ²(1) reference applies without the
-    boundary mixture.
+    boundary mixture. The fits may be of any model of the family with one residual variance and of the same
+    model with one per level of a column (a PROC MCMC program's, say): the degrees of freedom are the
+    number of levels minus one.
+
+    Raises
+    ------
+    SpecError
+        When the second fit does not have more residual variances than the first, or the fits' data differ.
     """
-    if single.residual != "single" or per_condition.residual != "per_condition":
+    df = len(per_condition.estimates) - len(single.estimates)
+    if df < 1 or single.residual == "per_condition" or per_condition.residual == "single":
         raise SpecError("lrt(single, per_condition) needs a single-residual fit then a per-condition fit")
     if single.n_obs != per_condition.n_obs:
         raise SpecError(f"the fits use different data ({single.n_obs} vs {per_condition.n_obs} rows)")
     stat = max(2.0 * (per_condition.loglik - single.loglik), 0.0)
-    return LikelihoodRatioTest(stat, 1, float(stats.chi2.sf(stat, 1)))
+    return LikelihoodRatioTest(stat, df, float(stats.chi2.sf(stat, df)))

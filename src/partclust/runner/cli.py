@@ -181,7 +181,7 @@ def cmd_study(args: argparse.Namespace) -> int:
         study = StudySettings(
             models=(translation.name,), seeds=seeds, draws=args.draws, tune=args.tune, chains=args.chains,
             data_path=translation.source, out=str(Path(args.out).resolve()), workers=args.workers,
-            scheduler=args.scheduler or "", timeout_s=args.timeout, why_notebook=False, plots=args.plots,
+            scheduler=args.scheduler or "", timeout_s=args.timeout, why_notebook=args.why, plots=args.plots,
             sas_program=str(Path(args.sas_program).resolve()), step=int(args.step or 0),
         )
         return main_study(study, translation)

@@ -11,9 +11,11 @@ notebook          executed copy                            starts when
 07 translate      ``study/07_translate.ipynb``             the first model's fits are in (a PROC MCMC program)
 05 why σ²_u       ``study/05_why_s2u_differed.ipynb``      at once, on a worker of its own (it fits its own
                                                            models for minutes)
-08 efficiency     ``study/08_efficiency.ipynb``            at once, on that worker (run1's models; its own fits)
-10 prior sens.    ``study/10_prior_sensitivity.ipynb``     at once, on that worker (run1's models; its own fits)
-09 residuals      ``study/09_residual_variances.ipynb``    both models' fits are in (reads their log-likelihood)
+08 efficiency     ``study/08_efficiency.ipynb``            at once, on that worker (run1's models or the program's;
+                                                           its own fits)
+10 prior sens.    ``study/10_prior_sensitivity.ipynb``     at once, on that worker (likewise)
+09 residuals      ``study/09_residual_variances.ipynb``    both models' fits are in (reads their log-likelihood); a
+                                                           program's: at once (it fits both structures itself)
 03 compare        ``comparison/03_compare_<model>.ipynb``  that model's fits are in (run1's models)
 04 Monte Carlo    ``study/04_monte_carlo_<model>.ipynb``   that model's fits are in
 00 summary        ``study/00_summary.ipynb``               everything else is done (the landing page)
@@ -88,7 +90,9 @@ def analysis_jobs(study: StudySettings, data_path: str) -> list[NotebookJob]:
 
     A study of run1's built-in models runs 01, 05, 08 and 10 (the long ones, left out with ``--no-why``),
     09 once both models' fits are in, and, per model, 03 and 04; a study of a formula runs 06 (your trial)
-    and 04 per model; a study of a PROC MCMC program runs 07 (the translation) and 04.
+    and 04 per model; a study of a PROC MCMC program runs 07 (the translation), 04, and, unless ``--no-why``,
+    08 and 10 on the program's model and 09 when it has another residual structure to compare with
+    (:func:`~partclust.studies.programs.program_questions`; none of them outside the model family).
     """
     layout, root = study.layout, str(study.layout.root)
     jobs: list[NotebookJob] = []
@@ -98,6 +102,15 @@ def analysis_jobs(study: StudySettings, data_path: str) -> list[NotebookJob]:
                                  "seed": study.seeds[0], "draws": study.draws, "tune": study.tune,
                                  "chains": study.chains, "cores": 2,
                                  "output_dir": str(layout.study / study.models[0] / "translate_fit")}))
+        if study.why_notebook:  # the other questions, on the program's model: their own fits, minutes
+            from partclust.studies.programs import program_questions
+
+            given = {"data_path": data_path, "results_dir": root, "sas_program": study.sas_program,
+                     "step": int(study.step)}
+            for role in program_questions(study.sas_program, int(study.step), data_path):
+                extra = {"seed": int(study.seeds[0])} if role == "model_choice" else {}
+                jobs.append(NotebookJob(role, str(layout.study_notebook(NOTEBOOK_FILES[role])), {**given, **extra},
+                                        early=True))
     elif study.formula:  # the data notebook and notebook 05 are about run1's built-in models
         jobs.append(NotebookJob("your_trial", str(layout.study_notebook(NOTEBOOK_FILES["your_trial"])),
                                 {"data_path": data_path, "formula": study.formula, "residual_by": study.residual_by,
@@ -140,12 +153,13 @@ def job_inputs(job: NotebookJob, layout: ResultsLayout) -> list[Path]:
 
     For a per-model job (or one that waits for several models) the ``run.json`` and ``summary.csv`` of
     each run of its seeds (a run folder is renamed into place only when complete, so its ``run.json``
-    stands for its draws too) and any SAS output; none for the others.
+    stands for its draws too) and any SAS output; and the PROC MCMC program of a job that reads one.
     """
+    program = [Path(job.parameters["sas_program"])] if job.parameters.get("sas_program") else []
     models = [job.model] if job.model is not None else list(job.after)
     if not models:
-        return []
+        return program  # a program's bytes, not only its path, key the notebooks that translate it
     files = [d / name for m in models for d in layout.seed_runs(m, job.seeds) for name in ("run.json", "summary.csv")]
     if SAS_OUTPUT.is_dir():
         files += sorted(p for p in SAS_OUTPUT.rglob("*") if p.is_file())
-    return files
+    return files + program

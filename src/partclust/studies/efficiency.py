@@ -15,6 +15,7 @@ from typing import Any, Mapping, Sequence
 
 import pandas as pd
 
+from partclust.config import PARAMETERIZATIONS, SAMPLERS
 from partclust.data import Design
 from partclust.evaluation.compare import CONSISTENT, compare, fit_table
 from partclust.evaluation.mc_error import TARGET_MCSE, draws_needed
@@ -23,7 +24,7 @@ from partclust.studies.grid import RUN_COLUMNS
 from partclust.studies.s2u.mixing import SAMPLER_LABELS, MixingConfig, mixing_study, mixing_summary
 
 __all__ = ["EXACT_SAMPLER", "EXACT_LABEL", "EFFICIENCY_RUN_COLUMNS", "EFFICIENCY_COLUMNS", "efficiency_configs",
-           "exact_runs", "efficiency_runs", "efficiency_table", "recommendation", "headline"]
+           "exact_runs", "efficiency_runs", "efficiency_table", "untried_setups", "recommendation", "headline"]
 
 EXACT_SAMPLER = "exact"
 EXACT_LABEL = "exact i.i.d. (quadrature)"
@@ -198,6 +199,29 @@ def _passed_all(gate: str) -> bool:
     return done == total
 
 
+def untried_setups(table: pd.DataFrame) -> list[tuple[str, str]]:
+    """List the sampler × parameterization combinations (of every one the project offers) the table has no row of.
+
+    Returns
+    -------
+    list of (str, str)
+        (sampler, parameterization) in the order of :data:`~partclust.config.SAMPLERS` ×
+        :data:`~partclust.config.PARAMETERIZATIONS`; empty when every combination was tried.
+    """
+    tried = set(zip(table["sampler"], table["parameterization"]))
+    return [(s, p) for s in SAMPLERS for p in PARAMETERIZATIONS if (s, p) not in tried]
+
+
+def _untried_sentence(table: pd.DataFrame) -> str:
+    missing = untried_setups(table)
+    if not missing:
+        return ""
+    n = len(SAMPLERS) * len(PARAMETERIZATIONS)
+    return (f"**Among the set-ups tried only**: {n - len(missing)} of the {n} sampler × parameterization combinations "
+            "ran; not tried here: " + "; ".join(f"{SAMPLER_LABELS.get(s, s)} · {p}" for s, p in missing)
+            + ". One of those may be faster; run the full grid (without --quick) to know.")
+
+
 def recommendation(table: pd.DataFrame, target: float = TARGET_MCSE) -> list[str]:
     """Sentences, generated from the table, naming the best set-up per residual model and the draws it needs.
 
@@ -210,7 +234,9 @@ def recommendation(table: pd.DataFrame, target: float = TARGET_MCSE) -> list[str
     Returns
     -------
     list of str
-        Markdown sentences, one per residual model, then one on the slowest set-up.
+        Markdown sentences, one per residual model, then one naming the sampler × parameterization
+        combinations the table does not have (:func:`untried_setups`; absent when it has them all: the
+        recommendation is then among those tried only), then one on the slowest set-up.
     """
     lines = []
     for residual, g in table.groupby("residual", sort=False):
@@ -236,6 +262,9 @@ def recommendation(table: pd.DataFrame, target: float = TARGET_MCSE) -> list[str
                      f"draw and needs {math.ceil(draws_needed(e['total_draws'], e['rms_mcse'], target)):,}.")
         lines.append(line)
     fits = table[table["sampler"] != EXACT_SAMPLER]
+    untried = _untried_sentence(fits)
+    if untried:
+        lines.append(untried)
     if len(fits):
         worst = fits.sort_values("ess_bulk_per_draw").iloc[0]
         lines.append(f"Slowest mixing: {worst['config']} ({worst['residual']}), {worst['ess_bulk_per_draw']:.3f} "
@@ -245,7 +274,11 @@ def recommendation(table: pd.DataFrame, target: float = TARGET_MCSE) -> list[str
 
 
 def headline(table: pd.DataFrame, target: float = TARGET_MCSE) -> str:
-    """One line for the landing page: the recommended set-up per residual model and the draws it needs."""
+    """One line for the landing page: the recommended set-up per residual model and the draws it needs.
+
+    When the table lacks some sampler × parameterization combinations (:func:`untried_setups`, e.g. under
+    ``--quick``) the line says the choice is among those tried.
+    """
     parts = []
     for residual, g in table.groupby("residual", sort=False):
         ok = g[(g["sampler"] != EXACT_SAMPLER) & (g["divergences"] == 0) & (g["verdict"] == CONSISTENT)]
@@ -259,4 +292,8 @@ def headline(table: pd.DataFrame, target: float = TARGET_MCSE) -> str:
     worst = table[table["sampler"] != EXACT_SAMPLER].sort_values("ess_bulk_per_draw")
     tail = (f"; slowest {worst.iloc[0]['config']} at {worst.iloc[0]['ess_bulk_per_draw']:.3f} ESS/draw"
             if len(worst) else "")
-    return "Most efficient for σ²_u — " + "; ".join(parts) + tail + "."
+    fits = table[table["sampler"] != EXACT_SAMPLER]
+    missing = untried_setups(fits)
+    n = len(SAMPLERS) * len(PARAMETERIZATIONS)
+    among = f" (among the {n - len(missing)} of {n} set-ups tried)" if missing else ""
+    return f"Most efficient for σ²_u{among} — " + "; ".join(parts) + tail + "."

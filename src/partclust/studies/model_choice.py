@@ -227,12 +227,15 @@ def exact_loo(design: Any, residual: str = "single", progress: bool = False) -> 
 
 
 def conclusion(compare_table: pd.DataFrame, lrt: Any, ratio: Mapping[str, float], k_bad: int,
-               shift: pd.DataFrame, z: float = 2.0) -> list[str]:
+               shift: pd.DataFrame, z: float = 2.0, ratio_names: Sequence[str] = ("σ²_e,control", "σ²_e,treated"),
+               names: Mapping[str, str] | None = None) -> list[str]:
     """Sentences, built from the numbers, saying whether the data support separate residual variances.
 
     PSIS-LOO prefers a model when its ELPD is higher by more than ``z`` SEs of the difference; REML's
     likelihood-ratio test at the 5 % level; the posterior probability that the control variance is the
     larger. Which model is preferred is decided by LOO; the other evidence is reported beside it.
+    ``ratio_names`` name the variance ratio's numerator and denominator and ``names`` map the shift table's
+    parameters to the names shown (a PROC MCMC program's, e.g. ``{"s2u": "s2g"}``).
 
     Returns
     -------
@@ -244,6 +247,8 @@ def conclusion(compare_table: pd.DataFrame, lrt: Any, ratio: Mapping[str, float]
     diff = -float(compare_table.loc[other, "elpd_diff"])  # ArviZ: other − best ≤ 0
     dse = float(compare_table.loc[other, "dse"])
     clear = dse > 0 and diff > z * dse
+    top, bottom = ratio_names
+    names = dict(names or {})
     if clear and best == "per_condition":
         verdict = "**The data support separate residual variances**"
     elif clear:
@@ -257,17 +262,17 @@ def conclusion(compare_table: pd.DataFrame, lrt: Any, ratio: Mapping[str, float]
            if "p_worse" in compare_table and np.isfinite(float(compare_table.loc[other, "p_worse"])) else "")
         + (f", {str(compare_table.loc[other, 'diag_diff']).strip()}" if "diag_diff" in compare_table
            and str(compare_table.loc[other, "diag_diff"]).strip() not in ("", "<NA>", "nan") else "") + ").",
-        f"REML's likelihood-ratio test of σ²_e,control = σ²_e,treated: χ²(1) = {lrt.statistic:.2f}, "
+        f"REML's likelihood-ratio test of {top} = {bottom}: χ²({lrt.df}) = {lrt.statistic:.2f}, "
         f"p = {lrt.p_value:.3g} ({'rejected' if lrt.p_value < 0.05 else 'not rejected'} at the 5 % level).",
-        f"σ²_e,control / σ²_e,treated: posterior median {ratio['median']:.2f}, 95 % interval "
-        f"[{ratio['q2.5']:.2f}, {ratio['q97.5']:.2f}]; P(σ²_e,control > σ²_e,treated) = {ratio['p_greater']:.3f} "
+        f"{top} / {bottom}: posterior median {ratio['median']:.2f}, 95 % interval "
+        f"[{ratio['q2.5']:.2f}, {ratio['q97.5']:.2f}]; P({top} > {bottom}) = {ratio['p_greater']:.3f} "
         f"(MCSE {ratio['p_mcse']:.3f}).",
         ("No observation has Pareto k > 0.7: PSIS-LOO is reliable here." if k_bad == 0 else
          f"{k_bad} observation(s) have Pareto k > 0.7 (listed above): their LOO terms are unreliable."),
     ]
     s = shift.set_index(["param", "statistic"])
     for p in dict.fromkeys(shift["param"]):
-        label = "σ²_u" if p == "s2u" else p
+        label = ("σ²_u" + (f" ({names['s2u']})" if names.get("s2u") else "")) if p == "s2u" else names.get(p, p)
         lines.append(f"{label}: posterior mean {s.loc[(p, 'mean'), 'single']:.4f} (single) vs "
                      f"{s.loc[(p, 'mean'), 'per_condition']:.4f} (per-condition), a change of "
                      f"{s.loc[(p, 'mean'), 'relative']:+.2f} posterior SDs (exact posteriors).")

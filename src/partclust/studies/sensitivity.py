@@ -50,8 +50,8 @@ class AlternativePrior:
 
 
 def default_alternatives(half_cauchy_scale: float = 1.0, half_normal_scale: float = 1.0,
-                         epsilons: Sequence[float] = (0.001, 0.01), uniform_sd_upper: float = 10.0
-                         ) -> list[AlternativePrior]:
+                         epsilons: Sequence[float] = (0.001, 0.01), uniform_sd_upper: float = 10.0,
+                         own: tuple[str, Prior] | None = None) -> list[AlternativePrior]:
     """List the SAS prior then the usual alternatives: half-Cauchy, half-normal, inverse-gamma(ε, ε), uniform on σ_u.
 
     Parameters
@@ -62,6 +62,10 @@ def default_alternatives(half_cauchy_scale: float = 1.0, half_normal_scale: floa
         ε of each inverse-gamma(shape ε, scale ε) prior on σ²_u.
     uniform_sd_upper : float
         Upper end A of the Uniform(0, A) prior on σ_u (outcome units; σ²_u ≤ A²).
+    own : (str, Prior), optional
+        A model's own effect variance, by its name and prior (a PROC MCMC program's): that prior comes first
+        instead of SAS's, the names say the variance's name (``half-Cauchy(1) on √s2g``), and an
+        alternative equal to it is left out.
 
     Returns
     -------
@@ -72,12 +76,15 @@ def default_alternatives(half_cauchy_scale: float = 1.0, half_normal_scale: floa
     SpecError
         For a parameter that is not a positive number.
     """
-    out = [AlternativePrior(SAS_NAME, SAS_PRIORS.s2u),
-           AlternativePrior(f"half-Cauchy({half_cauchy_scale:g}) on σ_u", HalfCauchyOnSD(half_cauchy_scale)),
-           AlternativePrior(f"half-normal({half_normal_scale:g}) on σ_u", HalfNormalOnSD(half_normal_scale))]
-    out += [AlternativePrior(f"inverse-gamma({e:g}, {e:g}) on σ²_u", InverseGamma(e, e)) for e in epsilons]
-    out.append(AlternativePrior(f"uniform(0, {uniform_sd_upper:g}) on σ_u", UniformOnSD(uniform_sd_upper)))
-    return out
+    var, sd = ("σ²_u", "σ_u") if own is None else (own[0], f"√{own[0]}")
+    first = AlternativePrior(SAS_NAME, SAS_PRIORS.s2u) if own is None else \
+        AlternativePrior(f"program: {own[0]} ~ {own[1].sas(own[0])}", own[1])
+    out = [first,
+           AlternativePrior(f"half-Cauchy({half_cauchy_scale:g}) on {sd}", HalfCauchyOnSD(half_cauchy_scale)),
+           AlternativePrior(f"half-normal({half_normal_scale:g}) on {sd}", HalfNormalOnSD(half_normal_scale))]
+    out += [AlternativePrior(f"inverse-gamma({e:g}, {e:g}) on {var}", InverseGamma(e, e)) for e in epsilons]
+    out.append(AlternativePrior(f"uniform(0, {uniform_sd_upper:g}) on {sd}", UniformOnSD(uniform_sd_upper)))
+    return [first] + [a for a in out[1:] if a.prior != first.prior]
 
 
 def alternative_data(design: Any, residual: str, prior: Prior) -> Any:

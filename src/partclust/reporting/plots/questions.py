@@ -56,14 +56,18 @@ def pareto_k_plot(loos: Mapping[str, Any], threshold: float = 0.7) -> plt.Figure
     return fig
 
 
-def variance_ratio_plot(ratio_draws: np.ndarray, p_greater: float) -> plt.Figure:
-    """Histogram of σ²_e,control / σ²_e,treated draws on a log axis, with the ratio 1 marked."""
+def variance_ratio_plot(ratio_draws: np.ndarray, p_greater: float,
+                        label: str = "σ²_e,control / σ²_e,treated") -> plt.Figure:
+    """Histogram of σ²_e,control / σ²_e,treated draws on a log axis, with the ratio 1 marked.
+
+    ``label`` names the ratio on the axis (a PROC MCMC program's names, e.g. ``s2e_control / s2e_treated``).
+    """
     r = np.asarray(ratio_draws, dtype=float).ravel()
     fig, ax = plt.subplots(figsize=(7, 3.5))
     ax.hist(r, bins=np.geomspace(r.min(), r.max(), 60), density=False, alpha=0.7)
     ax.set_xscale("log")
     ax.axvline(1.0, color="k", ls="--", lw=1, label="equal variances")
-    ax.set_xlabel("σ²_e,control / σ²_e,treated (unitless, log scale)")
+    ax.set_xlabel(f"{label} (unitless, log scale)")
     ax.set_ylabel("draws")
     ax.set_title(f"Posterior of the residual variance ratio: P(ratio > 1) = {p_greater:.3f}")
     ax.legend(fontsize=8)
