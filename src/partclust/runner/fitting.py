@@ -77,15 +77,19 @@ def print_fit(out: Path, record: dict, executed: Path | None = None) -> None:
     scalars = table[~table["param"].astype(str).str.contains(r"\[") | table["param"].astype(str).str.startswith("b[")
                     | table["param"].astype(str).str.startswith("s2e[")]
     cols = [c for c in POSTERIOR_COLUMNS if c in scalars.columns]
+    shown = scalars[cols].copy()
+    for c in ("ess_bulk", "ess_tail"):
+        if c in shown:
+            shown[c] = shown[c].round().astype("Int64")  # an effective sample size is a count
     with pd.option_context("display.width", 200):
-        print(scalars[cols].to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+        print(shown.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
     t = record.get("timings", {})
     if t:
         source = COMPILE_SOURCES.get(str(t.get("compile_source") or ""), str(t.get("compile_source") or "compiled"))
         print(f"model {source} in {t.get('compile_s', 0):.1f} s; sampling {t.get('sample_s', 0):.1f} s; "
               f"divergences {record.get('convergence', {}).get('worst', {}).get('divergences', 0)}")
     gate = record["convergence"]
-    print(f"convergence gate: {'passed' if gate['passed'] else 'did not pass: ' + gate['reason']}")
+    print(f"convergence gate: {'passed' if gate['passed'] else gate['reason']}")
     if executed is not None:
         print(f"executed notebook: {executed}")
     else:
