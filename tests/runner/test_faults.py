@@ -43,7 +43,9 @@ def _one_line_error(capsys) -> str:
     (["study", "--timeout", "-5"], "timeout must be a positive number"),
     (["study", "--chains", "1"], "at least 2 chains"),
     (["fit", "--model", "single", "--seed", str(2**64), "--out", "OUT"], "seed <= 4294967295"),
-    (["fit", "--model", "single", "--seed", "-1", "--out", "OUT"], "seed <= 4294967295"),
+    (["fit", "--model", "single", "--seed", "-1", "--out", "OUT"], "seed out of range: need 0 <= seed <= 4294967295"),
+    (["fit", "--model", "single", "--seed", "1", "--draws", "0", "--out", "OUT"], "draws out of range: need draws >= 10"),
+    (["fit", "--model", "single", "--seed", "1", "--chains", "1", "--out", "OUT"], "--chains must be at least 2"),
 ])
 def test_bad_options_exit_2_before_the_data_are_read(args, fragment, capsys, monkeypatch, tmp_path):
     def no_data(*a, **k):

@@ -90,7 +90,7 @@ def resolve_data_path(path: str | os.PathLike | None = None, *, allow_download: 
         and downloading is not allowed.
     """
     if path not in (None, ""):
-        return _existing_file(Path(path).expanduser(), "Check the path given with --data / data_path.")
+        return _existing_file(Path(path).expanduser(), "Check the path given with --data (data_path in a notebook).")
     env = os.environ.get(ENV_VAR)
     if env:
         return _existing_file(Path(env).expanduser(), f"Fix or unset the environment variable {ENV_VAR}.")

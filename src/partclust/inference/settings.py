@@ -78,8 +78,8 @@ class FitSettings:
             check_int(name, getattr(self, name), error=FitError)
         if not 0.5 <= float(self.target_accept) < 1.0:
             raise FitError(f"target_accept must be in [0.5, 1); got {self.target_accept!r}")
-        if self.draws < 10 or self.chains < 1 or self.tune < 0 or not 0 <= self.seed <= SEED_MAX:
-            raise FitError(
-                f"need draws >= 10, chains >= 1, tune >= 0 and 0 <= seed <= {SEED_MAX}; got draws={self.draws}, "
-                f"chains={self.chains}, tune={self.tune}, seed={self.seed}"
-            )
+        for name, ok, rule in (("draws", self.draws >= 10, "draws >= 10"), ("chains", self.chains >= 1, "chains >= 1"),
+                               ("tune", self.tune >= 0, "tune >= 0"),
+                               ("seed", 0 <= self.seed <= SEED_MAX, f"0 <= seed <= {SEED_MAX}")):
+            if not ok:  # one setting named at a time, so the reader knows which to change
+                raise FitError(f"{name} out of range: need {rule}; got {name}={getattr(self, name)}")

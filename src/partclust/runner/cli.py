@@ -263,7 +263,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="nutpie (NUTS, default), pymc (PyMC's NUTS) or metropolis (Metropolis-within-Gibbs)")
     p.add_argument("--target-accept", type=float, default=0.9, help="NUTS step-size adaptation target (default 0.9)")
     p.add_argument("--notebook", action="store_true",
-                   help="execute the fit notebook (papermill) for its trace and rank plots: the same draws, ~10 s more")
+                   help="execute the fit notebook (papermill) for its trace and rank plots: the same draws, about 6 s more")
     p.add_argument("--no-plots", action="store_true", help="with --notebook: skip trace and rank plots")
     p.add_argument("--out", required=True, metavar="DIR",
                    help="run folder: posterior.nc, summary.csv and run.json (written last)")
@@ -309,18 +309,20 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the built-in models to run (without --formula)")
     g = p.add_argument_group("model specification (default: the built-in models)")
     g.add_argument("--formula", default=None, metavar='"Y ~ X + (0 + TX | G)"', help="run this model instead")
-    g.add_argument("--residual-by", default=None, metavar="COLUMN")
-    g.add_argument("--prior", action="append", default=[], metavar='"NAME ~ DIST"')
+    g.add_argument("--residual-by", default=None, metavar="COLUMN",
+                   help="with --formula: one residual variance per level of COLUMN")
+    g.add_argument("--prior", action="append", default=[], metavar='"NAME ~ DIST"',
+                   help="a PROC MCMC prior statement for one parameter (repeatable); the others keep the SAS priors")
     add_program(p)
     g = p.add_mutually_exclusive_group()
     g.add_argument("--seeds", type=int, default=20, help="run seeds 1..N (default 20)")
-    g.add_argument("--seed-list", type=int, nargs="+", metavar="SEED")
+    g.add_argument("--seed-list", type=int, nargs="+", metavar="SEED", help="run exactly these seeds instead")
     p.add_argument("--draws", type=int, default=2000, help="draws kept per chain in every run (default 2000)")
     p.add_argument("--tune", type=int, default=1000, help="tuning steps per chain (default 1000)")
     p.add_argument("--chains", type=int, default=4, help="chains per run (default 4)")
     p.add_argument("--workers", type=int, default=0, help="local worker processes (default: one per core)")
     p.add_argument("--scheduler", metavar="ADDRESS", help="an existing Dask scheduler, e.g. tcp://host:8786")
-    p.add_argument("--timeout", type=float, default=900.0, help="seconds a notebook cell may run")
+    p.add_argument("--timeout", type=float, default=900.0, help="seconds a notebook cell may run (default 900)")
     p.add_argument("--why", action=argparse.BooleanOptionalAction, default=True,
                    help="run the notebooks that fit their own models too: 05 (why σ²_u differed), 08 (efficiency), "
                         "10 (prior sensitivity), and 09 (residual model) once both models are in (default; minutes "

@@ -60,7 +60,7 @@ def cmd_efficiency(args: argparse.Namespace) -> int:
         params.update({"data_path": translation.source, "sas_program": program, "step": int(args.step or 0)})
         inputs = [program]  # the program's content, not only its path, keys the reuse
         what = f"{translation.program.title}: " + " and ".join(f"{m}" for m in models.residuals) + " residual model(s)"
-        print(models.note, flush=True)
+        print(models.describe().replace("**", "").replace("`", ""), flush=True)
     else:
         design = load_design(args.data)
         sha256 = design.sha256
@@ -76,9 +76,11 @@ def cmd_efficiency(args: argparse.Namespace) -> int:
     if recommendation.is_file():
         print(recommendation.read_text(encoding="utf-8").replace("**", "").strip())
     print(f"table: {layout.efficiency / 'efficiency.csv'}")
-    # a program's data need not be run1's, which the landing page summarizes: its page is the notebook's own
-    page = layout.reports / target.relative_to(out).with_suffix(".html") if inputs else landing_page(out, design)
-    print(f"report: {page}")
+    # the answer is on the notebook's own page; run1's landing page lists it with the study's other analyses
+    # (a program's data need not be run1's, which that page summarizes)
+    print(f"report: {layout.reports / target.relative_to(out).with_suffix('.html')}")
+    if not inputs:
+        print(f"landing page of the results folder: {landing_page(out, design)}")
     return 0
 
 
@@ -86,9 +88,12 @@ def add_efficiency(sub: argparse._SubParsersAction) -> None:
     """Add the ``efficiency`` subcommand to the command line's subparsers."""
     p = sub.add_parser("efficiency", help="σ²_u's ESS per second for every parameterization × sampler (notebook 08)")
     p.add_argument("--out", default=str(RESULTS), metavar="DIR",
-                   help="results folder: <DIR>/efficiency/efficiency.csv, the executed notebook and its page")
+                   help="results folder: <DIR>/efficiency/efficiency.csv, the executed notebook and its page "
+                        "(default results/)")
     p.add_argument("--quick", action="store_true",
-                   help="two seeds, two parameterizations, nutpie and Metropolis, few draws: a quick look")
+                   help="two seeds, the centered and sas_singletons parameterizations, nutpie and Metropolis, few "
+                        "draws: a look in minutes, not an answer (without it: 3 seeds × 3 parameterizations × 3 "
+                        "samplers × 2 models, several minutes to a quarter of an hour here)")
     add_data(p)
     add_program(p)
     p.set_defaults(func=cmd_efficiency)

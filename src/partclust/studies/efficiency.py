@@ -249,9 +249,12 @@ def recommendation(table: pd.DataFrame, target: float = TARGET_MCSE) -> list[str
             continue
         best = ok.sort_values("seconds_to_target").iloc[0]
         need = draws_needed(best["total_draws"], best["rms_mcse"], target)
-        gate = "" if _passed_all(best["gate_passed"]) else (
-            f" (at these sizes {best['gate_passed']} seeds passed the convergence gate: the draws below are needed)")
-        line = (f"**{residual}**: use **{SAMPLER_LABELS.get(best['sampler'], best['sampler'])}, "
+        passed = _passed_all(best["gate_passed"])
+        gate = "" if passed else (
+            f" (only {best['gate_passed']} seeds passed the convergence gate at these sizes: fit it with the draws "
+            "below and check the gate again)")
+        verb = "use" if passed else "the quickest to the target among those tried was"
+        line = (f"**{residual}**: {verb} **{SAMPLER_LABELS.get(best['sampler'], best['sampler'])}, "
                 f"{best['parameterization']}**{gate} — {best['ess_bulk_per_draw']:.2f} effective draws of σ²_u per "
                 f"draw, {best['ess_bulk_per_s']:,.0f} per second of sampling; for MCSE ≤ {target:g} on σ²_u's mean "
                 f"it needs about **{math.ceil(need):,} draws** in all (e.g. {math.ceil(need / best['chains']):,} per "
