@@ -51,12 +51,12 @@ def rank_plot(trace, var_names: list[str], max_points: int = 500) -> plt.Figure:
 
     n_draws = trace["posterior"].sizes["draw"]
     pc = az.plot_rank(trace, var_names=var_names, backend="matplotlib", thin=max(1, n_draws // max_points))
-    return _figure_of(pc, "Rank ECDF per chain (inside the band = chains agree)")
+    return _figure_of(pc, "Rank ECDF per chain, minus the uniform: near 0 when the chains agree (p < α flags a chain)")
 
 
 def _figure_of(pc, title: str) -> plt.Figure:
     fig = pc.viz["figure"].item() if "figure" in pc.viz else plt.gcf()
-    fig.suptitle(title)
+    fig.suptitle(title, y=1.06)  # above the panels' own titles and ArviZ's labels
     return fig
 
 
