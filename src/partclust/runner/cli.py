@@ -348,6 +348,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", metavar="PATH", default=None,
                    help="the data the program reads (default: the project's dataset, if it has the program's columns)")
     p.set_defaults(func=cmd_translate)
+    for action in sub._choices_actions:  # `partclust fit --help` opens with the line `partclust --help` lists
+        sub.choices[action.dest].description = sub.choices[action.dest].description or action.help
     return parser
 
 
