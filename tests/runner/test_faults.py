@@ -263,12 +263,14 @@ def test_the_lock_of_a_killed_process_does_not_block(tmp_path):
 
 def test_cli_study_into_a_locked_folder_is_refused(tmp_path, capsys, unbalanced_csv, monkeypatch):
     from partclust.runner import dask
+    from partclust.runner import study as study_module  # imported before the patch: it binds make_client at import
 
     def started(*a, **k):
         raise AssertionError("Dask workers were started for a study that is refused")
 
     monkeypatch.setattr(dask, "start_workers", started)
     monkeypatch.setattr(dask, "make_client", started)
+    monkeypatch.setattr(study_module, "make_client", started)
     out = tmp_path / "results"
     with folder_lock(out, "a partclust study"):
         rc = main(["study", "--models", "single", "--seeds", "1", *TINY, "--data", str(unbalanced_csv),
