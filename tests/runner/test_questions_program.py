@@ -33,6 +33,23 @@ def test_a_program_study_asks_the_other_questions_of_its_model(run1_path, tmp_pa
     assert not set(QUESTIONS) & {j.role for j in analysis_jobs(replace(study, why_notebook=False), str(run1_path))}
 
 
+def test_a_formula_study_asks_the_other_questions_of_its_model(run1_path, tmp_path):
+    formula = "y ~ treat + (0 + treat | j)"
+    study = StudySettings(models=("formula",), seeds=(4,), out=str(tmp_path), formula=formula, residual_by="treat",
+                          priors=("s2u ~ igamma(1, scale=0.5)",))
+    jobs = {j.role: j for j in analysis_jobs(study, str(run1_path))}
+    assert set(QUESTIONS) <= set(jobs) and not {"why", "data", "compare"} & set(jobs)
+    for role in QUESTIONS:
+        p = jobs[role].parameters
+        assert jobs[role].early and (p["formula"], p["residual_by"], p["priors"]) == (
+            formula, "treat", ["s2u ~ igamma(1, scale=0.5)"])
+    assert jobs["efficiency"].parameters["residuals"] == ["single", "per_condition"]
+    assert jobs["model_choice"].parameters["seed"] == 4
+    alone = {j.role: j for j in analysis_jobs(replace(study, residual_by=""), str(run1_path))}
+    assert "model_choice" not in alone and alone["efficiency"].parameters["residuals"] == ["single"]
+    assert not set(QUESTIONS) & {j.role for j in analysis_jobs(replace(study, why_notebook=False), str(run1_path))}
+
+
 def _outside_family(tmp_path) -> tuple[Path, Path]:
     rng = np.random.default_rng(1)
     program, data = tmp_path / "nonlinear.sas", tmp_path / "d.csv"

@@ -89,8 +89,9 @@ def analysis_jobs(study: StudySettings, data_path: str) -> list[NotebookJob]:
     """List the analysis notebooks of a study, in the order they may start (the summary excluded).
 
     A study of run1's built-in models runs 01, 05, 08 and 10 (the long ones, left out with ``--no-why``),
-    09 once both models' fits are in, and, per model, 03 and 04; a study of a formula runs 06 (your trial)
-    and 04 per model; a study of a PROC MCMC program runs 07 (the translation), 04, and, unless ``--no-why``,
+    09 once both models' fits are in, and, per model, 03 and 04; a study of a formula runs 06 (your trial),
+    04 per model and, unless ``--no-why``, 08 and 10 on the formula's model, and 09 when it has ``residual_by``
+    (the formula with one residual variance per level of that column against one for all rows); a study of a PROC MCMC program runs 07 (the translation), 04, and, unless ``--no-why``,
     08 and 10 on the program's model and 09 when it has another residual structure to compare with
     (:func:`~partclust.studies.programs.program_questions`; none of them outside the model family).
     """
@@ -116,6 +117,17 @@ def analysis_jobs(study: StudySettings, data_path: str) -> list[NotebookJob]:
                                 {"data_path": data_path, "formula": study.formula, "residual_by": study.residual_by,
                                  "priors": list(study.priors), "seeds": [study.seeds[0]], "draws": study.draws,
                                  "tune": study.tune, "chains": study.chains}))
+        if study.why_notebook:  # the other questions, on the formula's model: their own fits, minutes
+            spec = {"data_path": data_path, "results_dir": root, "formula": study.formula,
+                    "residual_by": study.residual_by, "priors": list(study.priors)}
+            residuals = ["single", "per_condition"] if study.residual_by else ["single"]
+            jobs.append(NotebookJob("efficiency", str(layout.study_notebook(NOTEBOOK_FILES["efficiency"])),
+                                    {**spec, "residuals": residuals}, early=True))
+            jobs.append(NotebookJob("sensitivity", str(layout.study_notebook(NOTEBOOK_FILES["sensitivity"])),
+                                    dict(spec), early=True))
+            if study.residual_by:  # one residual variance per level of the column, or one for all rows
+                jobs.append(NotebookJob("model_choice", str(layout.study_notebook(NOTEBOOK_FILES["model_choice"])),
+                                        {**spec, "seed": int(study.seeds[0])}, early=True))
     else:
         jobs.append(NotebookJob("data", str(layout.study_notebook(NOTEBOOK_FILES["data"])), {"data_path": data_path}))
         if study.why_notebook:
