@@ -108,10 +108,7 @@ def analysis_jobs(study: StudySettings, data_path: str) -> list[NotebookJob]:
 
             given = {"data_path": data_path, "results_dir": root, "sas_program": study.sas_program,
                      "step": int(study.step)}
-            for role in program_questions(study.sas_program, int(study.step), data_path):
-                extra = {"seed": int(study.seeds[0])} if role == "model_choice" else {}
-                jobs.append(NotebookJob(role, str(layout.study_notebook(NOTEBOOK_FILES[role])), {**given, **extra},
-                                        early=True))
+            jobs += _question_jobs(study, program_questions(study.sas_program, int(study.step), data_path), given)
     elif study.formula:  # the data notebook and notebook 05 are about run1's built-in models
         jobs.append(NotebookJob("your_trial", str(layout.study_notebook(NOTEBOOK_FILES["your_trial"])),
                                 {"data_path": data_path, "formula": study.formula, "residual_by": study.residual_by,
@@ -120,14 +117,10 @@ def analysis_jobs(study: StudySettings, data_path: str) -> list[NotebookJob]:
         if study.why_notebook:  # the other questions, on the formula's model: their own fits, minutes
             spec = {"data_path": data_path, "results_dir": root, "formula": study.formula,
                     "residual_by": study.residual_by, "priors": list(study.priors)}
-            residuals = ["single", "per_condition"] if study.residual_by else ["single"]
-            jobs.append(NotebookJob("efficiency", str(layout.study_notebook(NOTEBOOK_FILES["efficiency"])),
-                                    {**spec, "residuals": residuals}, early=True))
-            jobs.append(NotebookJob("sensitivity", str(layout.study_notebook(NOTEBOOK_FILES["sensitivity"])),
-                                    dict(spec), early=True))
-            if study.residual_by:  # one residual variance per level of the column, or one for all rows
-                jobs.append(NotebookJob("model_choice", str(layout.study_notebook(NOTEBOOK_FILES["model_choice"])),
-                                        {**spec, "seed": int(study.seeds[0])}, early=True))
+            # with residual_by: one residual variance per level of the column, or one for all rows
+            roles = ["efficiency", "sensitivity"] + (["model_choice"] if study.residual_by else [])
+            jobs += _question_jobs(study, roles, spec,
+                                   {"residuals": ["single", "per_condition"] if study.residual_by else ["single"]})
     else:
         jobs.append(NotebookJob("data", str(layout.study_notebook(NOTEBOOK_FILES["data"])), {"data_path": data_path}))
         if study.why_notebook:
@@ -151,6 +144,18 @@ def analysis_jobs(study: StudySettings, data_path: str) -> list[NotebookJob]:
         jobs.append(NotebookJob("monte_carlo", str(layout.study_notebook(f"{stem['monte_carlo']}_{model}.ipynb")),
                                 {**study.notebook_spec_params(model), **common}, model, seeds=seeds))
     return jobs
+
+
+def _question_jobs(study: StudySettings, roles: list[str], given: dict, efficiency: dict | None = None
+                   ) -> list[NotebookJob]:
+    """Jobs of notebooks 08–10 (``roles``) on a formula's or program's model: their own fits, started early.
+
+    ``given`` says the model (and the data and results folder); 09 also gets the study's first seed and 08
+    ``efficiency``'s extra parameters.
+    """
+    extra = {"model_choice": {"seed": int(study.seeds[0])}, "efficiency": dict(efficiency or {})}
+    return [NotebookJob(role, str(study.layout.study_notebook(NOTEBOOK_FILES[role])), {**given, **extra.get(role, {})},
+                        early=True) for role in roles]
 
 
 def summary_job(study: StudySettings, data_path: str) -> NotebookJob:
