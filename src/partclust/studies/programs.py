@@ -49,11 +49,10 @@ class Naming:
     names: dict[str, str] = field(default_factory=dict)
 
     def name(self, param: str) -> str:
-        """Name one parameter (``s2u``, ``u[3]``, ``b0``) as shown."""
-        if "[" in param:
-            head, rest = param.split("[", 1)
-            return f"{self.names.get(head, head)}[{rest}"
-        return self.names.get(param, param)
+        """Name one parameter (``s2u``, ``u[3]``, ``b0``) as shown (:meth:`Family.program_name`'s rule)."""
+        from partclust.translate.family import Family
+
+        return Family(names=self.names).program_name(param)
 
     def rename(self, table: pd.DataFrame, column: str = "param", effect: str | None = None) -> pd.DataFrame:
         """Return a copy of ``table`` with ``column`` renamed; ``effect`` also renames the tables' ``b1``.
