@@ -20,6 +20,8 @@ from typing import Any
 
 import numpy as np
 
+from partclust.inference.imports import import_nutpie
+
 __all__ = ["SOURCE_DIGEST", "NoCode", "assemble", "initial_point_fn", "make_cfuncs"]
 
 
@@ -122,6 +124,8 @@ def _signatures():
 def _generate(template: str, manifest: dict[str, Any], keys: list[str], inner: Any, record: np.dtype):
     """Return the generated callback (a plain function) for ``template`` and the manifest's sizes."""
     import numba
+
+    import_nutpie()
     from nutpie.compile_pymc import address_as_void_pointer
 
     shared = {s["key"]: s for s in manifest["shared"]}
@@ -191,6 +195,7 @@ def assemble(model: Any, manifest: dict[str, Any], logp: Any, expand: Any, ipf: 
     NoCode
         When the model lacks a shared variable the callbacks read, or its dtype or rank differ.
     """
+    import_nutpie()
     from nutpie.compile_pymc import (CompiledPyMCModel, _prepare_dims_and_coords, _rv_dict_to_flat_array_wrapper,
                                      make_user_data)
     from pytensor.compile.sharedvalue import SharedVariable
@@ -229,6 +234,7 @@ def assemble(model: Any, manifest: dict[str, Any], logp: Any, expand: Any, ipf: 
 
 def initial_point_fn(model: Any):
     """PyMC's initial point function exactly as ``nutpie.compile_pymc_model`` makes it (default options)."""
+    import_nutpie()
     from nutpie.compile_pymc import _wrap_with_lock
     from pymc.initial_point import make_initial_point_fn
 

@@ -58,6 +58,7 @@ import numpy as np
 from partclust.files import write_json
 from partclust.inference.callbacks import SOURCE_DIGEST, NoCode, assemble, initial_point_fn, make_cfuncs
 from partclust.inference.graphkey import graph_key, key_outputs
+from partclust.inference.imports import import_nutpie
 
 __all__ = ["CACHE_ENV", "CACHE_FORMAT", "cache_dir", "compile_model", "cache_versions", "clear_memory", "build_lock"]
 
@@ -105,11 +106,11 @@ def cache_versions() -> dict[str, Any]:
     """
     import llvmlite
     import numba
-    import nutpie
     import pymc
     import pytensor
     from numba.core.registry import cpu_target
 
+    nutpie = import_nutpie()
     cfg = pytensor.config
     return {
         "format": CACHE_FORMAT, "callbacks": SOURCE_DIGEST,
@@ -206,6 +207,8 @@ def _shared_variables(fn) -> list[Any]:
 def _build(model: Any, ipf: Any, folder: Path, key: str, versions: dict[str, Any]):
     """Compile the model's functions and callbacks, publish the entry; returns (callbacks, flat initial point fn, published)."""
     import pytensor
+
+    import_nutpie()
     from nutpie.compile_pymc import _make_functions
 
     # PyTensor's own numba cache is left out of a build: code linked from it differs from code
@@ -275,8 +278,7 @@ def compile_model(model: Any, folder: str | os.PathLike | None = None) -> tuple[
         ``uncached``), ``waited_s`` (seconds spent waiting for another process's build of the same entry,
         when it was missing) and ``seconds``.
     """
-    import nutpie
-
+    nutpie = import_nutpie()
     t0 = time.perf_counter()
     root = cache_dir(folder)
     record: dict[str, Any] = {"source": "", "key": None, "entry": None, "rebuilt": "", "reason": ""}

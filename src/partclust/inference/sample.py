@@ -78,10 +78,12 @@ def _design_key(data: Any) -> str:
 
 def _sample_nutpie(model: pm.Model, s: FitSettings, timings: dict[str, Any], key: tuple | None,
                    cores: int | None):
-    import nutpie
     from pymc.backends.arviz import patch_nutpie_idata
 
     from partclust.inference.compiled import compile_model
+    from partclust.inference.imports import import_nutpie
+
+    nutpie = import_nutpie()
 
     t = time.perf_counter()
     compiled = _COMPILED.get(key) if key is not None else None
@@ -227,10 +229,10 @@ def fit_outcome(data: ModelData, settings: FitSettings, cores: int | None = 1) -
     FitError
         For another sampler than nutpie.
     """
-    import nutpie
-
     from partclust.errors import FitError
+    from partclust.inference.imports import import_nutpie
 
+    nutpie = import_nutpie()
     if settings.sampler != "nutpie":
         raise FitError(f"swapping the outcome into a compiled model needs the nutpie sampler, not {settings.sampler}")
     key = ("swappable", _structure_key(data), settings.parameterization)

@@ -161,7 +161,7 @@ def summarize_params(params: dict[str, xr.DataArray]) -> pd.DataFrame:
     pandas.DataFrame
         Columns :data:`SUMMARY_COLUMNS`, one row per entry of ``params``.
     """
-    import arviz as az
+    import arviz_stats as az  # ArviZ's diagnostics, without its plotting package
     import xarray as xr
 
     ds = xr.Dataset({f"p{k}": v for k, v in enumerate(params.values())})  # safe names for ArviZ

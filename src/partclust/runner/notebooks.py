@@ -25,7 +25,8 @@ FIT_NOTEBOOK = NOTEBOOK_FILES["fit"]
 # inside the notebook are still recorded in the executed copy
 KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=ERROR"]
 WARM_IMPORTS = ("import partclust.inference.sample, partclust.inference.compiled, partclust.reporting.plots\n"
-                "import nutpie, numba.core.registry\n"
+                "import numba.core.registry, partclust.inference.imports\n"
+                "partclust.inference.imports.import_nutpie()\n"
                 "numba.core.registry.cpu_target.target_context.refresh()\n")
 """What a fit notebook's kernel can do before the notebook arrives: its imports and numba's start-up."""
 
