@@ -353,6 +353,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def run() -> None:
+    """The ``partclust`` console script and ``python -m partclust``: :func:`main`, then a quick exit (:func:`finish`)."""
+    from partclust.runner.pipes import finish
+
+    finish(main())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code (0, 1 failed computation, 2 bad input, 130 interrupted)."""
     args = build_parser().parse_args(argv)

@@ -1,13 +1,14 @@
-"""Standard output for the command line that survives a reader closing the pipe (``partclust exact | head``)."""
+"""The command line's process: standard output that survives a reader closing the pipe (``partclust exact | head``),
+and an exit that does not tear down PyMC's modules one by one."""
 
 from __future__ import annotations
 
 import os
 import sys
 from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any, Iterator, NoReturn
 
-__all__ = ["ClosedPipeGuard", "guarded_stdout"]
+__all__ = ["ClosedPipeGuard", "finish", "guarded_stdout"]
 
 
 class ClosedPipeGuard:
@@ -64,3 +65,28 @@ def guarded_stdout() -> Iterator[ClosedPipeGuard]:
     finally:
         sys.stdout = stream
         guard.flush()
+
+
+def finish(code: int) -> NoReturn:
+    """End the command's process with exit code ``code``; once PyTensor is loaded, without the interpreter's teardown.
+
+    A normal exit frees every module and object one by one. With PyMC, numba and nutpie loaded this took 1.2 to
+    2.4 s here after ``partclust fit`` had printed its last line and written its files (measured from the last line
+    to the end of the process; ``python -c "import nutpie"`` alone spends about 1.2 s after its last statement).
+    When ``pytensor`` is loaded, the standard streams are flushed, the ``atexit`` callbacks run (logging's flush
+    among them) and the process ends with ``os._exit``; otherwise this is ``sys.exit``. Every file the commands
+    write is closed before they return (:mod:`partclust.files` writes atomically), so nothing is lost.
+    """
+    if "pytensor" not in sys.modules:
+        sys.exit(code)
+    import atexit
+
+    try:
+        getattr(atexit, "_run_exitfuncs", lambda: None)()
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):  # a closed pipe or stream: nothing more can be shown
+                pass
+        os._exit(code)
