@@ -354,7 +354,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run() -> None:
-    """The ``partclust`` console script and ``python -m partclust``: :func:`main`, then a quick exit (:func:`finish`)."""
+    """Run the ``partclust`` console script and ``python -m partclust``: :func:`main`, then a quick exit (``finish``)."""
     from partclust.runner.pipes import finish
 
     finish(main())

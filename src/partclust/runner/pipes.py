@@ -1,5 +1,8 @@
-"""The command line's process: standard output that survives a reader closing the pipe (``partclust exact | head``),
-and an exit that does not tear down PyMC's modules one by one."""
+"""The command line's process: standard output that survives a closed pipe, and an exit without the teardown.
+
+``partclust exact | head``: the reader may go before the command has finished. After a fit, an ordinary exit
+tears PyMC's modules down one by one; :func:`finish` skips that.
+"""
 
 from __future__ import annotations
 
