@@ -22,7 +22,7 @@ from partclust.inference.settings import FitSettings
 from partclust.models.checks import check_data
 from partclust.models.priors import SAS_PRIORS, Priors
 from partclust.models.pymc import build_model
-from partclust.models.model_data import ModelData, builtin_data
+from partclust.models.model_data import ModelData, builtin_data, model_data_of
 
 __all__ = ["FitResult", "fit", "fit_outcome", "fit_translated", "sample_model"]
 
@@ -130,10 +130,30 @@ def _sample_pymc(model: pm.Model, s: FitSettings, timings: dict[str, float], blo
     return trace
 
 
-def _add_log_likelihood(trace: Any, model: pm.Model, timings: dict[str, Any]) -> None:
-    """Add the pointwise log-likelihood group (PyMC evaluates the model's own likelihood per draw)."""
+def _add_log_likelihood(trace: Any, model: pm.Model, timings: dict[str, Any],
+                        built_from: tuple[ModelData, str] | None = None) -> None:
+    """Add the pointwise log-likelihood group ``log_likelihood`` (variable ``y``, dims chain, draw, obs).
+
+    For a model :func:`build_model` wrote (``built_from``: its data and parameterization) the values come from
+    :func:`~partclust.models.loglik.pointwise_log_likelihood`, in milliseconds; for any other model (a translated
+    program) PyMC evaluates the model's own likelihood draw by draw.
+    """
     t = time.perf_counter()
-    pm.compute_log_likelihood(trace, model=model, extend_inferencedata=True, progressbar=False)
+    if built_from is None:
+        pm.compute_log_likelihood(trace, model=model, extend_inferencedata=True, progressbar=False)
+    else:
+        from arviz_base import dict_to_dataset
+
+        from partclust.models.loglik import pointwise_log_likelihood
+
+        md, parameterization = built_from
+        posterior = trace["posterior"]
+        values = pointwise_log_likelihood(md, parameterization, {name: posterior[name].values for name in
+                                                                 posterior.data_vars})
+        coords = {"chain": posterior["chain"].values, "draw": posterior["draw"].values,
+                  "obs": list(model.coords["obs"])}
+        trace["log_likelihood"] = dict_to_dataset({"y": values}, coords=coords, dims={"y": ["obs"]},
+                                                  inference_library=pm)
     timings["log_likelihood_s"] = time.perf_counter() - t
 
 
@@ -184,13 +204,13 @@ def fit(data: Any, settings: FitSettings, priors: Priors = SAS_PRIORS, cores: in
 
         data = builtin_data(data, spec=spec_from_record(settings.spec))
     if isinstance(data, ModelData):
-        model = build_model(data, parameterization=settings.parameterization)
-        key = (_design_key(data), settings.parameterization)
+        md, key = data, (_design_key(data), settings.parameterization)
     else:
-        model = build_model(data, settings.model, settings.parameterization, priors)
-        key = (_design_key(data), settings.model, settings.parameterization, priors)
+        md, key = model_data_of(data, settings.model, priors), (_design_key(data), settings.model,
+                                                                 settings.parameterization, priors)
+    model = build_model(md, parameterization=settings.parameterization)
     return sample_model(model, settings, key, cores, timings={"build_s": time.perf_counter() - t},
-                        log_likelihood=log_likelihood)
+                        log_likelihood=log_likelihood, built_from=(md, settings.parameterization))
 
 
 def _structure_key(md: ModelData) -> str:
@@ -259,7 +279,7 @@ def fit_outcome(data: ModelData, settings: FitSettings, cores: int | None = 1) -
 
 def sample_model(model: pm.Model, settings: FitSettings, key: tuple | None = None, cores: int | None = None,
                  blocks: list[list[str]] | None = None, timings: dict[str, Any] | None = None,
-                 log_likelihood: bool = True) -> FitResult:
+                 log_likelihood: bool = True, built_from: tuple[ModelData, str] | None = None) -> FitResult:
     """Sample a PyMC model as ``settings`` say (the draws, tune, chains, seed and sampler; not the model).
 
     Parameters
@@ -276,6 +296,9 @@ def sample_model(model: pm.Model, settings: FitSettings, key: tuple | None = Non
         Timings measured so far (e.g. ``build_s``), kept in the result.
     log_likelihood : bool
         Add the pointwise log-likelihood group (PSIS-LOO without refitting).
+    built_from : (ModelData, str), optional
+        The data and parameterization :func:`build_model` wrote ``model`` from; then the log-likelihood is
+        computed from them directly (:func:`~partclust.models.loglik.pointwise_log_likelihood`).
 
     Returns
     -------
@@ -287,7 +310,7 @@ def sample_model(model: pm.Model, settings: FitSettings, key: tuple | None = Non
     else:
         trace = _sample_pymc(model, settings, timings, blocks)
     if log_likelihood:
-        _add_log_likelihood(trace, model, timings)
+        _add_log_likelihood(trace, model, timings, built_from)
     return FitResult(settings=settings, trace=trace, timings=timings)
 
 
