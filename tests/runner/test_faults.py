@@ -57,6 +57,23 @@ def test_bad_options_exit_2_before_the_data_are_read(args, fragment, capsys, mon
     assert fragment in _one_line_error(capsys)
 
 
+@pytest.mark.parametrize("args, fragment", [
+    (["fit", "--model", "nonsense", "--seed", "1", "--out", "OUT"], "invalid choice: 'nonsense'"),
+    (["nonsense"], "invalid choice: 'nonsense'"),
+    ([], "required: command"),
+    (["exact", "--model", "single"], "required: --out"),
+    (["fit", "--model", "single", "--seed", "x", "--out", "OUT"], "invalid int value: 'x'"),
+    (["validate", "--no-such-option"], "unrecognized arguments: --no-such-option"),
+])
+def test_options_argparse_refuses_are_one_line_with_where_the_usage_is(args, fragment, capsys, tmp_path):
+    """argparse's own refusals (unknown choice, missing or mistyped option) are one line too, exit 2, no usage block."""
+    with pytest.raises(SystemExit) as stop:
+        main([str(tmp_path / "out") if a == "OUT" else a for a in args])
+    assert stop.value.code == 2
+    line = _one_line_error(capsys)
+    assert fragment in line and "--help)" in line and not line.startswith("usage")
+
+
 @pytest.mark.parametrize("command, where, fragment", [
     (["study"], "file", "is a file, not a folder"),
     (["study"], "below_file", "cannot be a folder"),

@@ -238,9 +238,17 @@ def cmd_why(args: argparse.Namespace) -> int:
     return 0
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line (what was wrong, and where the usage is), exit code 2."""
+
+    def error(self, message: str):
+        """Print ``<prog>: error: <message>`` and where the usage is, on one line; exit 2 (argparse's code)."""
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message} (usage: {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Build the argument parser of ``partclust`` and its subcommands, each bound to its ``cmd_*`` function."""
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="partclust",
         description="Replicate a SAS PROC MCMC analysis of a partially clustered trial in PyMC.",
     )
