@@ -95,3 +95,13 @@ def test_quick_efficiency_of_a_program(tmp_path, capsys):
     sidecar = json.loads((out / "study" / "08_efficiency.inputs.json").read_text())
     assert str(program.resolve()) in sidecar["inputs"]["input_files"]  # the program's content is in the reuse key
     assert main(argv) == 0 and "reused" in capsys.readouterr().out
+
+
+def test_efficiency_help_names_only_options_it_has():
+    """``efficiency`` has no --model/--formula/--prior, so its --sas-program help does not say it replaces them."""
+    from partclust.runner.cli import build_parser
+
+    sub = build_parser()._subparsers._group_actions[0].choices
+    text = sub["efficiency"].format_help()
+    assert "--sas-program" in text and "--formula" not in text and "--model" not in text
+    assert "instead of --model" in sub["fit"].format_help()

@@ -22,11 +22,14 @@ def spec_given(args: argparse.Namespace) -> bool:
                 or getattr(args, "residual_by", None))
 
 
-def add_program(p: argparse.ArgumentParser) -> None:
-    """Add ``--sas-program`` and ``--step`` to a command."""
-    g = p.add_argument_group("or a PROC MCMC program, translated as written (partclust translate shows how)")
+def add_program(p: argparse.ArgumentParser, replaces: bool = True) -> None:
+    """Add ``--sas-program`` and ``--step`` to a command (``replaces``: the command has the model options too)."""
+    g = p.add_argument_group("or a PROC MCMC program, translated as written (partclust translate shows how)"
+                             if replaces else "a PROC MCMC program, translated as written (partclust translate shows how)")
     g.add_argument("--sas-program", metavar="FILE.sas", default=None,
-                   help="the SAS program (instead of --model/--formula/--prior; its priors are the program's)")
+                   help="the SAS program (instead of --model/--formula/--prior; its priors are the program's)"
+                   if replaces else "the SAS program: its model and its alternative residual structure are studied "
+                                    "(default: run1's two built-in models)")
     g.add_argument("--step", type=int, default=None, metavar="K",
                    help="which PROC MCMC step of the file (needed when it has several; without it they are listed)")
 

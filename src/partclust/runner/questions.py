@@ -95,5 +95,5 @@ def add_efficiency(sub: argparse._SubParsersAction) -> None:
                         "draws: a look in minutes, not an answer (without it: 3 seeds × 3 parameterizations × 3 "
                         "samplers × 2 models, several minutes to a quarter of an hour here)")
     add_data(p)
-    add_program(p)
+    add_program(p, replaces=False)
     p.set_defaults(func=cmd_efficiency)
