@@ -196,9 +196,27 @@ def fit(data: Any, settings: FitSettings, priors: Priors = SAS_PRIORS, cores: in
     """
     if settings.sas_program:
         return fit_translated(data.model(settings.parameterization), settings, cores, log_likelihood)
+    t = time.perf_counter()
+    model, md, key = model_for(data, settings, priors)
+    return sample_model(model, settings, key, cores, timings={"build_s": time.perf_counter() - t},
+                        log_likelihood=log_likelihood, built_from=(md, settings.parameterization))
+
+
+def model_for(data: Any, settings: FitSettings, priors: Priors = SAS_PRIORS) -> tuple[pm.Model, ModelData, tuple]:
+    """Return the PyMC model :func:`fit` samples for ``data`` and ``settings`` (not a program's), its data and key.
+
+    Returns
+    -------
+    (pymc.Model, ModelData, tuple)
+        The model, the data it was built from, and the key of this process's compiled-model memo.
+
+    Raises
+    ------
+    DataError
+        When a run1 design cannot be fitted by the built-in model under these priors.
+    """
     if not isinstance(data, ModelData):
         check_data(data, settings.model, None if settings.spec else priors)
-    t = time.perf_counter()
     if not isinstance(data, ModelData) and settings.spec:
         from partclust.translate.specs import spec_from_record
 
@@ -208,9 +226,7 @@ def fit(data: Any, settings: FitSettings, priors: Priors = SAS_PRIORS, cores: in
     else:
         md, key = model_data_of(data, settings.model, priors), (_design_key(data), settings.model,
                                                                  settings.parameterization, priors)
-    model = build_model(md, parameterization=settings.parameterization)
-    return sample_model(model, settings, key, cores, timings={"build_s": time.perf_counter() - t},
-                        log_likelihood=log_likelihood, built_from=(md, settings.parameterization))
+    return build_model(md, parameterization=settings.parameterization), md, key
 
 
 def _structure_key(md: ModelData) -> str:

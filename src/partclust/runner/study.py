@@ -7,14 +7,15 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Sequence
 
-from partclust.config import package_versions
+from partclust.config import NOTEBOOK_FILES, package_versions
 from partclust.files import write_json
-from partclust.runner.dask import NotebookOutcome, RunOutcome, close_client, drive, make_client, run_summary
+from partclust.runner.dask import (NotebookOutcome, RunOutcome, close_client, compile_cache, drive, make_client,
+                                   run_summary)
 from partclust.runner.plan import analysis_jobs
 from partclust.studies.seeds import StudySettings
 
 __all__ = ["main_study", "write_study_record", "render_remaining", "landing_page", "STUDY_LOCK",
-           "check_study_folder_free"]
+           "check_study_folder_free", "prebuild_models"]
 
 STUDY_LOCK = "a partclust study"
 """What a study's lock on its results folder says it is (:func:`~partclust.files.folder_lock`)."""
@@ -65,11 +66,58 @@ def _sigterm_as_interrupt() -> None:
         pass
 
 
+def prebuild_models(study: StudySettings, data_path: str, data_sha256: str, cache: str) -> dict[str, dict]:
+    """Build the compile-cache entries of the study's models that have runs to do, one thread per model.
+
+    Started by the driver while the workers' kernels start (:func:`partclust.inference.prebuild.prebuild`): the
+    compiles run beside the kernels' start and imports instead of after them. A model whose runs are all done is
+    skipped, so a warm re-run imports nothing for this; so is a study with another fit notebook than the project's.
+
+    Returns
+    -------
+    dict
+        Model name → the prebuild record (``source``, ``key``, ``seconds``…); a model that could not even be built
+        has ``source`` ``failed`` and the ``error`` (its fits then compile, or fail, as they would have).
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    from partclust.inference.runs import is_complete
+
+    if study.fit_notebook != NOTEBOOK_FILES["fit"]:  # another fit notebook need not fit through the cache
+        return {}
+    todo = [m for m in study.models if any(not is_complete(study.layout.run_dir(m, s), study.fit_settings(m, s),
+                                                           data_sha256) for s in study.seeds)]
+
+    def one(model: str) -> dict:
+        try:
+            from partclust.inference.prebuild import prebuild
+
+            if study.sas_program:
+                from partclust.data import resolve_data_path
+                from partclust.translate.translation import translate_file
+
+                data = translate_file(study.sas_program, resolve_data_path(data_path), study.step or None)
+            else:
+                from partclust.translate import load_model_data
+
+                data = load_model_data(data_path, study.spec(model))
+            return prebuild(data, study.fit_settings(model, study.seeds[0]), cache)
+        except Exception as exc:  # the fits will meet the same problem and report it in their notebooks
+            return {"source": "failed", "error": f"{type(exc).__name__}: {exc}"}
+
+    if not todo:
+        return {}
+    with ThreadPoolExecutor(max_workers=len(todo), thread_name_prefix="prebuild") as pool:
+        return dict(zip(todo, pool.map(one, todo)))
+
+
 def write_study_record(study: StudySettings, design, outcomes: Sequence[RunOutcome], wall_s: float,
-                       stages: dict[str, float], notebooks: Sequence[NotebookOutcome] = ()) -> Path:
+                       stages: dict[str, float], notebooks: Sequence[NotebookOutcome] = (),
+                       prebuilt: dict[str, dict] | None = None) -> Path:
     """Write ``study/study.json``.
 
-    Settings, data checksum, versions, timings, every run's and every analysis notebook's outcome.
+    Settings, data checksum, versions, timings, every run's and every analysis notebook's outcome, and what the
+    driver compiled ahead (:func:`prebuild_models`).
     """
     record = {
         "settings": {**asdict(study), "models": list(study.models), "seeds": list(study.seeds)},
@@ -83,6 +131,7 @@ def write_study_record(study: StudySettings, design, outcomes: Sequence[RunOutco
         "runs": [asdict(o) for o in outcomes],
         "failed": [{"model": o.model, "seed": o.seed, "error": o.error} for o in outcomes if o.status == "failed"],
         "notebooks": [asdict(o) for o in notebooks],
+        "prebuilt": prebuilt or {},
     }
     return write_json(study.layout.study_record, record)
 
@@ -204,6 +253,11 @@ def _main_study(study: StudySettings, design, starting=None) -> int:
     print(f"study: {len(study.models)} model(s) × {len(study.seeds)} seeds, {study.chains} chains × "
           f"{study.draws} draws ({study.tune} tune), then {n_notebooks} analysis notebooks → {study.out}", flush=True)
     notebooks: list[NotebookOutcome] = []
+    from concurrent.futures import ThreadPoolExecutor
+
+    ahead = ThreadPoolExecutor(max_workers=1, thread_name_prefix="prebuild")  # compiles while the kernels start
+    prebuilding = ahead.submit(prebuild_models, study, design.source, design.content_sha256, compile_cache(study))
+    ahead.shutdown(wait=False)
     t = time.perf_counter()
     client, cluster = starting.result() if starting is not None else make_client(study)
     waited = time.perf_counter() - t
@@ -218,12 +272,13 @@ def _main_study(study: StudySettings, design, starting=None) -> int:
             outcomes, errors, stages = drive(study, design.source, design.content_sha256, client, update, post=True,
                                              on_notebook=on_notebook)
             stages["workers_wait_s"] = waited
+            prebuilt = prebuilding.result()  # done: every fit that needed an entry has loaded it
             try:
                 t = time.perf_counter()
                 render_remaining(Path(study.out))
                 stages["render_remaining_s"] = time.perf_counter() - t
                 # the landing page reports this invocation: write the record first, then the summary
-                write_study_record(study, design, outcomes, time.perf_counter() - t0, stages, notebooks)
+                write_study_record(study, design, outcomes, time.perf_counter() - t0, stages, notebooks, prebuilt)
             except WriteError:
                 _print_failed(outcomes)  # what happened to the runs is said before the write error ends it
                 raise
@@ -240,7 +295,7 @@ def _main_study(study: StudySettings, design, starting=None) -> int:
     failed = [o for o in outcomes if o.status == "failed"]
     wall = time.perf_counter() - t0
     try:
-        write_study_record(study, design, outcomes, wall, stages, notebooks)
+        write_study_record(study, design, outcomes, wall, stages, notebooks, prebuilt)
     except WriteError:
         _print_failed(outcomes)
         raise
