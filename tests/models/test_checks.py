@@ -127,3 +127,15 @@ def test_cli_constant_and_scaled_outcomes(case, tmp_path, capsys, name, fragment
             assert "single residual model: cannot be fitted: the outcome's scale" in captured.out
         return
     assert rc == 2 and fragment in captured.err and captured.err.count("\n") == 1
+
+
+@pytest.mark.parametrize("name, model, fragment", [("five_rows.csv", "per_condition", "too few data"),
+                                                   ("y_times_1e12.csv", "single", "outside what the priors allow")])
+def test_validate_with_a_model_says_whether_that_model_can_be_fitted(case, capsys, run1_path, name, model, fragment):
+    """``validate --model X`` prints the design, then refuses (exit 2, one line) data X cannot be fitted to."""
+    rc = main(["validate", "--model", model, "--data", str(case(name))])
+    captured = capsys.readouterr()
+    assert rc == 2 and fragment in captured.err and captured.err.count("\n") == 1
+    assert "residual variances:" in captured.out  # the design was shown first
+    assert main(["validate", "--model", model, "--data", str(run1_path)]) == 0
+    assert f"{model} residual model: can be fitted" in capsys.readouterr().out

@@ -39,7 +39,11 @@ def cmd_validate(args: argparse.Namespace) -> int:
     from partclust.models.checks import data_problems
 
     if _given_spec(args):
-        print(_model_data(args, _spec(args), check=False).describe())
+        spec = _spec(args)
+        print(_model_data(args, spec, check=False).describe())
+        if spec.is_builtin:  # `validate --model X` asks whether X can be fitted: a refusal is exit 2, as fit's
+            _model_data(args, spec)
+            print(f"{spec.name} residual model: can be fitted")
         return 0
     design = load_design(args.data)
     print(design.describe())
