@@ -54,3 +54,18 @@ def test_a_fit_in_its_own_process_prints_everything_and_leaves_a_complete_run(tm
                          text=True, env=_env(), timeout=300)
     assert bad.returncode == 2 and "Traceback" not in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
     assert not Path(tmp_path / "other" / "run.json").exists()
+
+
+def test_hide_dask_lets_xarray_build_and_write_without_dask(tmp_path):
+    """After ``hide_dask`` xarray builds arrays and writes netCDF without importing Dask; once xarray is imported
+    it does nothing (Dask stays importable for whoever imported the package to use it)."""
+    code = ("import sys\nfrom partclust.runner.pipes import hide_dask\nhide_dask()\n"
+            "import numpy as np, xarray as xr\n"
+            f"xr.Dataset({{'a': ('x', np.arange(3.0))}}).to_netcdf({str(tmp_path / 'a.nc')!r}, engine='h5netcdf')\n"
+            f"assert float(xr.open_dataset({str(tmp_path / 'a.nc')!r}, engine='h5netcdf')['a'].sum()) == 3.0\n"
+            "assert 'dask.array' not in sys.modules and 'distributed' not in sys.modules\n"
+            "del sys.modules['dask']\n"
+            "hide_dask()  # xarray is imported now: no effect\n"
+            "import dask.array\nprint('ok')\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=_env(), timeout=300)
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-2000:]

@@ -367,8 +367,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def run() -> None:
     """Run the ``partclust`` console script and ``python -m partclust``: :func:`main`, then a quick exit (``finish``)."""
-    from partclust.runner.pipes import finish
+    from partclust.runner.pipes import finish, hide_dask
 
+    if sys.argv[1:2] == ["fit"]:  # a fit in this process never uses Dask (the studies' commands do)
+        hide_dask()
     finish(main())
 
 

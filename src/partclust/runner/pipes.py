@@ -11,7 +11,7 @@ import sys
 from contextlib import contextmanager
 from typing import Any, Iterator, NoReturn
 
-__all__ = ["ClosedPipeGuard", "finish", "guarded_stdout"]
+__all__ = ["ClosedPipeGuard", "finish", "guarded_stdout", "hide_dask"]
 
 
 class ClosedPipeGuard:
@@ -93,3 +93,17 @@ def finish(code: int) -> NoReturn:
             except (OSError, ValueError):  # a closed pipe or stream: nothing more can be shown
                 pass
         os._exit(code)
+
+
+def hide_dask() -> None:
+    """Make ``import dask`` fail in this process, so that xarray does not import Dask (for ``partclust fit``).
+
+    xarray imports ``dask.array`` when it first builds an array and ``dask.distributed`` when it writes a netCDF
+    file, whenever Dask is installed, to recognise Dask arrays and schedulers; a fit in its own process has
+    neither, and the two imports took 0.6 s here (``python -X importtime``). With ``sys.modules["dask"] = None``
+    xarray finds Dask unavailable and goes on without it. Only the command's own process calls this (from
+    :func:`partclust.runner.cli.run`, before anything imports xarray), never a process that imports the package
+    to use it, and only when Dask is not imported yet.
+    """
+    if "dask" not in sys.modules and "xarray" not in sys.modules:
+        sys.modules["dask"] = None  # type: ignore[assignment]
