@@ -65,6 +65,6 @@ def pointwise_log_likelihood(md: ModelData, parameterization: str, draws: Mappin
             if md.spec.random.multiplies is not None:
                 effect = effect * md.z
             mu += effect
-        sd = np.sqrt(s2e[c][:, md.resid])
-        out[c] = -0.5 * ((md.y - mu) / sd) ** 2 - _HALF_LOG_2PI - np.log(sd)
+        sd = np.sqrt(s2e[c])  # (draws, levels): square root and logarithm per level, then one value per row
+        out[c] = -0.5 * ((md.y - mu) / sd[:, md.resid]) ** 2 - _HALF_LOG_2PI - np.log(sd)[:, md.resid]
     return out
