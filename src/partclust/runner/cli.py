@@ -202,8 +202,10 @@ def cmd_study(args: argparse.Namespace) -> int:
 
         probe_scheduler(study.scheduler)
     check_study_folder_free(study.out)  # a folder another study holds is refused before any worker starts
-    # the workers and their kernels start now, while the data are read and checked
-    starting = start_workers(study.scheduler, study.n_workers, compile_cache(study))
+    # the workers and their kernels start now, while the data are read and checked; the fit's imports are queued
+    # in them unless every run folder exists already (a re-run, which executes analysis notebooks only)
+    fits_likely = not all((study.layout.run_dir(m, s) / "run.json").is_file() for m in models for s in seeds)
+    starting = start_workers(study.scheduler, study.n_workers, compile_cache(study), imports=fits_likely)
     try:
         data = _model_data(args, study.spec(models[0]))
         for model in models[1:]:

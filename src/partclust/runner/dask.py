@@ -113,12 +113,12 @@ def _kernel_manager(cache: str | None = None):
     return km
 
 
-def _warm_kernel(cache: str) -> str:
-    """Start this worker's kernel and queue the fit notebook's imports in it; returns "" or the error."""
+def _warm_kernel(cache: str, imports: bool = True) -> str:
+    """Start this worker's kernel and (``imports``) queue the fit notebook's imports in it; returns "" or the error."""
     from partclust.runner.notebooks import start_kernel
 
     try:
-        start_kernel(_kernel_manager(cache))
+        start_kernel(_kernel_manager(cache), warm=imports)
         return ""
     except Exception as exc:  # the first run starts a kernel of its own
         _drop_kernel()
@@ -254,9 +254,10 @@ def make_client(study: StudySettings):
 class _Starting:
     """A client being connected in a thread, its workers' kernels warmed once it is up (see :func:`start_workers`)."""
 
-    def __init__(self, scheduler: str, n_workers: int, cache: str):
+    def __init__(self, scheduler: str, n_workers: int, cache: str, imports: bool = True):
         self._result: tuple[Any, Any] | None = None
         self._error: BaseException | None = None
+        self._imports = imports
         self._thread = threading.Thread(target=self._run, args=(scheduler, n_workers, cache), daemon=True)
         self._thread.start()
 
@@ -266,7 +267,8 @@ class _Starting:
             self._result = (client, cluster)
             # one warm-up task per worker, submitted before any fit: each worker starts its kernel
             # and the imports while the driver reads the data and plans
-            self.warm = [client.submit(_warm_kernel, cache, workers=[w], allow_other_workers=False, pure=False,
+            self.warm = [client.submit(_warm_kernel, cache, self._imports, workers=[w], allow_other_workers=False,
+                                       pure=False,
                                        key=f"warm-{uuid.uuid4().hex[:8]}")
                          for w in sorted(client.scheduler_info()["workers"])]
         except BaseException as exc:  # handed to the caller by result()
@@ -281,7 +283,7 @@ class _Starting:
         return self._result
 
 
-def start_workers(scheduler: str, n_workers: int, cache: str) -> _Starting:
+def start_workers(scheduler: str, n_workers: int, cache: str, imports: bool = True) -> _Starting:
     """Connect to (or start) the workers in a thread and warm their kernels; ``.result()`` gives ``(client, cluster)``.
 
     Parameters
@@ -291,8 +293,11 @@ def start_workers(scheduler: str, n_workers: int, cache: str) -> _Starting:
     n_workers : int
     cache : str
         The compile cache folder the kernels are started with (:func:`compile_cache`).
+    imports : bool
+        Queue the fit notebook's imports (PyMC, nutpie, numba) in each kernel. A study whose runs are all on disk
+        passes False: its kernels run only analysis notebooks, which need none of them.
     """
-    return _Starting(scheduler, n_workers, cache)
+    return _Starting(scheduler, n_workers, cache, imports)
 
 
 def _connect(scheduler: str, n_workers: int):
