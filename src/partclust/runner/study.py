@@ -272,7 +272,10 @@ def _main_study(study: StudySettings, design, starting=None) -> int:
             outcomes, errors, stages = drive(study, design.source, design.content_sha256, client, update, post=True,
                                              on_notebook=on_notebook)
             stages["workers_wait_s"] = waited
-            prebuilt = prebuilding.result()  # done: every fit that needed an entry has loaded it
+            try:
+                prebuilt = prebuilding.result()  # done: every fit that needed an entry has loaded it
+            except Exception as exc:  # compiling ahead is an optimisation: its failure is recorded, never fatal
+                prebuilt = {"*": {"source": "failed", "error": f"{type(exc).__name__}: {exc}"}}
             try:
                 t = time.perf_counter()
                 render_remaining(Path(study.out))
