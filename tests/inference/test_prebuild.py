@@ -1,33 +1,64 @@
-"""Compiling ahead: the entry the driver builds is the one the fit then loads (same key), and nothing is built twice."""
+"""Compiling ahead: the entry the driver would build is the one the fit loads (same key), and nothing is built twice."""
 
 from __future__ import annotations
+
+import shutil
 
 from helpers import unbalanced_frame
 
 from partclust.data import validate
 from partclust.inference import FitSettings
-from partclust.inference.prebuild import prebuild
+from partclust.inference.prebuild import ensure_entry, prebuild
 from partclust.runner.study import prebuild_models
 from partclust.studies.seeds import StudySettings
 
 
-def test_a_prebuilt_entry_is_what_the_fit_loads(tmp_path, monkeypatch):
+def test_the_prebuilt_key_is_the_entry_the_fit_loads(tmp_path, monkeypatch):
+    """A fit fills the session's compile cache; prebuild finds that very entry (its folder is the key), for any seed
+    or size, and a copy of only that entry is what a fresh process's fit loads from another folder."""
     from partclust.inference import compiled, fit
 
-    design = validate(unbalanced_frame(seed=23), source="generated")
+    design = validate(unbalanced_frame(), source="generated")
     settings = FitSettings(model="single", seed=4, draws=200, tune=200, chains=2)
-    cache = tmp_path / "cache"
-    first = prebuild(design, settings, cache)
-    assert first["source"] == "built" and first["error"] == "" and (cache / first["key"] / "manifest.json").is_file()
-    again = prebuild(design, FitSettings(model="single", seed=99, draws=50, tune=50, chains=4), cache)
-    assert again["source"] == "present" and again["key"] == first["key"]  # seed and sizes are not the model
-    other = prebuild(design, FitSettings(model="single", seed=4, parameterization="centered"), cache)
-    assert other["key"] != first["key"]
-    assert prebuild(design, FitSettings(model="single", seed=4, sampler="metropolis"), cache)["source"] == "not-nutpie"
-    monkeypatch.setenv(compiled.CACHE_ENV, str(cache))
+    fit(design, settings, log_likelihood=False)  # the suite's common model: usually loaded, compiled at most once
+    session = compiled.cache_dir()
+    found = prebuild(design, FitSettings(model="single", seed=99, draws=50, tune=50, chains=4), session)
+    assert found["source"] == "present" and (session / found["key"] / "manifest.json").is_file()
+    other = tmp_path / "only-this-entry"
+    shutil.copytree(session / found["key"], other / found["key"])
+    monkeypatch.setenv(compiled.CACHE_ENV, str(other))
     compiled.clear_memory()
-    result = fit(design, settings, log_likelihood=False)
-    assert result.timings["compile_source"] == "disk"  # loaded what the driver built: the keys agree
+    from partclust.inference import sample
+
+    monkeypatch.setattr(sample, "_COMPILED", {})
+    assert fit(design, settings, log_likelihood=False).timings["compile_source"] == "disk"
+
+
+def test_ensure_entry_builds_a_missing_entry_once_and_records_a_failure(tmp_path, monkeypatch):
+    from partclust.inference import compiled
+    from partclust.inference.sample import model_for
+
+    design = validate(unbalanced_frame(), source="generated")
+    model = model_for(design, FitSettings(model="single", seed=1, parameterization="centered"))[0]
+    built = []
+
+    def fake_child(model, root, key):  # what the child process publishes, without compiling
+        built.append(key)
+        (root / key).mkdir(parents=True)
+        (root / key / compiled.MANIFEST).write_text("{}")
+        return ""
+
+    monkeypatch.setattr(compiled, "_build_in_child", fake_child)
+    first = ensure_entry(model, tmp_path / "c")
+    assert first["source"] == "built" and built == [first["key"]]
+    assert ensure_entry(model, tmp_path / "c")["source"] == "present" and len(built) == 1
+    noncentered = model_for(design, FitSettings(model="single", seed=1))[0]
+    monkeypatch.setattr(compiled, "_build_in_child", lambda model, root, key: "RuntimeError: no compiler")
+    failed = ensure_entry(noncentered, tmp_path / "c")
+    assert failed["source"] == "failed" and failed["error"] == "RuntimeError: no compiler"
+    assert failed["key"] != first["key"]  # the parameterization is part of the model's key
+    assert prebuild(design, FitSettings(model="single", seed=4, sampler="metropolis"), tmp_path / "c")["source"] \
+        == "not-nutpie"
 
 
 def test_prebuild_models_skips_finished_models_and_other_fit_notebooks(tmp_path, run1_design):
