@@ -277,7 +277,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="nutpie (NUTS, default), pymc (PyMC's NUTS) or metropolis (Metropolis-within-Gibbs)")
     p.add_argument("--target-accept", type=float, default=0.9, help="NUTS step-size adaptation target (default 0.9)")
     p.add_argument("--notebook", action="store_true",
-                   help="execute the fit notebook (papermill) for its trace and rank plots: the same draws, about 6 s more")
+                   help="execute the fit notebook (papermill) for its trace and rank plots: the same draws, about 9 s more")
     p.add_argument("--no-plots", action="store_true", help="with --notebook: skip trace and rank plots")
     p.add_argument("--out", required=True, metavar="DIR",
                    help="run folder: posterior.nc, summary.csv and run.json (written last)")

@@ -4,8 +4,8 @@ In this process the command does what ``notebooks/02_fit.ipynb`` does — valida
 persistent cache of :mod:`partclust.inference.compiled`), sample, summarise, apply the convergence gate and
 write ``posterior.nc``, ``summary.csv`` and ``run.json`` — with the same package functions, so the same seed and
 settings give the same draws either way. It skips what only a reader of the notebook needs (trace and rank
-plots) and the notebook's own costs (papermill, a kernel's start and imports: a warm fit took 11.4 s here against
-17.4 s through the notebook, ``bench/bench_fit.py``). ``--notebook`` executes the notebook instead: the same run,
+plots) and the notebook's own costs (papermill, a kernel's start and imports: a warm fit took 6.9 s here against
+15.9 s through the notebook, ``bench/bench_fit.py``). ``--notebook`` executes the notebook instead: the same run,
 plus its executed copy with the plots.
 """
 
@@ -90,7 +90,7 @@ def print_fit(out: Path, record: dict, executed: Path | None = None) -> None:
     if executed is not None:
         print(f"executed notebook: {executed}")
     else:
-        print("trace and rank plots: run again with --notebook (the fit notebook, about 6 s more)")
+        print("trace and rank plots: run again with --notebook (the fit notebook, about 9 s more)")
     print(f"summary: {out / SUMMARY_CSV}")
 
 
