@@ -272,7 +272,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tune", type=int, default=1000, help="tuning steps per chain, discarded (default 1000)")
     p.add_argument("--chains", type=int, default=4, help="chains, at least 2 for R-hat (default 4)")
     p.add_argument("--parameterization", choices=PARAMETERIZATIONS, default="noncentered",
-                   help="how the cluster effects are written (sas_singletons: one per subject, as PROC MCMC)")
+                   help="how the cluster effects are written (sas_singletons: one effect per value of the cluster "
+                        "column, controls included, as PROC MCMC)")
     p.add_argument("--sampler", choices=SAMPLERS, default="nutpie",
                    help="nutpie (NUTS, default), pymc (PyMC's NUTS) or metropolis (Metropolis-within-Gibbs)")
     p.add_argument("--target-accept", type=float, default=0.9, help="NUTS step-size adaptation target (default 0.9)")
