@@ -67,7 +67,7 @@ def test_prebuild_models_skips_finished_models_and_other_fit_notebooks(tmp_path,
     study = StudySettings(models=("single",), seeds=(1,), draws=400, tune=300, chains=2, out=str(tmp_path))
     write_exact_run(study.layout.run_dir("single", 1), run1_design, "single", 1,
                     settings=study.fit_settings("single", 1))
-    assert prebuild_models(study, run1_design.source, run1_design.content_sha256, str(tmp_path / "c")) == {}
+    assert prebuild_models(study, run1_design, str(tmp_path / "c")) == {}
     other = StudySettings(models=("per_condition",), seeds=(1,), out=str(tmp_path), fit_notebook="elsewhere.ipynb")
-    assert prebuild_models(other, run1_design.source, run1_design.content_sha256, str(tmp_path / "c")) == {}
+    assert prebuild_models(other, run1_design, str(tmp_path / "c")) == {}
     assert not (tmp_path / "c").exists()

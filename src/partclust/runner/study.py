@@ -66,8 +66,11 @@ def _sigterm_as_interrupt() -> None:
         pass
 
 
-def prebuild_models(study: StudySettings, data_path: str, data_sha256: str, cache: str) -> dict[str, dict]:
+def prebuild_models(study: StudySettings, design, cache: str) -> dict[str, dict]:
     """Build the compile-cache entries of the study's models that have runs to do, one thread per model.
+
+    ``design`` is what the study was started with: the validated data (``source``, ``content_sha256``), or for a
+    PROC MCMC program study its translation, which is used as it is.
 
     Started by the driver while the workers' kernels start (:func:`partclust.inference.prebuild.prebuild`): the
     compiles run beside the kernels' start and imports instead of after them. A model whose runs are all done is
@@ -86,21 +89,18 @@ def prebuild_models(study: StudySettings, data_path: str, data_sha256: str, cach
     if study.fit_notebook != NOTEBOOK_FILES["fit"]:  # another fit notebook need not fit through the cache
         return {}
     todo = [m for m in study.models if any(not is_complete(study.layout.run_dir(m, s), study.fit_settings(m, s),
-                                                           data_sha256) for s in study.seeds)]
+                                                           design.content_sha256) for s in study.seeds)]
 
     def one(model: str) -> dict:
         try:
             from partclust.inference.prebuild import prebuild
 
-            if study.sas_program:
-                from partclust.data import resolve_data_path
-                from partclust.translate.translation import translate_file
-
-                data = translate_file(study.sas_program, resolve_data_path(data_path), study.step or None)
+            if study.sas_program:  # the program's translation, as the driver holds it
+                data = design
             else:
                 from partclust.translate import load_model_data
 
-                data = load_model_data(data_path, study.spec(model))
+                data = load_model_data(design.source, study.spec(model))
             return prebuild(data, study.fit_settings(model, study.seeds[0]), cache)
         except Exception as exc:  # the fits will meet the same problem and report it in their notebooks
             return {"source": "failed", "error": f"{type(exc).__name__}: {exc}"}
@@ -256,7 +256,7 @@ def _main_study(study: StudySettings, design, starting=None) -> int:
     from concurrent.futures import ThreadPoolExecutor
 
     ahead = ThreadPoolExecutor(max_workers=1, thread_name_prefix="prebuild")  # compiles while the kernels start
-    prebuilding = ahead.submit(prebuild_models, study, design.source, design.content_sha256, compile_cache(study))
+    prebuilding = ahead.submit(prebuild_models, study, design, compile_cache(study))
     ahead.shutdown(wait=False)
     t = time.perf_counter()
     client, cluster = starting.result() if starting is not None else make_client(study)
