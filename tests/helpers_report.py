@@ -124,13 +124,13 @@ def write_posterior(run: Path, model: str, seed: int, flat: bool = False) -> Non
                            else rng.normal(0.0, 1.0, (2, 250))) for p in names},
                       coords={"chain": [0, 1], "draw": np.arange(250)})
     if flat:
-        post.to_netcdf(run / "posterior.nc", engine="h5netcdf")
+        post.to_netcdf(run / "posterior.nc", engine="netcdf4")
         return
     stats = xr.Dataset({"energy": (("chain", "draw"), rng.normal(300, 3, (2, 250))),
                         "diverging": (("chain", "draw"), np.zeros((2, 250), bool))}, coords=post.coords)
     tree = xr.DataTree.from_dict({"/posterior": post, "/sample_stats": stats})
     tree.attrs.update({"model": model, "seed": seed, "data_sha256": FAKE_SHA})
-    tree.to_netcdf(run / "posterior.nc", engine="h5netcdf")
+    tree.to_netcdf(run / "posterior.nc", engine="netcdf4")
 
 
 def write_why_tables(results: Path, data_sha256: str, model: str = "single") -> None:

@@ -82,7 +82,7 @@ def test_old_flat_files_are_still_read(run_dir, tmp_path):
     for name in ("run.json", "summary.csv"):
         (flat / name).write_bytes((run_dir / name).read_bytes())
     posterior = read_posterior(run_dir)
-    posterior.to_netcdf(flat / POSTERIOR_NC, engine="h5netcdf")
+    posterior.to_netcdf(flat / POSTERIOR_NC, engine="netcdf4")
     old = read_posterior(flat)
     xr.testing.assert_identical(old, posterior)
     tree = read_trace(flat)
