@@ -165,6 +165,33 @@ def test_a_notebook_runs_into_a_folder_with_braces(tmp_path):
 
 
 @pytest.mark.slow
+def test_a_notebook_is_saved_sparsely_yet_kept_whole_up_to_its_failed_cell(tmp_path, monkeypatch):
+    import papermill.engines
+
+    from partclust.runner import notebooks
+
+    saves: list[str] = []
+    real = papermill.engines.write_ipynb
+    monkeypatch.setattr(papermill.engines, "write_ipynb", lambda nb, path: (saves.append(str(path)), real(nb, path)))
+    src = _notebook(tmp_path / "many.ipynb", "y = x")
+    nb = nbformat.read(src, as_version=4)
+    nb.cells += ([nbformat.v4.new_code_cell(f"y{k} = x + {k}") for k in range(12)]
+                 + [nbformat.v4.new_code_cell("raise ValueError('boom')")])
+    nbformat.write(nb, src)
+    out = tmp_path / "out" / "many.ipynb"
+    with pytest.raises(NotebookError, match="ValueError: boom"):
+        notebooks.execute(src, out, {"x": 1})
+    assert len(saves) <= 3, saves  # papermill's start and end, not two per cell
+    cells = [c for c in nbformat.read(out, as_version=4).cells if c.cell_type == "code"]
+    assert all(c.execution_count for c in cells) and cells[-1].outputs[0]["ename"] == "ValueError"
+    saves.clear()  # papermill's own engine saves before and after each of the 16 cells
+    monkeypatch.setattr(notebooks, "_engine", lambda: None)
+    with pytest.raises(NotebookError):
+        notebooks.execute(src, tmp_path / "out2" / "many.ipynb", {"x": 1})
+    assert len(saves) >= 2 * 14
+
+
+@pytest.mark.slow
 def test_a_dead_kernel_is_one_line_naming_the_partly_executed_notebook(tmp_path):
     from partclust.runner.notebooks import execute
 

@@ -29,6 +29,35 @@ WARM_IMPORTS = ("import partclust.inference.sample, partclust.inference.compiled
                 "partclust.inference.imports.import_nutpie()\n"
                 "numba.core.registry.cpu_target.target_context.refresh()\n")
 """What a fit notebook's kernel can do before the notebook arrives: its imports and numba's start-up."""
+ENGINE = "partclust"
+SAVE_EVERY_S = 5.0
+"""Seconds between two saves of a running notebook's executed copy (papermill saves it before and after every cell:
+about 7 ms a save for the fit notebook, 40 saves a run). The copy is still saved at the end, after a failed cell,
+a dead kernel or a time-out, so what ran is never lost; a process killed outright loses at most this many seconds
+of it."""
+
+
+def _engine() -> str:
+    """Register and name papermill's nbclient engine with saves at most every :data:`SAVE_EVERY_S` seconds."""
+    from papermill.engines import NBClientEngine, papermill_engines
+
+    class SparseSaves(NBClientEngine):
+        @classmethod
+        def execute_managed_notebook(cls, nb_man, kernel_name, **kwargs):
+            save = nb_man.save
+
+            def sparse(**kw):
+                if (nb_man.now() - nb_man.last_save_time).total_seconds() >= SAVE_EVERY_S:
+                    save(**kw)
+
+            nb_man.save = sparse  # the cells' saves; the engine's final save (notebook_complete) is papermill's own
+            try:
+                return super().execute_managed_notebook(nb_man, kernel_name, **kwargs)
+            finally:
+                del nb_man.save
+
+    papermill_engines.register(ENGINE, SparseSaves)
+    return ENGINE
 
 
 def start_kernel(km: Any, warm: bool = True) -> None:
@@ -120,9 +149,9 @@ def execute(
 
     Notes
     -----
-    Papermill saves the notebook as it runs; it writes to a temporary name beside ``output`` that is
-    renamed to ``output`` at the end, whether the notebook succeeded or not, so ``output`` is never a
-    half-written file.
+    Papermill saves the notebook as it runs (at most every :data:`SAVE_EVERY_S` seconds, and at its end); it
+    writes to a temporary name beside ``output`` that is renamed to ``output`` at the end, whether the notebook
+    succeeded or not, so ``output`` is never a half-written file.
     """
     import papermill as pm
     from papermill.exceptions import PapermillExecutionError
@@ -143,7 +172,8 @@ def execute(
     _ensure_path()
     try:
         pm.execute_notebook(
-            _literal_path(src), _literal_path(part), parameters=parameters, kernel_name="python3", cwd=str(NOTEBOOKS),
+            _literal_path(src), _literal_path(part), parameters=parameters, engine_name=_engine(), kernel_name="python3",
+            cwd=str(NOTEBOOKS),
             progress_bar=progress, execution_timeout=timeout, log_output=False,
             extra_arguments=KERNEL_ARGUMENTS,
             **({"km": km} if km is not None else {}),
