@@ -155,6 +155,19 @@ def test_render_html_title_falls_back_to_file_name_and_strips_markup(tmp_path):
     assert Page(render_html(tmp_path / "t.ipynb", tmp_path / "t.html").read_text()).title == "The s2u & question"
 
 
+def test_a_thread_reuses_one_exporter_and_its_pages_equal_a_fresh_exporters(tmp_path):
+    from partclust.reporting import render
+
+    for k, title in enumerate(["First", "Second"]):
+        nbformat.write(executed_notebook(title), tmp_path / f"{k}.ipynb")
+    pages = [render_html(tmp_path / f"{k}.ipynb", tmp_path / f"{k}.html").read_text() for k in range(2)]
+    shared = render._exporter()
+    assert render._exporter() is shared
+    fresh = [render._render(tmp_path / f"{k}.ipynb", tmp_path / f"f{k}.html", render._new_exporter()).read_text()
+             for k in range(2)]
+    assert pages == fresh and pages[0] != pages[1]
+
+
 def test_javascript_and_widget_outputs_fall_back_to_text(tmp_path):
     nb = executed_notebook("JS")
     nb.cells[2].outputs = [
