@@ -145,6 +145,29 @@ def test_a_truncated_run_is_planned_again(tmp_path, run1_design, name):
     assert [(o.seed, o.status) for o in driver.outcomes] == [(1, "skipped")]
 
 
+def test_the_data_notebook_is_sent_before_the_fits(tmp_path, run1_design):
+    """A worker runs the data notebook while the first compile is under way, not after a model's fits."""
+    from partclust.runner.dask import _Driver
+
+    class Client:
+        keys: list[str] = []
+
+        def scheduler_info(self):
+            return {"workers": {"tcp://a": {}, "tcp://b": {}}}
+
+        def submit(self, fn, *args, key, **kwargs):
+            self.keys.append(key)
+            return key
+
+    study = StudySettings(models=("single",), seeds=(1, 2), draws=400, tune=300, chains=2, out=str(tmp_path),
+                          why_notebook=False)
+    driver = _Driver(study, run1_design.source, run1_design.content_sha256, Client(), None, post=True)
+    driver.submit()
+    kinds = [k.rsplit("-", 1)[0] for k in Client.keys]
+    assert kinds[0] == "notebook-data" and kinds.count("notebook-data") == 1
+    assert [k for k in kinds if k.startswith("fit-")] == ["fit-single-1", "fit-single-2"]
+
+
 @pytest.mark.slow
 def test_dask_scheduler_on_localhost(unbalanced_csv, tmp_path):
     """The same tasks go to an existing Dask cluster: a scheduler and a worker started here."""

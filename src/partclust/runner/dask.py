@@ -527,12 +527,18 @@ class _Driver:
         if err:
             self.errors.append(f"rendering {', '.join(Path(n).name for n in notebooks)}: {err}")
 
+    def submit(self) -> None:
+        """Steps 1 and 2, and the notebooks that read no fit."""
+        todo = self.plan()
+        reserved = self.submit_early() if self.post else []
+        if self.post and todo:
+            self._extras()  # the data notebook first: it fills a worker's wait for the first compile
+        self.submit_fits(todo, reserved)
+
     def run(self) -> tuple[list[RunOutcome], list[str], dict[str, float]]:
         from dask.distributed import as_completed
 
-        todo = self.plan()
-        reserved = self.submit_early() if self.post else []
-        self.submit_fits(todo, reserved)
+        self.submit()
         self.ac = as_completed(list(self.meta))
         if self.post:
             for m in self.study.models:
@@ -562,7 +568,8 @@ def drive(study: StudySettings, data_path: str, data_sha256: str, client: Any,
     about ten times a warm run). Work that does not compile — rendering a finished run's
     notebook, the data notebook, a model's aggregate notebook once all its seeds are in — is
     handed to whichever worker is free, which fills the time a worker with the faster model
-    would otherwise sit idle.
+    would otherwise sit idle. The notebooks that read no fit (the data notebook) are sent before
+    the fits, so a worker runs them while the first compile is under way.
 
     ``on_notebook`` is called with each analysis notebook's :class:`NotebookOutcome` as it ends.
 
