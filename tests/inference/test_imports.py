@@ -25,11 +25,29 @@ print(json.dumps(seen))
 """
 
 
-def test_import_nutpie_without_plots_and_the_real_arviz_for_other_names():
+def _fresh_process(code: str) -> dict:
+    """Run ``code`` in a fresh interpreter with this checkout's package; its last line of output, as JSON."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (str(REPO_ROOT / "src"), os.environ.get("PYTHONPATH", ""))
                                                        if p)}
-    done = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True, env=env, timeout=300)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
-    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_import_nutpie_without_plots_and_the_real_arviz_for_other_names():
+    seen = _fresh_process(PROBE)
     assert seen == {"plots": False, "pyplot": False, "arviz_in_modules": False, "same_functions": True,
                     "other_name_is_real": True}
+
+
+WARM = """
+import json, sys
+from partclust.inference.imports import warm_up
+warm_up()
+print(json.dumps({m: m in sys.modules for m in ("nutpie", "pymc", "arviz_stats", "netCDF4", "arviz_plots")}))
+"""
+
+
+def test_warm_up_loads_what_a_first_fit_needs_and_no_plotting_package():
+    assert _fresh_process(WARM) == {"nutpie": True, "pymc": True, "arviz_stats": True, "netCDF4": True,
+                                    "arviz_plots": False}

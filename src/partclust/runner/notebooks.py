@@ -24,11 +24,10 @@ FIT_NOTEBOOK = NOTEBOOK_FILES["fit"]
 # the kernel's own log (e.g. its start-up note on local TCP) is not the reader's concern; errors
 # inside the notebook are still recorded in the executed copy
 KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=ERROR"]
-WARM_IMPORTS = ("import partclust.inference.sample, partclust.inference.compiled, partclust.reporting.plots\n"
-                "import numba.core.registry, partclust.inference.imports\n"
-                "partclust.inference.imports.import_nutpie()\n"
-                "numba.core.registry.cpu_target.target_context.refresh()\n")
-"""What a fit notebook's kernel can do before the notebook arrives: its imports and numba's start-up."""
+WARM_IMPORTS = ("import partclust.reporting.plots, partclust.inference.imports\n"
+                "partclust.inference.imports.warm_up()\n")
+"""What a fit notebook's kernel can do before the notebook arrives: its imports, numba's start-up and a first
+summary (:func:`partclust.inference.imports.warm_up`)."""
 ENGINE = "partclust"
 SAVE_EVERY_S = 5.0
 """Seconds between two saves of a running notebook's executed copy (papermill saves it before and after every cell:
