@@ -453,10 +453,10 @@ class _Driver:
         self.ac.add(fut)
 
     # step 3: the analysis notebooks, each as soon as what it reads is in
-    def _submit_job(self, job: NotebookJob, workers: list[str] | None = None) -> None:
+    def _submit_job(self, job: NotebookJob, workers: list[str] | None = None, priority: int = 0) -> None:
         inputs = [str(p) for p in job_inputs(job, self.layout)]
         fut = self.client.submit(_notebook_on_worker, job, self.data_sha256, inputs, str(self.layout.root),
-                                 pure=False, key=f"notebook-{job.role}-{uuid.uuid4().hex[:8]}",
+                                 pure=False, key=f"notebook-{job.role}-{uuid.uuid4().hex[:8]}", priority=priority,
                                  **({"workers": workers} if workers else {}))
         self.meta[fut] = ("notebook", job)
         if self.ac is not None:
@@ -473,7 +473,7 @@ class _Driver:
         self.extras_sent = True
         for job in self.jobs:
             if job.model is None and not job.after and job.output not in self.early_sent:
-                self._submit_job(job)
+                self._submit_job(job, priority=1)  # before any fit: Dask orders tasks sent together by priority
 
     def _model_done(self, model: str) -> None:
         self.stages["fits_s"] = max(self.stages.get("fits_s", 0.0), time.perf_counter() - self.t0)
