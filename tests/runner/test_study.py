@@ -145,8 +145,9 @@ def test_a_truncated_run_is_planned_again(tmp_path, run1_design, name):
     assert [(o.seed, o.status) for o in driver.outcomes] == [(1, "skipped")]
 
 
-def test_the_data_notebook_is_sent_before_the_fits(tmp_path, run1_design):
-    """A worker runs the data notebook while the first compile is under way, not after a model's fits."""
+def test_the_data_notebook_goes_before_the_fits_and_the_fits_in_order(tmp_path, run1_design):
+    """A worker runs the data notebook while the first compile is under way, not after a model's fits; Dask's
+    priorities (higher first) keep the fits in model and seed order."""
     from partclust.runner.dask import _Driver
 
     class Client:
@@ -159,11 +160,31 @@ def test_the_data_notebook_is_sent_before_the_fits(tmp_path, run1_design):
             self.keys.append((key.rsplit("-", 1)[0], priority))
             return key
 
-    study = StudySettings(models=("single",), seeds=(1, 2), draws=400, tune=300, chains=2, out=str(tmp_path),
-                          why_notebook=False)
+    study = StudySettings(models=("single", "per_condition"), seeds=(1, 2), draws=400, tune=300, chains=2,
+                          out=str(tmp_path), why_notebook=False)
     driver = _Driver(study, run1_design.source, run1_design.content_sha256, Client(), None, post=True)
     driver.submit()
-    assert Client.keys == [("notebook-data", 1), ("fit-single-1", 0), ("fit-single-2", 0)]
+    assert Client.keys == [("notebook-data", 1), ("fit-single-1", 0), ("fit-single-2", -1),
+                           ("fit-per_condition-1", -2), ("fit-per_condition-2", -3)]
+
+
+def test_pages_left_to_render_are_waited_for_and_their_errors_named():
+    from partclust.runner.dask import finish_renders
+
+    class Done:
+        def __init__(self, value):
+            self.value = value
+
+        def result(self):
+            if isinstance(self.value, Exception):
+                raise self.value
+            return self.value
+
+    renders = [(Done(""), ["/r/runs/single/seed-1/02_fit.ipynb"]),
+               (Done("ReportError: cannot read"), ["/r/runs/single/seed-2/02_fit.ipynb"]),
+               (Done(OSError("gone")), ["/r/runs/single/seed-3/02_fit.ipynb"])]
+    assert finish_renders(renders) == ["rendering 02_fit.ipynb: ReportError: cannot read",
+                                       "rendering 02_fit.ipynb: worker lost: OSError: gone"]
 
 
 @pytest.mark.slow

@@ -52,7 +52,7 @@ from partclust.runner.plan import NotebookJob, analysis_jobs, job_inputs, summar
 from partclust.studies.seeds import StudySettings
 
 __all__ = ["RunOutcome", "NotebookOutcome", "run_one", "run_study", "make_client", "close_client", "drive",
-           "run_summary", "write_failures", "probe_scheduler", "PROBE_TIMEOUT_S", "start_workers", "compile_cache"]
+           "finish_renders", "run_summary", "write_failures", "probe_scheduler", "PROBE_TIMEOUT_S", "start_workers", "compile_cache"]
 
 
 @dataclass
@@ -395,6 +395,7 @@ class _Driver:
         self.ac = None
         self.notebooks: list[NotebookOutcome] = []
         self.write_error: Exception | None = None
+        self.leave_renders: list[str] | None = None
         self.t0 = time.perf_counter()
 
     # step 1: clear what an interrupted study left, find the runs still to do
@@ -414,10 +415,10 @@ class _Driver:
                 self._record(RunOutcome(m, s, "skipped", str(self.layout.run_dir(m, s))))
         return todo
 
-    # step 2: a long notebook that will execute gets a worker of its own; the fits, each model
-    # preferring one of the other workers
-    def submit_early(self) -> list[str]:
-        """Submit the early jobs that will execute (not reused) to the last worker; returns it, or []."""
+    # step 2: a long notebook that will execute gets a worker of its own; the fits go to whichever
+    # worker is free
+    def submit_early(self) -> None:
+        """Submit the early jobs that will execute (not reused) to the last worker (with two or more)."""
         from partclust.runner.cache import inputs_key, inputs_manifest, is_fresh
         from partclust.runner.notebooks import notebook_path
 
@@ -427,28 +428,27 @@ class _Driver:
             notebook_path(j.notebook), j.parameters, self.data_sha256, job_inputs(j, self.layout), self.layout.root)))}
         to_run = [j for j in early if j.output not in fresh]
         if len(workers) < 2 or not to_run:
-            return []
+            return
         for job in to_run:
             self._submit_job(job, workers=[workers[-1]])
         self.early_sent = {j.output for j in to_run}
-        return [workers[-1]]
 
-    def submit_fits(self, todo: list[tuple[str, int]], reserved: list[str] = ()) -> None:
-        workers = [w for w in sorted(self.client.scheduler_info()["workers"]) if w not in reserved]
-        # With at least as many models as workers, each model stays on one worker; with fewer, every
-        # worker takes seeds of any model (each then compiles it once).
-        spread = workers and len(self.study.models) >= len(workers)
-        home = {m: workers[k % len(workers)] for k, m in enumerate(self.study.models)} if spread else {}
-        for m, s in todo:
+    def submit_fits(self, todo: list[tuple[str, int]]) -> None:
+        # No worker is a model's home: a model is compiled once into the shared cache (by the driver ahead, or
+        # under the entry's lock), so a kernel's first run of another model loads it (about 1 s here) where a
+        # worker pinned to a model left the other idle once its own model was done. Model by model, in
+        # order, so a model's analysis notebooks can start while the next model's fits run.
+        # Dask runs tasks sent together in an order of its own; the priorities keep this one.
+        for k, (m, s) in enumerate(todo):
             fut = self.client.submit(run_one, m, s, self.study, self.data_path, self.data_sha256, self.cache,
-                                     pure=False,
-                                     key=f"fit-{m}-{s}-{uuid.uuid4().hex[:6]}",
-                                     **({"workers": [home[m]], "allow_other_workers": True} if m in home else {}))
+                                     pure=False, key=f"fit-{m}-{s}-{uuid.uuid4().hex[:6]}", priority=-k)
             self.meta[fut] = ("fit", m, s)
         self.pending = {m: sum(1 for mm, _ in todo if mm == m) for m in self.study.models}
 
     def _submit(self, kind: str, fn: Callable, *args: Any) -> None:
-        fut = self.client.submit(fn, *args, pure=False, key=f"{kind}-{uuid.uuid4().hex[:8]}")
+        # a run's page after every fit and notebook: nothing waits for it but the end of the study
+        fut = self.client.submit(fn, *args, pure=False, key=f"{kind}-{uuid.uuid4().hex[:8]}",
+                                 priority=-len(self.tasks) - 1)
         self.meta[fut] = (kind, *args)
         self.ac.add(fut)
 
@@ -465,7 +465,7 @@ class _Driver:
     def _aggregate(self, model: str) -> None:
         for job in self.jobs:
             if job.model == model:
-                self._submit_job(job)
+                self._submit_job(job, priority=1)  # before the other models' fits still queued
 
     def _extras(self) -> None:
         if self.extras_sent:
@@ -482,7 +482,7 @@ class _Driver:
         self.models_done.add(model)
         for job in self.jobs:  # a job reading several models' runs: once the last of them is in
             if job.after and model in job.after and set(job.after) <= self.models_done:
-                self._submit_job(job)
+                self._submit_job(job, priority=1)
 
     def _record(self, outcome: RunOutcome) -> None:
         self.outcomes.append(outcome)
@@ -520,20 +520,16 @@ class _Driver:
             self.on_notebook_done(outcome)
 
     def on_render(self, fut: Any, notebooks: list[str]) -> None:
-        try:
-            err = fut.result()
-        except Exception as exc:
-            err = f"worker lost: {type(exc).__name__}: {exc}"
-        if err:
-            self.errors.append(f"rendering {', '.join(Path(n).name for n in notebooks)}: {err}")
+        self.errors += finish_renders([(fut, notebooks)])
 
     def submit(self) -> None:
         """Steps 1 and 2, and the notebooks that read no fit."""
         todo = self.plan()
-        reserved = self.submit_early() if self.post else []
+        if self.post:
+            self.submit_early()
         if self.post and todo:
             self._extras()  # the data notebook first: it fills a worker's wait for the first compile
-        self.submit_fits(todo, reserved)
+        self.submit_fits(todo)
 
     def run(self) -> tuple[list[RunOutcome], list[str], dict[str, float]]:
         from dask.distributed import as_completed
@@ -552,6 +548,10 @@ class _Driver:
                 self.on_notebook(fut, args[0])
             else:
                 self.on_render(fut, args[1])
+            if self.leave_renders is not None and all(kind == "render" for kind, *_ in self.meta.values()):
+                # the pages still to render are the caller's (:func:`finish_renders`)
+                self.leave_renders.extend((f, args[1]) for f, (_, *args) in self.meta.items())
+                break
         self.stages.setdefault("fits_s", time.perf_counter() - self.t0)
         self.stages["fits_and_post_s"] = time.perf_counter() - self.t0
         write_failures(self.layout, self.outcomes)  # raises, with every failure named, if it still cannot
@@ -561,17 +561,18 @@ class _Driver:
 
 def drive(study: StudySettings, data_path: str, data_sha256: str, client: Any,
           progress: Callable[[RunOutcome, int, int], None] | None, post: bool,
-          on_notebook: Callable[[NotebookOutcome], None] | None = None):
+          on_notebook: Callable[[NotebookOutcome], None] | None = None, renders: list | None = None):
     """Fits on the workers and, with ``post``, the analysis notebooks as soon as each can start.
 
-    A model's fits prefer one worker each, so a kernel compiles few models (compiling costs
-    about ten times a warm run). Work that does not compile — rendering a finished run's
-    notebook, the data notebook, a model's aggregate notebook once all its seeds are in — is
-    handed to whichever worker is free, which fills the time a worker with the faster model
-    would otherwise sit idle. The notebooks that read no fit (the data notebook) are sent before
-    the fits, so a worker runs them while the first compile is under way.
+    Every task goes to whichever worker is free: the fits model by model (a model is compiled once,
+    into the shared cache, and another kernel loads it), a model's analysis notebooks as soon as
+    all its seeds are in, ahead of the fits still queued, and a finished run's page. The notebooks
+    that read no fit (the data notebook) are sent before the fits, so a worker runs them while the
+    first compile is under way.
 
     ``on_notebook`` is called with each analysis notebook's :class:`NotebookOutcome` as it ends.
+    With a list ``renders``, the driver returns once only runs' pages are left to render, and puts those
+    tasks in it, for :func:`finish_renders` after the summary (which goes ahead of them).
 
     Returns
     -------
@@ -579,7 +580,22 @@ def drive(study: StudySettings, data_path: str, data_sha256: str, client: Any,
         One :class:`RunOutcome` per model × seed in task order; errors of the analysis notebooks;
         stage times in seconds.
     """
-    return _Driver(study, data_path, data_sha256, client, progress, post, on_notebook).run()
+    driver = _Driver(study, data_path, data_sha256, client, progress, post, on_notebook)
+    driver.leave_renders = renders
+    return driver.run()
+
+
+def finish_renders(renders: list) -> list[str]:
+    """Wait for the page renders :func:`drive` left in ``renders``; returns their errors, one line each."""
+    errors = []
+    for fut, notebooks in renders:
+        try:
+            err = fut.result()
+        except Exception as exc:
+            err = f"worker lost: {type(exc).__name__}: {exc}"
+        if err:
+            errors.append(f"rendering {', '.join(Path(n).name for n in notebooks)}: {err}")
+    return errors
 
 
 def run_summary(study: StudySettings, data_path: str, data_sha256: str, client: Any) -> NotebookOutcome:
@@ -590,7 +606,7 @@ def run_summary(study: StudySettings, data_path: str, data_sha256: str, client: 
     job = summary_job(study, data_path)
     try:
         return client.submit(_notebook_on_worker, job, data_sha256, [], str(study.layout.root), pure=False,
-                             key=f"notebook-summary-{uuid.uuid4().hex[:8]}").result()
+                             key=f"notebook-summary-{uuid.uuid4().hex[:8]}", priority=2).result()
     except Exception as exc:
         return NotebookOutcome(job.name, job.output, "failed", error=f"worker lost: {type(exc).__name__}: {exc}")
 

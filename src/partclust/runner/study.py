@@ -9,7 +9,8 @@ from typing import Sequence
 
 from partclust.config import NOTEBOOK_FILES, package_versions
 from partclust.files import write_json
-from partclust.runner.dask import (NotebookOutcome, RunOutcome, close_client, compile_cache, drive, make_client,
+from partclust.runner.dask import (NotebookOutcome, RunOutcome, close_client, compile_cache, drive, finish_renders,
+                                make_client,
                                    run_summary)
 from partclust.runner.plan import analysis_jobs
 from partclust.studies.seeds import StudySettings
@@ -269,17 +270,15 @@ def _main_study(study: StudySettings, design, starting=None) -> int:
             update_notebook(o)
 
         try:
+            renders: list = []  # runs' pages still rendering on the workers: the summary goes ahead of them
             outcomes, errors, stages = drive(study, design.source, design.content_sha256, client, update, post=True,
-                                             on_notebook=on_notebook)
+                                             on_notebook=on_notebook, renders=renders)
             stages["workers_wait_s"] = waited
             try:
                 prebuilt = prebuilding.result()  # done: every fit that needed an entry has loaded it
             except Exception as exc:  # compiling ahead is an optimisation: its failure is recorded, never fatal
                 prebuilt = {"*": {"source": "failed", "error": f"{type(exc).__name__}: {exc}"}}
             try:
-                t = time.perf_counter()
-                render_remaining(Path(study.out))
-                stages["render_remaining_s"] = time.perf_counter() - t
                 # the landing page reports this invocation: write the record first, then the summary
                 write_study_record(study, design, outcomes, time.perf_counter() - t0, stages, notebooks, prebuilt)
             except WriteError:
@@ -291,6 +290,14 @@ def _main_study(study: StudySettings, design, starting=None) -> int:
             on_notebook(summary)
             if summary.status == "failed":
                 errors.append(f"{summary.name}: {summary.error}")
+            t = time.perf_counter()
+            errors += finish_renders(renders)
+            try:
+                render_remaining(Path(study.out))
+            except WriteError:
+                _print_failed(outcomes)
+                raise
+            stages["render_remaining_s"] = time.perf_counter() - t
         finally:
             bar.close()
     finally:
