@@ -168,6 +168,15 @@ def test_a_thread_reuses_one_exporter_and_its_pages_equal_a_fresh_exporters(tmp_
     assert pages == fresh and pages[0] != pages[1]
 
 
+def test_code_reaches_the_page_escaped_without_a_second_sanitizing_pass(tmp_path):
+    """The page's template leaves out nbconvert's bleach pass over highlighted code: Pygments escapes it already."""
+    nbformat.write(executed_notebook("Code", code='html = "<script>alert(1)</script><b>&amp;</b>"'),
+                   tmp_path / "c.ipynb")
+    text = render_html(tmp_path / "c.ipynb", tmp_path / "c.html").read_text()
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;&lt;b&gt;&amp;amp;&lt;/b&gt;" in text
+    assert "<script>alert(1)" not in text
+
+
 def test_javascript_and_widget_outputs_fall_back_to_text(tmp_path):
     nb = executed_notebook("JS")
     nb.cells[2].outputs = [
