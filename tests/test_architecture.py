@@ -222,11 +222,13 @@ def test_every_public_name_resolves():
 
 HEAVY: tuple[str, ...] = ("pymc", "pytensor", "nutpie", "numba", "arviz", "matplotlib", "papermill", "dask", "xarray")
 """Packages a command that neither samples, plots nor runs notebooks must not import."""
-LIGHT_COMMANDS: dict[str, tuple[list[str], tuple[str, ...]]] = {
-    "--help": (["--help"], HEAVY + ("numpy", "pandas", "scipy")),
-    "validate": (["validate"], HEAVY),
-    "exact": (["exact", "--model", "per_condition", "--out", "{tmp}/exact.csv"], HEAVY),
-    "reml": (["reml"], HEAVY),
+LIGHT_COMMANDS: dict[str, tuple[list[str], tuple[str, ...], int]] = {
+    "--help": (["--help"], HEAVY + ("numpy", "pandas", "scipy"), 0),
+    "validate": (["validate"], HEAVY, 0),
+    "exact": (["exact", "--model", "per_condition", "--out", "{tmp}/exact.csv"], HEAVY, 0),
+    "reml": (["reml"], HEAVY, 0),
+    "fit --draws 0": (["fit", "--model", "single", "--seed", "1", "--out", "{tmp}/run", "--draws", "0"],
+                      HEAVY + ("numpy", "pandas", "scipy"), 2),  # a value out of range: refused before any import
 }
 _RUN_COMMAND = """
 import json, sys
@@ -241,13 +243,13 @@ print(json.dumps({"code": code, "modules": sorted(m for m in sys.modules if "." 
 
 @pytest.mark.parametrize("command", list(LIGHT_COMMANDS))
 def test_light_commands_do_not_import_pymc(command, run1_path, tmp_path):
-    argv, forbidden = LIGHT_COMMANDS[command]
+    argv, forbidden, expected = LIGHT_COMMANDS[command]
     argv = [a.format(tmp=tmp_path) for a in argv]
     env = {**os.environ, "PYTHONPATH": str(PACKAGE.parent), "RUN1_CSV": str(run1_path)}
     done = subprocess.run([sys.executable, "-c", _RUN_COMMAND, *argv], check=False, capture_output=True, text=True,
                           timeout=300, env=env)
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout.strip().splitlines()[-1])
-    assert result["code"] == 0, done.stdout + done.stderr
+    assert result["code"] == expected, done.stdout + done.stderr
     loaded = sorted(set(forbidden) & set(result["modules"]))
     assert not loaded, f"partclust {command} imports {', '.join(loaded)}; import them where they are used"
