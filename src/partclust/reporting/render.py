@@ -103,7 +103,7 @@ _EXPORTERS = threading.local()
 
 
 def _exporter():
-    """This thread's HTML exporter: made once, as compiling its templates takes about half of a fit page's 0.55 s."""
+    """Return this thread's HTML exporter, made once: compiling its templates took half of a fit page's 0.55 s."""
     exporter = getattr(_EXPORTERS, "exporter", None)
     if exporter is None or exporter.raw_template != _TEMPLATE.read_text(encoding="utf-8"):
         exporter = _EXPORTERS.exporter = _new_exporter()

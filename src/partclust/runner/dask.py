@@ -523,7 +523,7 @@ class _Driver:
         self.errors += finish_renders([(fut, notebooks)])
 
     def submit(self) -> None:
-        """Steps 1 and 2, and the notebooks that read no fit."""
+        """Run steps 1 and 2 and send the notebooks that read no fit."""
         todo = self.plan()
         if self.post:
             self.submit_early()
