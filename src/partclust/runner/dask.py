@@ -295,7 +295,7 @@ def start_workers(scheduler: str, n_workers: int, cache: str, imports: bool = Tr
         The compile cache folder the kernels are started with (:func:`compile_cache`).
     imports : bool
         Queue the fit notebook's imports (PyMC, nutpie, numba) in each kernel. A study whose runs are all on disk
-        passes False: its kernels run only analysis notebooks, which need none of them.
+        passes False: its kernels run only analysis notebooks, and get the reporting stack's imports instead.
     """
     return _Starting(scheduler, n_workers, cache, imports)
 

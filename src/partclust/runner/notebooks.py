@@ -28,6 +28,8 @@ WARM_IMPORTS = ("import partclust.reporting.plots, partclust.inference.imports\n
                 "partclust.inference.imports.warm_up()\n")
 """What a fit notebook's kernel can do before the notebook arrives: its imports, numba's start-up and a first
 summary (:func:`partclust.inference.imports.warm_up`)."""
+REPORT_IMPORTS = "import partclust.data, partclust.reporting.analyses, partclust.reporting.summary\n"
+"""What a kernel that runs only analysis notebooks (a re-run's) imports before they arrive: the reporting stack."""
 ENGINE = "partclust"
 SAVE_EVERY_S = 5.0
 """Seconds between two saves of a running notebook's executed copy (papermill saves it before and after every cell:
@@ -60,9 +62,9 @@ def _engine() -> str:
 
 
 def start_kernel(km: Any, warm: bool = True) -> None:
-    """Start ``km``'s kernel as :func:`execute` would, and with ``warm`` send it :data:`WARM_IMPORTS`.
+    """Start ``km``'s kernel as :func:`execute` would, queuing :data:`WARM_IMPORTS` or :data:`REPORT_IMPORTS`.
 
-    The imports are queued, not waited for: the caller goes on (validating data, planning runs) while
+    ``warm``: the kernel will fit (the fit notebook's imports); else it runs analysis notebooks only. The imports are queued, not waited for: the caller goes on (validating data, planning runs) while
     the kernel imports, and the notebook's first cell runs after them. A kernel that is already
     running is left as it is.
     """
@@ -72,14 +74,13 @@ def start_kernel(km: Any, warm: bool = True) -> None:
         return
     _ensure_path()
     run_sync(km.start_kernel)(extra_arguments=KERNEL_ARGUMENTS, cwd=str(NOTEBOOKS))
-    if warm:
-        kc = km.client()
-        kc.start_channels()
-        try:
-            run_sync(kc.wait_for_ready)(timeout=300)
-            kc.execute(WARM_IMPORTS, silent=True, store_history=False)
-        finally:
-            kc.stop_channels()
+    kc = km.client()
+    kc.start_channels()
+    try:
+        run_sync(kc.wait_for_ready)(timeout=300)
+        kc.execute(WARM_IMPORTS if warm else REPORT_IMPORTS, silent=True, store_history=False)
+    finally:
+        kc.stop_channels()
 
 
 def _ensure_path() -> None:
