@@ -98,6 +98,10 @@ def _mc_error(model: str, rng: np.random.Generator) -> pd.DataFrame:
 
 
 def _comparison(model: str, mc: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
+    from partclust.evaluation.compare import MIN_SEEDS_FOR_SPREAD, z_critical
+
+    n = int(mc["n_seeds"].iloc[0])  # the threshold compare_all gives: Bonferroni over the exact rows, t with S - 1 df
+    z_crit = z_critical(2 * len(mc), df=n - 1 if n >= MIN_SEEDS_FOR_SPREAD else np.inf)
     rows = []
     for param, fit in zip(mc["param"], mc["mean_of_means"]):
         for stat in ("mean", "sd"):
@@ -106,7 +110,7 @@ def _comparison(model: str, mc: pd.DataFrame, rng: np.random.Generator) -> pd.Da
             verdict = "real difference" if param == "b0" else "consistent with Monte Carlo error"
             rows.append({"reference": "exact", "param": param, "statistic": stat, "reference_value": exact,
                          "fit_value": fit, "fit_se": se * 0.9, "difference": fit - exact, "se": se,
-                         "z": (fit - exact) / se, "verdict": verdict})
+                         "z": (fit - exact) / se, "z_crit": z_crit, "verdict": verdict})
         rows.append({"reference": "sas", "param": param, "statistic": "mean", "reference_value": np.nan,
                      "fit_value": fit, "fit_se": np.nan, "difference": np.nan, "se": np.nan, "z": np.nan,
                      "verdict": "not comparable"})

@@ -16,6 +16,7 @@ matplotlib.use("Agg")
 
 from partclust.config import NOTEBOOK_FILES  # noqa: E402
 from partclust.errors import ReportError  # noqa: E402
+from partclust.evaluation.compare import z_critical  # noqa: E402
 from partclust.inference.runs import read_posterior  # noqa: E402
 from partclust.references.exact import exact_posterior  # noqa: E402
 from partclust.reporting import analyses, summary  # noqa: E402
@@ -84,8 +85,10 @@ def test_sentences_quote_the_numbers(answered):
     for model in ("single", "per_condition"):
         row = _s2u_row(results, model)
         assert f"PyMC {row['fit_value']:.4f} ± {row['fit_se']:.4f}" in verdict
-        assert f"z = {row['z']:+.2f}" in verdict
+        assert f"z = {row['z']:+.2f} (threshold ±{row['z_crit']:.2f})" in verdict
     n = answer.models["single"].numbers
+    assert n["z_crit"] == pytest.approx(z_critical(n["m_exact"], df=n["n_seeds"] - 1))
+    assert "weak check" not in verdict + calibration  # 30 seeds here
     assert f"exact mean {n['exact_mean']:.4f} (median {n['exact_median']:.4f}, mode {n['exact_mode']:.4f})" in verdict
     assert "is the spread actually seen across seeds" in calibration
     assert f"{n['n_ratio_consistent']} of {n['n_params']}" in calibration
@@ -93,6 +96,24 @@ def test_sentences_quote_the_numbers(answered):
     assert "**mixing**" in why and "110 effects" in why and "30.0×" in why  # SD 0.15 against 0.005
     assert "**prior traps**: 1 of 2" in why and "gamma on the SD 0.541" in why
     assert answer.markdown() == " ".join([verdict, calibration, why])
+
+
+def test_few_seeds_are_called_a_weak_check_and_twenty_are_not():
+    from partclust.evaluation.mc_error import ratio_interval
+
+    def answer(seeds):
+        lo, hi = ratio_interval(1.0, seeds)
+        numbers = {"n_seeds": seeds, "m_exact": 14, "z_crit": z_critical(14, df=seeds - 1), "ratio": 1.0,
+                   "verdict": "consistent with Monte Carlo error",
+                   "ratio_lo": lo, "ratio_hi": hi, "n_params": 7, "n_ratio_consistent": 7}
+        return summary.ModelAnswer("single", numbers, None, float("nan"), np.ones(4), mc=pd.DataFrame())
+
+    assert summary._few_seeds_caveat([answer(20)]) == ""
+    assert "weak check" not in summary._calibration_sentence({"single": answer(20)})
+    caveat = summary._few_seeds_caveat([answer(3)])
+    assert ("With 3 seeds the SE is itself uncertain" in caveat and "Student t with 2 degrees of freedom" in caveat
+            and f"With 20 seeds the threshold would be ±{z_critical(14, df=19):.2f}." in caveat)
+    assert "With 3 seeds these intervals are wide" in summary._calibration_sentence({"single": answer(3)})
 
 
 def test_a_real_difference_and_a_miscalibrated_mcse_are_said(answered, tmp_path, run1_design):

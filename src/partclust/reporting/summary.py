@@ -238,7 +238,8 @@ def _verdict_sentence(models: Mapping[str, ModelAnswer]) -> str:
     for a in fitted:
         n = a.numbers
         parts.append(f"{_label(a.model)}: PyMC {n['fit_value']:.4f} ± {n['fit_se']:.4f} (SE, {n['n_seeds']} "
-                     f"seeds) against the {_exact_part(n)}, z = {n['z']:+.2f}, {n['verdict']}")
+                     f"seeds) against the {_exact_part(n)}, z = {n['z']:+.2f}"
+                     + (f" (threshold ±{n['z_crit']:.2f})" if math.isfinite(n["z_crit"]) else "") + f", {n['verdict']}")
     for a in models.values():
         if not a.fitted:
             parts.append(f"{_label(a.model)}: no converged run")
@@ -246,7 +247,27 @@ def _verdict_sentence(models: Mapping[str, ModelAnswer]) -> str:
     lead = ("**No: PyMC's σ²_u agrees with the exact posterior within Monte Carlo error**" if not real else
             f"**Yes, for the {' and '.join(real)} model: PyMC's σ²_u differs from the exact posterior by more "
             "than Monte Carlo error**")
-    return f"{lead} — " + "; ".join(parts) + "."
+    return f"{lead} — " + "; ".join(parts) + "." + _few_seeds_caveat(fitted)
+
+
+WIDE = 1.5
+"""A threshold this many times the one a known SE would have is called wide on the landing page."""
+
+
+def _few_seeds_caveat(fitted: Sequence[ModelAnswer]) -> str:
+    """Say so when few seeds leave the verdict's threshold wide (the SE's own uncertainty: Student t, S − 1 df)."""
+    from partclust.evaluation.compare import z_critical
+    from partclust.studies.seeds import StudySettings
+
+    wide = [a for a in fitted if a.numbers["z_crit"] > WIDE * z_critical(a.numbers["m_exact"])]  # NaN: not wide
+    if not wide:
+        return ""
+    n = wide[0].numbers
+    target = len(StudySettings.seeds)
+    return (f" With {n['n_seeds']} seeds the SE is itself uncertain, so the threshold is wide (Bonferroni over "
+            f"{n['m_exact']} statistics, Student t with {n['n_seeds'] - 1} degrees of freedom) and only a large "
+            f"difference could show: this is a weak check. With {target} seeds the threshold would be "
+            f"±{z_critical(n['m_exact'], df=target - 1):.2f}.")
 
 
 def _calibration_sentence(models: Mapping[str, ModelAnswer]) -> str:
@@ -264,9 +285,26 @@ def _calibration_sentence(models: Mapping[str, ModelAnswer]) -> str:
         counts.append(f"{n['n_ratio_consistent']} of {n['n_params']}")
     verb = ("is the spread actually seen across seeds" if trusted else
             "is not the spread seen across seeds for every model")
+    wide = [a for a in rated if _weak_calibration(a.numbers["n_seeds"])]
+    caveat = (f" With {wide[0].numbers['n_seeds']} seeds these intervals are wide, so this is a weak check."
+              if wide else "")
     return (f"The Monte Carlo standard error each fit reports {verb}: σ²_u's calibration ratio (SD of the seeds' "
             f"means / RMS MCSE, 1 when the MCSE is right) is " + " and ".join(parts)
-            + f"; {' and '.join(counts)} parameters have an interval containing 1.")
+            + f"; {' and '.join(counts)} parameters have an interval containing 1." + caveat)
+
+
+WIDE_RATIO = 3.0
+"""With a calibration ratio's 95 % interval (given the seeds) whose upper end is this many times its lower end, the
+check is called weak: up to 8 seeds (:func:`~partclust.evaluation.mc_error.ratio_interval` gives a factor of 3.08 at
+8 seeds, 1.92 at 20)."""
+
+
+def _weak_calibration(seeds: int) -> bool:
+    """Whether ``seeds`` seeds leave a calibration ratio's 95 % interval wider than :data:`WIDE_RATIO`."""
+    from partclust.evaluation.mc_error import ratio_interval
+
+    lo, hi = ratio_interval(1.0, seeds)
+    return hi > WIDE_RATIO * lo
 
 
 def _why_sentence(why: WhyAnswer) -> str:

@@ -368,8 +368,9 @@ def s2u_numbers(model: str, exact: Any, mc: pd.DataFrame | None, comparison: pd.
         ``exact_mean``, ``exact_median``, ``exact_mode``, ``n_seeds``; with converged seeds also
         ``mean_of_means``, ``sd_of_means``, ``rms_mcse``, ``ratio``, ``ratio_lo``, ``ratio_hi``,
         ``n_params`` and ``n_ratio_consistent`` (parameters whose ratio interval contains 1), and the
-        pooled comparison with the exact mean (``fit_value``, ``fit_se``, ``difference``, ``z``,
-        ``verdict``); ``n_real`` and ``n_comparable`` over every statistic and reference, and
+        pooled comparison with the exact mean (``fit_value``, ``fit_se``, ``difference``, ``z``, its
+        threshold ``z_crit``, Bonferroni over the ``m_exact`` statistics compared with the exact
+        posterior, ``verdict``); ``n_real`` and ``n_comparable`` over every statistic and reference, and
         ``flagged_references``.
     """
     from partclust.evaluation.compare import NOT_COMPARABLE, REAL
@@ -393,7 +394,9 @@ def s2u_numbers(model: str, exact: Any, mc: pd.DataFrame | None, comparison: pd.
         "ratio_lo": float(m["ratio_lo"]), "ratio_hi": float(m["ratio_hi"]),
         "n_params": int(len(mc)), "n_ratio_consistent": int(consistent.sum()),
         "fit_value": float(c["fit_value"]), "fit_se": float(c["fit_se"]),
-        "difference": float(c["difference"]), "z": float(c["z"]), "verdict": str(c["verdict"]),
+        "difference": float(c["difference"]), "z": float(c["z"]), "z_crit": float(c.get("z_crit", float("nan"))),
+        "m_exact": int(((cmp["reference"] == "exact") & (cmp["verdict"] != NOT_COMPARABLE)).sum()),
+        "verdict": str(c["verdict"]),
         "n_real": int((cmp["verdict"] == REAL).sum()), "n_comparable": int((cmp["verdict"] != NOT_COMPARABLE).sum()),
         "flagged_references": sorted(set(cmp.loc[cmp["verdict"] == REAL, "reference"])),
     })
