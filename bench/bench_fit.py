@@ -101,7 +101,7 @@ def main() -> None:
         print(f"  RATIO {label} (warm) / import pymc: median {statistics.median(ratios):.2f} (target <= 3)")
         print("  warm split (median s): " + ", ".join(f"{k} {med[k]:.2f}" for k in (
             "imports", "build_s", "compile_s", "sample_s", "log_likelihood_s", "plots", "write_s", rest_of)
-            if k in med) + f"; outside those ({'interpreter, CLI, data, summary, printing' if rest_of == 'fit_here_s' else 'CLI, papermill, kernel start'}) {med['wall_s'] - med[rest_of]:.2f}")
+            if k in med) + f"; outside those ({'interpreter, CLI, data, writing, printing' if rest_of == 'fit_here_s' else 'CLI, papermill, kernel start'}) {med['wall_s'] - med[rest_of]:.2f}")
     print(f"cold cache: {cold['wall_s']:.2f} s, compile {cold['compile_s']:.2f} s ({cold.get('compile_source')}), "
           f"ratio to import pymc {cold['wall_s'] / imp:.2f}")
     print(f"load average at end: {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
