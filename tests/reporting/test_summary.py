@@ -19,7 +19,7 @@ from partclust.errors import ReportError  # noqa: E402
 from partclust.evaluation.compare import z_critical  # noqa: E402
 from partclust.inference.runs import read_posterior  # noqa: E402
 from partclust.references.exact import exact_posterior  # noqa: E402
-from partclust.reporting import analyses, summary  # noqa: E402
+from partclust.reporting import analyses, sentences, summary  # noqa: E402
 from partclust.reporting.findings import FINDING_KEY, notebook_findings, show_finding  # noqa: E402
 
 
@@ -108,12 +108,12 @@ def test_few_seeds_are_called_a_weak_check_and_twenty_are_not():
                    "ratio_lo": lo, "ratio_hi": hi, "n_params": 7, "n_ratio_consistent": 7}
         return summary.ModelAnswer("single", numbers, None, float("nan"), np.ones(4), mc=pd.DataFrame())
 
-    assert summary._few_seeds_caveat([answer(20)]) == ""
-    assert "weak check" not in summary._calibration_sentence({"single": answer(20)})
-    caveat = summary._few_seeds_caveat([answer(3)])
+    assert sentences._few_seeds_caveat([answer(20)]) == ""
+    assert "weak check" not in sentences.calibration_sentence({"single": answer(20)})
+    caveat = sentences._few_seeds_caveat([answer(3)])
     assert ("With 3 seeds the SE is itself uncertain" in caveat and "Student t with 2 degrees of freedom" in caveat
             and f"With 20 seeds the threshold would be ±{z_critical(14, df=19):.2f}." in caveat)
-    assert "With 3 seeds these intervals are wide" in summary._calibration_sentence({"single": answer(3)})
+    assert "With 3 seeds these intervals are wide" in sentences.calibration_sentence({"single": answer(3)})
 
 
 def test_a_real_difference_and_a_miscalibrated_mcse_are_said(answered, tmp_path, run1_design):

@@ -7,7 +7,7 @@ calls these functions; they read what the study wrote and sample nothing:
   with its standard error and verdict (``comparison/<model>.csv``), the calibration ratio
   (``study/<model>/mc_error.csv``) and the pooled σ²_u draws of the converged runs; and notebook 05's
   judgement of why a SAS table could differ (``why/*.csv``). :meth:`StudyAnswer.markdown` says it in
-  three sentences.
+  three sentences (:mod:`partclust.reporting.sentences`).
 - :func:`s2u_density_figure`, :func:`calibration_figure` — the two pictures.
 - :func:`folded_tables` — the last section: every table of the study, folded
   (:mod:`partclust.reporting.tables`, :mod:`partclust.reporting.records`).
@@ -20,10 +20,9 @@ Numbers in the sentences are those of the CSVs, printed to four decimals (ratios
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
@@ -32,21 +31,16 @@ from partclust.config import RESIDUALS
 from partclust.errors import ReportError
 from partclust.layout import ResultsLayout
 from partclust.reporting import records
+from partclust.reporting.sentences import MODEL_LABELS, calibration_sentence, model_label, verdict_sentence, why_sentence
 from partclust.reporting.tables import fold, headline_html, read_study_record
 
 __all__ = ["own_model_markdown", "MODEL_LABELS", "WHY_TABLES", "WHY_SETTINGS", "ModelAnswer", "WhyAnswer", "StudyAnswer", "study_models",
            "study_seeds", "study_answer", "s2u_density_figure", "calibration_figure", "folded_tables"]
 
-MODEL_LABELS: dict[str, str] = {"single": "single residual", "per_condition": "per-condition residual"}
-"""How each model is named in sentences."""
 WHY_TABLES: tuple[str, ...] = ("skew", "mixing", "prior_traps")
 """The tables of notebook 05 (under ``why/``) the answer's third sentence is judged from."""
 WHY_SETTINGS = "settings.json"
 """Notebook 05's record of its model, dataset and sizes (under ``why/``)."""
-
-
-def _label(model: str) -> str:
-    return MODEL_LABELS.get(model, model)
 
 
 @dataclass
@@ -88,8 +82,8 @@ class StudyAnswer:
 
     def sentences(self) -> list[str]:
         """State the answer: σ²_u against the exact posterior, the calibration of the MCSE, why SAS could differ."""
-        return [s for s in (_verdict_sentence(self.models), _calibration_sentence(self.models),
-                            _why_sentence(self.why)) if s]
+        return [s for s in (verdict_sentence(self.models), calibration_sentence(self.models),
+                            why_sentence(self.why)) if s]
 
     def markdown(self) -> str:
         """Join the sentences into one Markdown paragraph."""
@@ -222,101 +216,6 @@ def study_answer(results: str | Path, design: Any, models: Sequence[str] | None 
     return StudyAnswer(out, _why_answer(layout, design))
 
 
-# ---- sentences -------------------------------------------------------------------------------------
-def _exact_part(n: dict[str, Any]) -> str:
-    return f"exact mean {n['exact_mean']:.4f} (median {n['exact_median']:.4f}, mode {n['exact_mode']:.4f})"
-
-
-def _verdict_sentence(models: Mapping[str, ModelAnswer]) -> str:
-    from partclust.evaluation.compare import REAL
-
-    fitted = [a for a in models.values() if a.fitted]
-    if not fitted:
-        parts = "; ".join(f"{_label(a.model)}, {_exact_part(a.numbers)}" for a in models.values())
-        return f"**Not answered yet: no converged PyMC run was compared.** The exact posterior of σ²_u: {parts}."
-    parts = []
-    for a in fitted:
-        n = a.numbers
-        parts.append(f"{_label(a.model)}: PyMC {n['fit_value']:.4f} ± {n['fit_se']:.4f} (SE, {n['n_seeds']} "
-                     f"seeds) against the {_exact_part(n)}, z = {n['z']:+.2f}"
-                     + (f" (threshold ±{n['z_crit']:.2f})" if math.isfinite(n["z_crit"]) else "") + f", {n['verdict']}")
-    for a in models.values():
-        if not a.fitted:
-            parts.append(f"{_label(a.model)}: no converged run")
-    real = [_label(a.model) for a in fitted if a.numbers["verdict"] == REAL]
-    lead = ("**No: PyMC's σ²_u agrees with the exact posterior within Monte Carlo error**" if not real else
-            f"**Yes, for the {' and '.join(real)} model: PyMC's σ²_u differs from the exact posterior by more "
-            "than Monte Carlo error**")
-    return f"{lead} — " + "; ".join(parts) + "." + _few_seeds_caveat(fitted)
-
-
-WIDE = 1.5
-"""A threshold this many times the one a known SE would have is called wide on the landing page."""
-
-
-def _few_seeds_caveat(fitted: Sequence[ModelAnswer]) -> str:
-    """Say so when few seeds leave the verdict's threshold wide (the SE's own uncertainty: Student t, S − 1 df)."""
-    from partclust.evaluation.compare import z_critical
-    from partclust.studies.seeds import StudySettings
-
-    wide = [a for a in fitted if a.numbers["z_crit"] > WIDE * z_critical(a.numbers["m_exact"])]  # NaN: not wide
-    if not wide:
-        return ""
-    n = wide[0].numbers
-    target = len(StudySettings.seeds)
-    return (f" With {n['n_seeds']} seeds the SE is itself uncertain, so the threshold is wide (Bonferroni over "
-            f"{n['m_exact']} statistics, Student t with {n['n_seeds'] - 1} degrees of freedom) and only a large "
-            f"difference could show: this is a weak check. With {target} seeds the threshold would be "
-            f"±{z_critical(n['m_exact'], df=target - 1):.2f}.")
-
-
-def _calibration_sentence(models: Mapping[str, ModelAnswer]) -> str:
-    rated = [a for a in models.values() if a.fitted and a.numbers["n_seeds"] >= 2
-             and math.isfinite(a.numbers["ratio"])]
-    if not rated:
-        return ""
-    parts, counts, trusted = [], [], True
-    for a in rated:
-        n = a.numbers
-        inside = n["ratio_lo"] <= 1.0 <= n["ratio_hi"]
-        trusted = trusted and inside
-        parts.append(f"{n['ratio']:.2f} (95 % interval {n['ratio_lo']:.2f}–{n['ratio_hi']:.2f}) for the "
-                     f"{_label(a.model)}")
-        counts.append(f"{n['n_ratio_consistent']} of {n['n_params']}")
-    verb = ("is the spread actually seen across seeds" if trusted else
-            "is not the spread seen across seeds for every model")
-    wide = [a for a in rated if _weak_calibration(a.numbers["n_seeds"])]
-    caveat = (f" With {wide[0].numbers['n_seeds']} seeds these intervals are wide, so this is a weak check."
-              if wide else "")
-    return (f"The Monte Carlo standard error each fit reports {verb}: σ²_u's calibration ratio (SD of the seeds' "
-            f"means / RMS MCSE, 1 when the MCSE is right) is " + " and ".join(parts)
-            + f"; {' and '.join(counts)} parameters have an interval containing 1." + caveat)
-
-
-WIDE_RATIO = 3.0
-"""With a calibration ratio's 95 % interval (given the seeds) whose upper end is this many times its lower end, the
-check is called weak: up to 8 seeds (:func:`~partclust.evaluation.mc_error.ratio_interval` gives a factor of 3.08 at
-8 seeds, 1.92 at 20)."""
-
-
-def _weak_calibration(seeds: int) -> bool:
-    """Whether ``seeds`` seeds leave a calibration ratio's 95 % interval wider than :data:`WIDE_RATIO`."""
-    from partclust.evaluation.mc_error import ratio_interval
-
-    lo, hi = ratio_interval(1.0, seeds)
-    return hi > WIDE_RATIO * lo
-
-
-def _why_sentence(why: WhyAnswer) -> str:
-    from partclust.studies.s2u import brief
-
-    if not why.findings:
-        return (f"Why a SAS table could still differ — skewness, mixing with PROC MCMC's 110 effects, prior "
-                f"translation traps — is measured by notebook 05, not available here ({why.missing}).")
-    parts = [brief(f) for f in why.findings if f.explanation != "overall"]
-    return (f"A SAS table could still differ ({_label(why.model)} model, notebook 05): " + "; ".join(parts) + ".")
-
-
 # ---- figures ---------------------------------------------------------------------------------------
 def s2u_density_figure(answer: StudyAnswer):
     """One panel per model: the pooled PyMC draws of σ²_u, the exact density, mean/median/mode/REML marked."""
@@ -328,8 +227,8 @@ def s2u_density_figure(answer: StudyAnswer):
     fig, axes = plt.subplots(1, len(models), figsize=(6.2 * len(models), 4.0), squeeze=False)
     for ax, a in zip(axes[0], models):
         seeds = a.numbers.get("n_seeds", 0)
-        title = (f"{_label(a.model)}: {a.draws.size:,} PyMC draws ({seeds} seeds) vs exact" if a.draws.size
-                 else f"{_label(a.model)}: exact posterior (no converged run)")
+        title = (f"{model_label(a.model)}: {a.draws.size:,} PyMC draws ({seeds} seeds) vs exact" if a.draws.size
+                 else f"{model_label(a.model)}: exact posterior (no converged run)")
         s2u_density(a.draws, a.exact, a.reml_s2u, title, ax=ax)
     fig.suptitle("σ²_u: pooled PyMC draws against the exact posterior density" if any(a.draws.size for a in models)
                  else "σ²_u: the exact posterior density")
@@ -354,7 +253,7 @@ def calibration_figure(answer: StudyAnswer):
     fig, axes = plt.subplots(1, len(models), figsize=(6.2 * len(models), 0.3 * rows + 1.8), squeeze=False)
     for ax, a in zip(axes[0], models):
         n = a.numbers["n_seeds"]
-        calibration_plot(a.mc, ratio_band(n), f"{_label(a.model)}: {n} seeds", ax=ax)
+        calibration_plot(a.mc, ratio_band(n), f"{model_label(a.model)}: {n} seeds", ax=ax)
     fig.suptitle("Is the reported MCSE the spread across seeds? (1 = yes; grey: 95 % range if it is)")
     fig.tight_layout()
     return fig

@@ -52,7 +52,8 @@ from partclust.runner.plan import NotebookJob, analysis_jobs, job_inputs, summar
 from partclust.studies.seeds import StudySettings
 
 __all__ = ["RunOutcome", "NotebookOutcome", "run_one", "run_study", "make_client", "close_client", "drive",
-           "finish_renders", "run_summary", "write_failures", "probe_scheduler", "PROBE_TIMEOUT_S", "start_workers", "compile_cache"]
+           "finish_renders", "run_summary", "write_failures", "probe_scheduler", "PROBE_TIMEOUT_S", "start_workers",
+           "compile_cache"]
 
 
 @dataclass
@@ -395,7 +396,7 @@ class _Driver:
         self.ac = None
         self.notebooks: list[NotebookOutcome] = []
         self.write_error: Exception | None = None
-        self.leave_renders: list[str] | None = None
+        self.leave_renders: list[tuple[Any, list[str]]] | None = None  # set by drive(renders=...)
         self.t0 = time.perf_counter()
 
     # step 1: clear what an interrupted study left, find the runs still to do

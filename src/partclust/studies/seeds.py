@@ -365,12 +365,11 @@ def s2u_numbers(model: str, exact: Any, mc: pd.DataFrame | None, comparison: pd.
     Returns
     -------
     dict
-        ``exact_mean``, ``exact_median``, ``exact_mode``, ``n_seeds``; with converged seeds also
-        ``mean_of_means``, ``sd_of_means``, ``rms_mcse``, ``ratio``, ``ratio_lo``, ``ratio_hi``,
-        ``n_params`` and ``n_ratio_consistent`` (parameters whose ratio interval contains 1), and the
-        pooled comparison with the exact mean (``fit_value``, ``fit_se``, ``difference``, ``z``, its
-        threshold ``z_crit``, Bonferroni over the ``m_exact`` statistics compared with the exact
-        posterior, ``verdict``); ``n_real`` and ``n_comparable`` over every statistic and reference, and
+        ``exact_mean``, ``exact_median``, ``exact_mode``, ``n_seeds``; with converged seeds also ``mean_of_means``,
+        ``sd_of_means``, ``rms_mcse``, ``ratio``, ``ratio_lo``, ``ratio_hi``, ``n_params`` and ``n_ratio_consistent``
+        (parameters whose ratio interval contains 1), and the pooled comparison with the exact mean (``fit_value``,
+        ``fit_se``, ``difference``, ``z``, its threshold ``z_crit``, Bonferroni over the ``m_exact`` statistics compared
+        with it, ``verdict``); ``n_real`` and ``n_comparable`` over every statistic and reference, and
         ``flagged_references``.
     """
     from partclust.evaluation.compare import NOT_COMPARABLE, REAL
@@ -387,17 +386,15 @@ def s2u_numbers(model: str, exact: Any, mc: pd.DataFrame | None, comparison: pd.
     if rows.empty:
         return out
     c = rows.iloc[0]
-    consistent = (mc["ratio_lo"] <= 1.0) & (mc["ratio_hi"] >= 1.0)
+    consistent, comparable = (mc["ratio_lo"] <= 1.0) & (mc["ratio_hi"] >= 1.0), cmp["verdict"] != NOT_COMPARABLE
     out.update({
         "mean_of_means": float(m["mean_of_means"]), "sd_of_means": float(m["sd_of_means"]),
-        "rms_mcse": float(m["rms_mcse"]), "ratio": float(m["calibration_ratio"]),
-        "ratio_lo": float(m["ratio_lo"]), "ratio_hi": float(m["ratio_hi"]),
-        "n_params": int(len(mc)), "n_ratio_consistent": int(consistent.sum()),
-        "fit_value": float(c["fit_value"]), "fit_se": float(c["fit_se"]),
-        "difference": float(c["difference"]), "z": float(c["z"]), "z_crit": float(c.get("z_crit", float("nan"))),
-        "m_exact": int(((cmp["reference"] == "exact") & (cmp["verdict"] != NOT_COMPARABLE)).sum()),
-        "verdict": str(c["verdict"]),
-        "n_real": int((cmp["verdict"] == REAL).sum()), "n_comparable": int((cmp["verdict"] != NOT_COMPARABLE).sum()),
+        "rms_mcse": float(m["rms_mcse"]), "ratio": float(m["calibration_ratio"]), "ratio_lo": float(m["ratio_lo"]),
+        "ratio_hi": float(m["ratio_hi"]), "n_params": int(len(mc)), "n_ratio_consistent": int(consistent.sum()),
+        "fit_value": float(c["fit_value"]), "fit_se": float(c["fit_se"]), "difference": float(c["difference"]),
+        "z": float(c["z"]), "verdict": str(c["verdict"]), "z_crit": float(c.get("z_crit", float("nan"))),
+        "m_exact": int((comparable & (cmp["reference"] == "exact")).sum()), "n_comparable": int(comparable.sum()),
+        "n_real": int((cmp["verdict"] == REAL).sum()),
         "flagged_references": sorted(set(cmp.loc[cmp["verdict"] == REAL, "reference"])),
     })
     return out
