@@ -2,6 +2,7 @@
 
 ``render`` (nbconvert, offline template with folded code in ``templates/``) · ``summary`` (the study's
 answer, its figures and its folded tables, for the summary notebook that becomes the landing page) ·
+``sentences`` (that answer in words) ·
 ``analyses`` (every notebook of the registry with what it found) · ``tables`` (Monte Carlo error
 tables) · ``records`` (what was run: settings, runs, failures, files) · ``findings`` (a notebook's
 one-line finding, recorded in its executed copy) · ``format`` (numbers as printed) · ``plots/``.
