@@ -88,7 +88,8 @@ def _first_existing(path: Path) -> Path:
 def check_output_dir(what: str, path: Any, error: type[PartclustError] = SpecError) -> Path:
     """Return ``path`` resolved if it is, or can be created as, a folder this process can write into.
 
-    Nothing is created: the nearest existing ancestor must be a writable folder.
+    Nothing is left behind: the nearest existing ancestor must be a writable folder, and when ``path`` is missing a
+    folder is created in that ancestor and removed again (``/proc`` passes the permission check, yet takes none).
 
     Raises
     ------
@@ -104,6 +105,14 @@ def check_output_dir(what: str, path: Any, error: type[PartclustError] = SpecErr
         raise error(f"{what} {p} cannot be a folder: {base} is a file.")
     if not os.access(base, os.W_OK | os.X_OK):
         raise error(f"{what} {p} cannot be written: {base} is not writable by this user. Choose another folder.")
+    if base != p:
+        import tempfile
+
+        try:
+            os.rmdir(tempfile.mkdtemp(prefix=".partclust-probe-", dir=base))
+        except OSError as exc:
+            raise error(f"{what} {p} cannot be created: {base} takes no new folder ({exc.strerror or exc}). "
+                        "Choose another folder.") from None
     return p
 
 

@@ -406,6 +406,25 @@ def test_every_command_that_writes_refuses_a_read_only_folder_at_once(command, t
     assert rc == 2 and f"{ro} is not writable by this user" in _one_line_error(capsys)
 
 
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="no /proc file system here")
+@pytest.mark.parametrize("command, out", [
+    (["fit", "--model", "single", "--seed", "1"], "/proc/partclust-out"),
+    (["exact", "--model", "single"], "/proc/partclust-out/exact.csv"),
+    (["study", "--models", "single", "--seeds", "1"], "/proc/partclust-out"),
+])
+def test_a_folder_that_takes_no_new_folder_is_refused_at_once(command, out, capsys, monkeypatch):
+    """/proc passes the permission check but takes no folder: refused before any fit, worker or kernel."""
+    from partclust.runner import dask, notebooks
+
+    def started(*a, **k):
+        raise AssertionError("work started before the output folder was checked")
+
+    monkeypatch.setattr(dask, "_connect", started)
+    monkeypatch.setattr(notebooks, "execute", started)
+    rc = main(command + ["--out", out])
+    assert rc == 2 and "/proc takes no new folder" in _one_line_error(capsys)
+
+
 @pytest.mark.parametrize("where", ["missing", "file", "no_record"])
 def test_compare_names_a_run_folder_that_is_not_one_first(where, tmp_path, capsys):
     path = {"missing": tmp_path / "nonexistent" / "folder", "file": tmp_path / "afile",

@@ -42,7 +42,7 @@ import pandas as pd
 
 from partclust.config import package_versions
 from partclust.errors import FitError
-from partclust.files import write_csv, write_json, write_with
+from partclust.files import WriteError, write_csv, write_json, write_with
 from partclust.inference.settings import FitSettings
 from partclust.inference.summary import convergence_gate, summarize
 from partclust.layout import ResultsLayout
@@ -137,9 +137,17 @@ def write_run(
     -------
     dict
         The run record as written to run.json.
+
+    Raises
+    ------
+    WriteError
+        When ``out_dir`` cannot be created or a file cannot be written.
     """
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # a folder that vanished or became unwritable since it was checked
+        raise WriteError(f"cannot write into {out}: {exc.strerror or exc}. Choose another output folder.") from None
     t = time.perf_counter()
     spec = getattr(design, "spec", None)
     if summary is None:
