@@ -168,6 +168,27 @@ def test_the_data_notebook_goes_before_the_fits_and_the_fits_in_order(tmp_path, 
                            ("fit-per_condition-1", -2), ("fit-per_condition-2", -3)]
 
 
+def test_fits_keep_off_the_worker_reserved_for_notebook_05(tmp_path, run1_design):
+    """Fits queued behind notebook 05 on its worker waited for minutes: they go to the other worker (loosely)."""
+    from partclust.runner.dask import _Driver
+
+    sent = []
+
+    class Client:
+        def scheduler_info(self):
+            return {"workers": {"tcp://a": {}, "tcp://b": {}}}
+
+        def submit(self, fn, *args, key, priority=0, **kwargs):
+            sent.append((key.rsplit("-", 1)[0], kwargs.get("workers"), kwargs.get("allow_other_workers")))
+            return key
+
+    study = StudySettings(models=("single",), seeds=(1, 2), draws=400, tune=300, chains=2, out=str(tmp_path))
+    _Driver(study, run1_design.source, run1_design.content_sha256, Client(), None, post=True).submit()
+    assert ("notebook-why", ["tcp://b"], None) in sent
+    assert [s for s in sent if s[0].startswith("fit-")] == [("fit-single-1", ["tcp://a"], True),
+                                                           ("fit-single-2", ["tcp://a"], True)]
+
+
 def test_pages_left_to_render_are_waited_for_and_their_errors_named():
     from partclust.runner.dask import finish_renders
 

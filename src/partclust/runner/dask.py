@@ -418,8 +418,8 @@ class _Driver:
 
     # step 2: a long notebook that will execute gets a worker of its own; the fits go to whichever
     # worker is free
-    def submit_early(self) -> None:
-        """Submit the early jobs that will execute (not reused) to the last worker (with two or more)."""
+    def submit_early(self) -> list[str]:
+        """Submit the early jobs that will execute (not reused) to the last worker (with two or more); returns it."""
         from partclust.runner.cache import inputs_key, inputs_manifest, is_fresh
         from partclust.runner.notebooks import notebook_path
 
@@ -429,20 +429,24 @@ class _Driver:
             notebook_path(j.notebook), j.parameters, self.data_sha256, job_inputs(j, self.layout), self.layout.root)))}
         to_run = [j for j in early if j.output not in fresh]
         if len(workers) < 2 or not to_run:
-            return
+            return []
         for job in to_run:
             self._submit_job(job, workers=[workers[-1]])
         self.early_sent = {j.output for j in to_run}
+        return [workers[-1]]
 
-    def submit_fits(self, todo: list[tuple[str, int]]) -> None:
+    def submit_fits(self, todo: list[tuple[str, int]], reserved: Sequence[str] = ()) -> None:
         # No worker is a model's home: a model is compiled once into the shared cache (by the driver ahead, or
         # under the entry's lock), so a kernel's first run of another model loads it (about 1 s here) where a
         # worker pinned to a model left the other idle once its own model was done. Model by model, in
         # order, so a model's analysis notebooks can start while the next model's fits run.
-        # Dask runs tasks sent together in an order of its own; the priorities keep this one.
+        # Dask runs tasks sent together in an order of its own; the priorities keep this one. A worker reserved
+        # for the long notebooks takes no fit until they are done (queued behind them, fits waited for minutes).
+        others = [w for w in sorted(self.client.scheduler_info()["workers"]) if w not in reserved] if reserved else []
+        where = {"workers": others, "allow_other_workers": True} if others else {}
         for k, (m, s) in enumerate(todo):
             fut = self.client.submit(run_one, m, s, self.study, self.data_path, self.data_sha256, self.cache,
-                                     pure=False, key=f"fit-{m}-{s}-{uuid.uuid4().hex[:6]}", priority=-k)
+                                     pure=False, key=f"fit-{m}-{s}-{uuid.uuid4().hex[:6]}", priority=-k, **where)
             self.meta[fut] = ("fit", m, s)
         self.pending = {m: sum(1 for mm, _ in todo if mm == m) for m in self.study.models}
 
@@ -526,11 +530,10 @@ class _Driver:
     def submit(self) -> None:
         """Run steps 1 and 2 and send the notebooks that read no fit."""
         todo = self.plan()
-        if self.post:
-            self.submit_early()
+        reserved = self.submit_early() if self.post else []
         if self.post and todo:
             self._extras()  # the data notebook first: it fills a worker's wait for the first compile
-        self.submit_fits(todo)
+        self.submit_fits(todo, reserved)
 
     def run(self) -> tuple[list[RunOutcome], list[str], dict[str, float]]:
         from dask.distributed import as_completed
