@@ -64,9 +64,9 @@ def _engine() -> str:
 def start_kernel(km: Any, warm: bool = True) -> None:
     """Start ``km``'s kernel as :func:`execute` would, queuing :data:`WARM_IMPORTS` or :data:`REPORT_IMPORTS`.
 
-    ``warm``: the kernel will fit (the fit notebook's imports); else it runs analysis notebooks only. The imports are queued, not waited for: the caller goes on (validating data, planning runs) while
-    the kernel imports, and the notebook's first cell runs after them. A kernel that is already
-    running is left as it is.
+    ``warm``: the kernel will fit (the fit notebook's imports); else it runs analysis notebooks only. The imports
+    are queued, not waited for: the caller goes on (validating data, planning runs) while the kernel imports, and
+    the notebook's first cell runs after them. A kernel that is already running is left as it is.
     """
     from jupyter_client.utils import run_sync
 
@@ -172,8 +172,8 @@ def execute(
     _ensure_path()
     try:
         pm.execute_notebook(
-            _literal_path(src), _literal_path(part), parameters=parameters, engine_name=_engine(), kernel_name="python3",
-            cwd=str(NOTEBOOKS),
+            _literal_path(src), _literal_path(part), parameters=parameters, engine_name=_engine(),
+            kernel_name="python3", cwd=str(NOTEBOOKS),
             progress_bar=progress, execution_timeout=timeout, log_output=False,
             extra_arguments=KERNEL_ARGUMENTS,
             **({"km": km} if km is not None else {}),

@@ -10,8 +10,7 @@ from typing import Sequence
 from partclust.config import NOTEBOOK_FILES, package_versions
 from partclust.files import write_json
 from partclust.runner.dask import (NotebookOutcome, RunOutcome, close_client, compile_cache, drive, finish_renders,
-                                make_client,
-                                   run_summary)
+                                   make_client, run_summary)
 from partclust.runner.plan import analysis_jobs
 from partclust.studies.seeds import StudySettings
 
