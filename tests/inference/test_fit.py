@@ -69,6 +69,27 @@ def test_summary_values_are_plain_numpy_statistics():
     assert s["r_hat"].max() < 1.01
 
 
+def test_summary_diagnostics_are_arviz_dataset_api_numbers():
+    """The vectorized array path gives exactly what ArviZ's Dataset functions give, defaults included."""
+    import arviz_stats as az
+
+    rng = np.random.default_rng(8)
+    post = _fake_posterior(rng)
+    ar = np.zeros((4, 500))  # autocorrelated chains: tail ESS depends on which tail probability is used
+    for t in range(1, 500):
+        ar[:, t] = 0.9 * ar[:, t - 1] + rng.normal(size=4)
+    post["s2u"] = (("chain", "draw"), np.exp(ar / 3))
+    s = summarize(post, "single").set_index("param")
+    expected = {"ess_bulk": az.ess(post, method="bulk"), "ess_tail": az.ess(post, method="tail"),
+                "r_hat": az.rhat(post), "mcse_mean": az.mcse(post, method="mean"),
+                "mcse_sd": az.mcse(post, method="sd"),
+                "mcse_q97.5": az.mcse(post, method="quantile", prob=0.975)}
+    for col, ds in expected.items():
+        assert s.loc["s2u", col] == float(ds["s2u"]), col
+        assert s.loc["u[c]", col] == float(ds["u"].sel(cluster="c")), col
+    assert s.loc["s2u", "ess_tail"] < 0.5 * s.loc["s2e", "ess_tail"]  # the AR(1) chains are seen as such
+
+
 def test_gate_flags_each_failure():
     good = summarize(_fake_posterior(np.random.default_rng(4)), "single")
     assert convergence_gate(good, 0)["passed"]
