@@ -206,7 +206,7 @@ def make_results(root: Path, *, models=("single", "per_condition"), study_json: 
         write_why_tables(results, data_sha256)
     if study_json:
         (results / "study" / "study.json").write_text(json.dumps({
-            "settings": {"models": list(models), "seeds": [1, 2, 3], "draws": 2000, "tune": 1000, "chains": 4},
+            "settings": {"models": list(models), "seeds": [1, 2, 3], "draws": 2000, "tune": 1000, "chains": 4, "workers": 0},
             "versions": {"python": "3.12.1", "pymc": "5.99"},
             "data": {"path": "/data/run1.csv", "sha256": data_sha256},
             "date": "2025-01-02T03:04:05+0000",

@@ -235,6 +235,7 @@ def test_folded_tables_say_what_was_run_and_list_failed_runs_escaped(built):
     assert text.count("<details") == 5 and " open" not in text  # every part folded
     kv = {c[0]["text"]: c[1]["text"] for c in (r["cells"] for r in page.table("settings")) if len(c) == 2}
     assert kv["models"] == "single, per_condition" and kv["draws"] == "2000" and kv["chains"] == "4"
+    assert kv["workers"] == "0 (one per core)"  # 0 is the default, not "no workers"
     assert "ab" * 32 in text and "2025-01-02T03:04:05+0000" in text and "pymc" in text
     assert "1 h 2 min 6 s" in text  # wall time, also in a form a reader takes in at a glance
     assert "5 record(s), listed in the file" in text  # the per-run records have their own table

@@ -85,6 +85,10 @@ def test_failed_seed_is_recorded_and_a_rerun_redoes_only_it(unbalanced_csv, tmp_
     record = json.loads((out / "study" / "study.json").read_text())
     status = {(r["model"], r["seed"]): r["status"] for r in record["runs"]}
     assert status == {("single", 1): "skipped", ("single", 2): "done", ("single", 3): "skipped"}
+    assert (record["runs_fitted"], record["runs_reused"]) == (1, 2)
+    [(date, line)] = record["earlier_invocations"].items()  # the first invocation is not forgotten
+    assert line.startswith("wall ") and line.endswith("s; 2 run(s) fitted, 0 reused") and date != record["date"]
+    assert "2 run(s) fitted, 0 reused" in (out / "reports" / "index.html").read_text()
     assert json.loads((out / "study" / "failed.json").read_text()) == []
     # a new run changes what 03 and 04 read, not what 01 reads; the landing page is always rebuilt
     assert notebooks() == {"01_data.ipynb": "reused", "03_compare_single.ipynb": "executed",
@@ -99,6 +103,8 @@ def test_failed_seed_is_recorded_and_a_rerun_redoes_only_it(unbalanced_csv, tmp_
                            "04_monte_carlo_single.ipynb": "reused", "00_summary.ipynb": "executed"}
     assert {name: (out / f"{name}.ipynb").stat().st_mtime_ns for name in analyses} == executed
     assert "0 fitted, 3 reused, 0 failed; 1 notebook(s) executed, 3 reused" in capsys.readouterr().out
+    earlier = json.loads((out / "study" / "study.json").read_text())["earlier_invocations"]
+    assert len(earlier) == 2 and any(v.endswith("s; 1 run(s) fitted, 2 reused") for v in earlier.values())
 
     # a smaller seed list: the analyses pool its one run, not the seed folders the last study left
     rc = main(["study", "--models", "single", "--seeds", "1", *TINY, "--workers", "2", "--data", str(unbalanced_csv),

@@ -35,6 +35,8 @@ def _show_value(key: str, value: Any) -> str:
         return f"{len(value)} record(s), listed in the file"  # runs and failures have tables of their own
     if isinstance(value, (dict, list)):
         return json.dumps(value)
+    if key.rsplit(".", 1)[-1] == "workers" and value == 0:
+        return "0 (one per core)"
     if isinstance(value, bool) or value is None:
         return str(value)
     if isinstance(value, (int, float)) and "wall" in key.lower() and value >= 0:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import os
 import time
 from dataclasses import asdict
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 from partclust.config import NOTEBOOK_FILES, package_versions
 from partclust.files import write_json
@@ -113,12 +115,26 @@ def prebuild_models(study: StudySettings, design, cache: str) -> dict[str, dict]
 
 def write_study_record(study: StudySettings, design, outcomes: Sequence[RunOutcome], wall_s: float,
                        stages: dict[str, float], notebooks: Sequence[NotebookOutcome] = (),
-                       prebuilt: dict[str, dict] | None = None) -> Path:
+                       prebuilt: dict[str, dict] | None = None, started: str = "") -> Path:
     """Write ``study/study.json``.
 
     Settings, data checksum, versions, timings, every run's and every analysis notebook's outcome, and what the
-    driver compiled ahead (:func:`prebuild_models`).
+    driver compiled ahead (:func:`prebuild_models`). ``wall_s`` is this invocation's; ``runs_fitted`` and
+    ``runs_reused`` say how many runs it fitted and how many it found on disk, and ``earlier_invocations``
+    keeps one line (date → wall, runs fitted and reused) for each earlier invocation into the same folder,
+    so that a re-run, which reuses everything, does not hide what the first one cost. ``started`` (when the
+    invocation began) tells an earlier invocation from this one's own earlier write.
     """
+    earlier: dict[str, str] = {}
+    try:
+        previous = json.loads(study.layout.study_record.read_text())
+        earlier = dict(previous.get("earlier_invocations", {}))
+        if not started or previous.get("started") != started:
+            earlier[str(previous["date"])] = (
+                f"wall {float(previous['wall_s']):.1f} s; "
+                + _fitted_reused(previous.get("runs_fitted"), previous.get("runs_reused"), previous.get("runs", [])))
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):  # none yet, or unreadable: nothing to keep
+        pass
     record = {
         "settings": {**asdict(study), "models": list(study.models), "seeds": list(study.seeds)},
         "data": {"path": design.source, "sha256": design.sha256,
@@ -126,7 +142,11 @@ def write_study_record(study: StudySettings, design, outcomes: Sequence[RunOutco
                  "encoding": getattr(design, "encoding", "")},
         "versions": package_versions(),
         "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        "started": started,
         "wall_s": round(wall_s, 2),
+        "runs_fitted": sum(o.status == "done" for o in outcomes),
+        "runs_reused": sum(o.status == "skipped" for o in outcomes),
+        "earlier_invocations": earlier,
         "stages_s": {k: round(v, 2) for k, v in stages.items()},
         "runs": [asdict(o) for o in outcomes],
         "failed": [{"model": o.model, "seed": o.seed, "error": o.error} for o in outcomes if o.status == "failed"],
@@ -134,6 +154,14 @@ def write_study_record(study: StudySettings, design, outcomes: Sequence[RunOutco
         "prebuilt": prebuilt or {},
     }
     return write_json(study.layout.study_record, record)
+
+
+def _fitted_reused(fitted: Any, reused: Any, runs: Sequence[dict]) -> str:
+    """"N run(s) fitted, M reused" of a study record (counted from its runs when it predates the counts)."""
+    if not isinstance(fitted, int) or not isinstance(reused, int):
+        fitted = sum(isinstance(r, dict) and r.get("status") == "done" for r in runs)
+        reused = sum(isinstance(r, dict) and r.get("status") == "skipped" for r in runs)
+    return f"{fitted} run(s) fitted, {reused} reused"
 
 
 def render_remaining(out: Path) -> list[Path]:
@@ -248,6 +276,7 @@ def _main_study(study: StudySettings, design, starting=None) -> int:
     from partclust.files import WriteError
 
     t0 = time.perf_counter()
+    started = time.strftime("%Y-%m-%dT%H:%M:%S%z") + f" pid {os.getpid()}"  # this invocation, in study.json
     n = len(study.models) * len(study.seeds)
     n_notebooks = len(analysis_jobs(study, design.source)) + 1
     print(f"study: {len(study.models)} model(s) × {len(study.seeds)} seeds, {study.chains} chains × "
@@ -279,7 +308,8 @@ def _main_study(study: StudySettings, design, starting=None) -> int:
                 prebuilt = {"*": {"source": "failed", "error": f"{type(exc).__name__}: {exc}"}}
             try:
                 # the landing page reports this invocation: write the record first, then the summary
-                write_study_record(study, design, outcomes, time.perf_counter() - t0, stages, notebooks, prebuilt)
+                write_study_record(study, design, outcomes, time.perf_counter() - t0, stages, notebooks, prebuilt,
+                                   started)
             except WriteError:
                 _print_failed(outcomes)  # what happened to the runs is said before the write error ends it
                 raise
@@ -304,7 +334,7 @@ def _main_study(study: StudySettings, design, starting=None) -> int:
     failed = [o for o in outcomes if o.status == "failed"]
     wall = time.perf_counter() - t0
     try:
-        write_study_record(study, design, outcomes, wall, stages, notebooks, prebuilt)
+        write_study_record(study, design, outcomes, wall, stages, notebooks, prebuilt, started)
     except WriteError:
         _print_failed(outcomes)
         raise
