@@ -129,6 +129,13 @@ def test_a_real_difference_and_a_miscalibrated_mcse_are_said(answered, tmp_path,
     assert verdict.startswith("**Yes, for the single residual model: PyMC's σ²_u differs")
     assert "is not the spread seen across seeds" in calibration and "2.50 (95 % interval 1.60–4.10)" in calibration
     assert "notebook 05, not available here" in why and "skew.csv" in why
+    record = other / "study" / "study.json"  # a study run with --no-why: the page says so, and what runs 05
+    study = json.loads(record.read_text())
+    study["settings"]["why_notebook"] = False
+    record.write_text(json.dumps(study))
+    why = summary.study_answer(other, run1_design).sentences()[2]
+    assert "not available here (this study ran with --no-why" in why
+    assert f"`partclust why --out {other}` runs it" in why
 
 
 def test_without_runs_the_answer_says_so(tmp_path, run1_design):
