@@ -313,3 +313,14 @@ def test_cli_compare_refuses_a_truncated_run(run1_design, run1_path, tmp_path, c
                "--out", str(tmp_path / "x.csv")])
     err = capsys.readouterr().err
     assert rc == 2 and "not a complete run: summary.csv" in err and err.count("\n") == 1
+
+
+def test_real_differences_are_counted_per_judged_reference_by_name():
+    from partclust.evaluation import CONSISTENT, NOT_COMPARABLE, REAL, real_differences_text
+
+    rows = ([("exact", CONSISTENT)] * 3 + [("exact", REAL)] + [("reml", NOT_COMPARABLE)] * 4
+            + [("pymc2_2011", CONSISTENT), ("pymc2_2011", NOT_COMPARABLE)] + [("sas", NOT_COMPARABLE)] * 2)
+    frame = pd.DataFrame(rows, columns=["reference", "verdict"])
+    assert real_differences_text(frame) == "1 of 4 against the exact posterior, 0 of 1 against PyMC 2 (2011)"
+    assert real_differences_text(frame[frame["reference"] == "reml"]) == "no comparable statistic"
+    assert real_differences_text(frame.iloc[:0]) == "no comparable statistic"

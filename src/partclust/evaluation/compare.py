@@ -54,7 +54,7 @@ from partclust.references.base import Reference
 __all__ = ["CONSISTENT", "REAL", "NOT_COMPARABLE", "FAMILY_ALPHA", "COMPARISON_COLUMNS", "MIN_SEEDS_FOR_SPREAD",
            "SE_FROM_MCSE", "SE_FROM_SPREAD", "fit_table", "z_critical",
            "effective_df", "expected_false_alarms", "compare", "compare_all", "per_seed_z", "verdict_counts",
-           "flag_summary", "FlagSummary", "RunSet", "load_runs"]
+           "REFERENCE_WORDS", "real_differences_text", "flag_summary", "FlagSummary", "RunSet", "load_runs"]
 
 CONSISTENT = "consistent with Monte Carlo error"
 REAL = "real difference"
@@ -311,6 +311,28 @@ def verdict_counts(comparison: pd.DataFrame) -> pd.DataFrame:
     """
     return (comparison.groupby(["reference", "verdict"]).size().unstack(fill_value=0)
             .reindex(columns=[CONSISTENT, REAL, NOT_COMPARABLE], fill_value=0))
+
+
+REFERENCE_WORDS: dict[str, str] = {"exact": "the exact posterior", "pymc2_2011": "PyMC 2 (2011)", "sas": "SAS"}
+"""How a sentence names each judged reference (REML is a point estimate, never judged)."""
+
+
+def real_differences_text(comparison: pd.DataFrame) -> str:
+    """Say, per judged reference, how many comparable statistics differ by more than Monte Carlo error.
+
+    Returns
+    -------
+    str
+        E.g. ``"0 of 75 against the exact posterior, 1 of 15 against PyMC 2 (2011)"``; references with
+        no comparable row are left out; ``"no comparable statistic"`` when none has any.
+    """
+    counts = verdict_counts(comparison) if len(comparison) else pd.DataFrame(columns=[CONSISTENT, REAL])
+    parts = []
+    for name, row in counts.iterrows():
+        m = int(row[CONSISTENT] + row[REAL])
+        if m:
+            parts.append(f"{int(row[REAL])} of {m} against {REFERENCE_WORDS.get(str(name), str(name))}")
+    return ", ".join(parts) or "no comparable statistic"
 
 
 @dataclass(frozen=True)
