@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import nbformat
 import pandas as pd
 import pytest
 
@@ -243,8 +244,12 @@ def test_dask_scheduler_on_localhost(unbalanced_csv, tmp_path):
         outcomes = run_study(study, design.source, design.content_sha256)
         assert [(o.seed, o.status) for o in outcomes] == [(5, "done"), (6, "done")], [o.error for o in outcomes]
         for seed in (5, 6):
-            assert is_complete(ResultsLayout(tmp_path).run_dir("per_condition", seed), study.fit_settings("per_condition", seed),
-                               design.content_sha256)
+            run_dir = ResultsLayout(tmp_path).run_dir("per_condition", seed)
+            assert is_complete(run_dir, study.fit_settings("per_condition", seed), design.content_sha256)
+            # the executed notebook's outputs name the folder the run is kept in, not the temporary one it wrote to
+            shown = "\n".join(str(o.get("data", {}).get("text/markdown", "")) + str(o.get("text", ""))
+                              for c in nbformat.read(run_dir / "02_fit.ipynb", 4).cells for o in c.get("outputs", []))
+            assert f"run.json` to `{run_dir}`" in shown and ".tmp-" not in shown
     finally:
         for p in (worker, sched):
             p.send_signal(signal.SIGTERM)
