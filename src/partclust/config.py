@@ -9,7 +9,8 @@ from __future__ import annotations
 import functools
 import platform
 
-__all__ = ["RESIDUALS", "PARAMETERIZATIONS", "SAMPLERS", "VERSIONED_PACKAGES", "NOTEBOOK_FILES", "package_versions"]
+__all__ = ["RESIDUALS", "PARAMETERIZATIONS", "SAMPLERS", "VERSIONED_PACKAGES", "NOTEBOOK_FILES", "MAX_SEEDS",
+           "MAX_WORKERS", "package_versions"]
 
 RESIDUALS: tuple[str, ...] = ("single", "per_condition")
 """The two residual structures of STUDY.md: one σ²_e, or one per condition."""
@@ -17,6 +18,10 @@ PARAMETERIZATIONS: tuple[str, ...] = ("noncentered", "centered", "sas_singletons
 """How the cluster effects are sampled (see :mod:`partclust.models.pymc`)."""
 SAMPLERS: tuple[str, ...] = ("nutpie", "pymc", "metropolis")
 """nutpie's NUTS, PyMC's own NUTS, and PyMC's Metropolis-within-Gibbs."""
+MAX_SEEDS = 10_000
+"""Most seeds one study runs per model (each run is a fit of seconds; 10,000 is hours per model)."""
+MAX_WORKERS = 1024
+"""Most local worker processes a study starts."""
 NOTEBOOK_FILES: dict[str, str] = {
     "summary": "00_summary.ipynb",
     "data": "01_data.ipynb",

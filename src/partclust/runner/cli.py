@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from partclust.config import NOTEBOOK_FILES, PARAMETERIZATIONS, RESIDUALS, SAMPLERS
+from partclust.config import MAX_SEEDS, MAX_WORKERS, NOTEBOOK_FILES, PARAMETERIZATIONS, RESIDUALS, SAMPLERS
 from partclust.errors import EXIT_BAD_INPUT, EXIT_FAILED, PartclustError
 from partclust.layout import RESULTS
 from partclust.runner.args import (add_data as _add_data, add_spec as _add_spec, check_run_dirs,
@@ -167,13 +167,24 @@ def cmd_study(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
     from partclust.errors import StudyError
-    from partclust.runner.dask import close_client, compile_cache, start_workers
-    from partclust.runner.study import check_study_folder_free, main_study
-    from partclust.studies.seeds import MAX_SEEDS, StudySettings
+    from partclust.inference.settings import FitSettings
     from partclust.validate import check_int
 
     if not args.seed_list:
         check_int("--seeds", args.seeds, 1, MAX_SEEDS, StudyError)  # before range(): 2**40 seeds is refused here
+    # the run sizes first: a value out of range is refused before the imports of the study's layers (≈ 1.5 s)
+    try:
+        FitSettings(draws=args.draws, tune=args.tune, chains=args.chains)
+    except PartclustError as exc:
+        raise StudyError(str(exc)) from None
+    check_int("--workers", args.workers, 0, MAX_WORKERS, StudyError)
+    if args.chains < 2:
+        raise StudyError(f"a study needs at least 2 chains per run (the convergence gate's R-hat compares chains); "
+                         f"got {args.chains}")
+    from partclust.runner.dask import close_client, compile_cache, start_workers
+    from partclust.runner.study import check_study_folder_free, main_study
+    from partclust.studies.seeds import StudySettings
+
     seeds = tuple(args.seed_list) if args.seed_list else tuple(range(1, args.seeds + 1))
     if args.sas_program:
         if args.models != list(RESIDUALS):

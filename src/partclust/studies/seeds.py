@@ -14,7 +14,7 @@ from typing import Any, Sequence
 
 import pandas as pd
 
-from partclust.config import NOTEBOOK_FILES, RESIDUALS
+from partclust.config import MAX_SEEDS, MAX_WORKERS, NOTEBOOK_FILES, RESIDUALS
 from partclust.errors import StudyError
 from partclust.files import write_csv
 from partclust.studies.gates import gate_sentence, run_records
@@ -25,10 +25,6 @@ from partclust.validate import check_int, check_output_dir, check_positive, chec
 __all__ = ["StudySettings", "ModelAggregate", "aggregate_model", "s2u_headline", "MAX_SEEDS", "MAX_WORKERS",
            "s2u_numbers"]
 
-MAX_SEEDS = 10_000
-"""Most seeds one study runs per model (each run is a fit of seconds; 10,000 is hours per model)."""
-MAX_WORKERS = 1024
-"""Most local worker processes a study starts."""
 
 
 @dataclass(frozen=True)
