@@ -20,8 +20,8 @@ import numpy as np
 
 from partclust.errors import PartclustError
 
-__all__ = ["WriteError", "atomic_path", "write_text", "write_json", "write_csv", "write_with", "write_tables",
-           "json_default", "file_mode", "LOCK_NAME", "FolderInUse", "folder_lock", "check_folder_free"]
+__all__ = ["WriteError", "write_advice", "atomic_path", "write_text", "write_json", "write_csv", "write_with",
+           "write_tables", "json_default", "file_mode", "LOCK_NAME", "FolderInUse", "folder_lock", "check_folder_free"]
 
 LOCK_NAME = ".partclust.lock"
 """The lock file a process holds in a results folder while it writes there."""
@@ -65,6 +65,31 @@ def file_mode() -> int:
     return 0o666 & ~_IMPORT_UMASK
 
 
+FULL_ERRNOS = frozenset({errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)})
+"""The OS errors that mean "no space left" (the disk, or the user's quota)."""
+
+
+def write_advice(exc: OSError, where: str = "output folder") -> str:
+    """Return what to do about a failed write: free space only when the disk or quota is full.
+
+    Parameters
+    ----------
+    exc : OSError
+        The error the write raised.
+    where : str
+        How the message names the folder to change, e.g. ``"results folder (--out)"``.
+
+    Returns
+    -------
+    str
+        ``"Free space or choose another <where>"`` for ENOSPC and EDQUOT, else ``"Check that you may write
+        there or choose another <where>"`` (permissions, a read-only disk, a path through a file).
+    """
+    if exc.errno in FULL_ERRNOS:
+        return f"Free space or choose another {where}"
+    return f"Check that you may write there or choose another {where}"
+
+
 @contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success it is renamed to ``path``.
@@ -81,16 +106,14 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         os.fchmod(fd, file_mode())
         os.close(fd)
     except OSError as exc:
-        raise WriteError(f"cannot write into {target.parent}: {exc.strerror or exc}. "
-                         "Free space or choose another output folder.") from None
+        raise WriteError(f"cannot write into {target.parent}: {exc.strerror or exc}. {write_advice(exc)}.") from None
     tmp_path = Path(tmp)
     try:
         yield tmp_path
         os.replace(tmp_path, target)
     except OSError as exc:
         tmp_path.unlink(missing_ok=True)
-        raise WriteError(f"cannot write {target}: {exc.strerror or exc}. "
-                         "Free space or choose another output folder, then rerun.") from None
+        raise WriteError(f"cannot write {target}: {exc.strerror or exc}. {write_advice(exc)}, then rerun.") from None
     except BaseException:
         tmp_path.unlink(missing_ok=True)
         raise
@@ -177,8 +200,7 @@ def folder_lock(folder: str | os.PathLike, what: str = "a study") -> Iterator[Pa
         folder.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     except OSError as exc:
-        raise WriteError(f"cannot write into {folder}: {exc.strerror or exc}. Free space or choose another "
-                         "output folder.") from None
+        raise WriteError(f"cannot write into {folder}: {exc.strerror or exc}. {write_advice(exc)}.") from None
     try:
         try:
             import fcntl

@@ -217,10 +217,24 @@ def test_a_full_disk_leaves_the_old_file_and_no_temporary(tmp_path, monkeypatch)
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
     monkeypatch.setattr(pd.DataFrame, "to_csv", full)
-    with pytest.raises(WriteError, match=rf"cannot write {target}: No space left on device"):
+    with pytest.raises(WriteError, match=rf"cannot write {target}: No space left on device\. Free space or choose"):
         write_csv(target, pd.DataFrame({"a": [2.0]}))
     assert target.read_bytes() == before
     assert [p.name for p in target.parent.iterdir()] == ["mc_error.csv"]
+
+
+def test_a_refused_write_is_not_blamed_on_free_space(tmp_path, monkeypatch):
+    import pandas as pd
+
+    target = tmp_path / "t" / "mc_error.csv"
+
+    def refused(self, *a, **k):
+        raise OSError(errno.EACCES, os.strerror(errno.EACCES))
+
+    monkeypatch.setattr(pd.DataFrame, "to_csv", refused)
+    with pytest.raises(WriteError, match=r"Permission denied\. Check that you may write there or choose another") as err:
+        write_csv(target, pd.DataFrame({"a": [2.0]}))
+    assert "Free space" not in str(err.value)
 
 
 @pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o002, 0o664), (0o077, 0o600)])

@@ -12,10 +12,10 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from partclust.config import MAX_SEEDS, MAX_WORKERS, NOTEBOOK_FILES, PARAMETERIZATIONS, RESIDUALS, SAMPLERS
+from partclust.config import NOTEBOOK_FILES, PARAMETERIZATIONS, RESIDUALS, SAMPLERS
 from partclust.errors import EXIT_BAD_INPUT, EXIT_FAILED, PartclustError
 from partclust.layout import RESULTS
-from partclust.runner.args import (add_data as _add_data, add_spec as _add_spec, check_run_dirs,
+from partclust.runner.args import (add_data as _add_data, add_spec as _add_spec, check_run_dirs, check_study_sizes,
                                    given_spec as _given_spec, load_checked as _load, model_data_of as _model_data,
                                    spec_of as _spec)
 from partclust.runner.fitting import cmd_fit
@@ -166,21 +166,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 def cmd_study(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
-    from partclust.errors import StudyError
-    from partclust.inference.settings import FitSettings
-    from partclust.validate import check_int
-
-    if not args.seed_list:
-        check_int("--seeds", args.seeds, 1, MAX_SEEDS, StudyError)  # before range(): 2**40 seeds is refused here
-    # the run sizes first: a value out of range is refused before the imports of the study's layers (≈ 1.5 s)
-    try:
-        FitSettings(draws=args.draws, tune=args.tune, chains=args.chains)
-    except PartclustError as exc:
-        raise StudyError(str(exc)) from None
-    check_int("--workers", args.workers, 0, MAX_WORKERS, StudyError)
-    if args.chains < 2:
-        raise StudyError(f"a study needs at least 2 chains per run (the convergence gate's R-hat compares chains); "
-                         f"got {args.chains}")
+    check_study_sizes(args)  # before the imports of the study's layers (≈ 1.5 s) and before range()
     from partclust.runner.dask import close_client, compile_cache, start_workers
     from partclust.runner.study import check_study_folder_free, main_study
     from partclust.studies.seeds import StudySettings

@@ -45,7 +45,7 @@ from typing import Any, Callable, Sequence
 
 from partclust.config import NOTEBOOK_FILES
 from partclust.errors import NotebookError, StudyError
-from partclust.files import WriteError, write_json
+from partclust.files import WriteError, write_advice, write_json
 from partclust.inference.runs import RUN_JSON, is_complete
 from partclust.layout import ResultsLayout
 from partclust.runner.plan import NotebookJob, analysis_jobs, job_inputs, summary_job
@@ -405,8 +405,8 @@ class _Driver:
         try:
             self.layout.study.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise WriteError(f"cannot write into {self.layout.study}: {exc.strerror or exc}. Free space or choose "
-                             "another results folder (--out).") from None
+            raise WriteError(f"cannot write into {self.layout.study}: {exc.strerror or exc}. "
+                             f"{write_advice(exc, 'results folder (--out)')}.") from None
         for model in self.study.models:  # temporary dirs of an interrupted study: never complete, never read
             for stale in self.layout.runs(model).glob(".seed-*.tmp-*"):
                 shutil.rmtree(stale, ignore_errors=True)

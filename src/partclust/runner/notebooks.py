@@ -15,7 +15,7 @@ from typing import Any
 
 from partclust.config import NOTEBOOK_FILES
 from partclust.errors import NotebookError
-from partclust.files import WriteError
+from partclust.files import WriteError, write_advice
 from partclust.layout import NOTEBOOKS
 
 __all__ = ["NOTEBOOK_FILES", "FIT_NOTEBOOK", "KERNEL_ARGUMENTS", "notebook_path", "execute", "start_kernel", "as_list"]
@@ -161,8 +161,7 @@ def execute(
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise WriteError(f"cannot write into {out.parent}: {exc.strerror or exc}. Free space or choose another "
-                         "output folder.") from None
+        raise WriteError(f"cannot write into {out.parent}: {exc.strerror or exc}. {write_advice(exc)}.") from None
     part = out.with_name(f".{out.stem}.part{out.suffix}")
     # nbclient logs a dead kernel through papermill's logger before raising; the NotebookError below
     # says it once, in one line
@@ -189,8 +188,7 @@ def execute(
         if isinstance(exc, TimeoutError):  # nbclient's CellTimeoutError is a TimeoutError, hence an OSError
             raise _not_run(exc, src, part, out, name, timeout) from None
         part.unlink(missing_ok=True)
-        raise WriteError(f"cannot write {out}: {exc.strerror or exc}. Free space or choose another output folder, "
-                         "then rerun.") from None
+        raise WriteError(f"cannot write {out}: {exc.strerror or exc}. {write_advice(exc)}, then rerun.") from None
     except Exception as exc:  # nbclient's DeadKernelError, a kernel that never started
         raise _not_run(exc, src, part, out, name, timeout) from None
     _keep(part, out)
@@ -227,8 +225,7 @@ def _keep(part: Path, out: Path) -> bool:
     try:
         os.replace(part, out)
     except OSError as exc:
-        raise WriteError(f"cannot write {out}: {exc.strerror or exc}. Free space or choose another output folder, "
-                         "then rerun.") from None
+        raise WriteError(f"cannot write {out}: {exc.strerror or exc}. {write_advice(exc)}, then rerun.") from None
     return True
 
 
