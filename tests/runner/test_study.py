@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import nbformat
+import netCDF4
 import pandas as pd
 import pytest
 
@@ -250,6 +251,9 @@ def test_dask_scheduler_on_localhost(unbalanced_csv, tmp_path):
             shown = "\n".join(str(o.get("data", {}).get("text/markdown", "")) + str(o.get("text", ""))
                               for c in nbformat.read(run_dir / "02_fit.ipynb", 4).cells for o in c.get("outputs", []))
             assert f"run.json` to `{run_dir}`" in shown and ".tmp-" not in shown
+            # the pointwise log-likelihood (for PSIS-LOO) is stored for the first seed of the list only
+            with netCDF4.Dataset(run_dir / "posterior.nc") as nc:
+                assert ("log_likelihood" in nc.groups) == (seed == 5), seed
     finally:
         for p in (worker, sched):
             p.send_signal(signal.SIGTERM)

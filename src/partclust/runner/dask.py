@@ -161,8 +161,9 @@ def run_one(model: str, seed: int, study: StudySettings, data_path: str, data_sh
     make_plots = study.plots == "all" or (study.plots == "first" and seed == study.seeds[0])
     params = {**{k: v for k, v in asdict(settings).items() if k not in ("spec", "model", "program_sha256")},
               **study.notebook_spec_params(model), "data_path": data_path, "output_dir": str(tmp),
-              "run_dir": str(final),
-              "make_plots": make_plots, "cores": 2}
+              "run_dir": str(final), "make_plots": make_plots, "cores": 2,
+              # PSIS-LOO (notebook 09) reads one run per model: the others need not store 4 × 2,000 × n values
+              "log_likelihood": seed == study.seeds[0]}
     executed = tmp / NOTEBOOK_FILES["fit"]
     try:
         execute(study.fit_notebook, executed, params, timeout=study.timeout_s,
