@@ -324,3 +324,19 @@ def test_real_differences_are_counted_per_judged_reference_by_name():
     assert real_differences_text(frame) == "1 of 4 against the exact posterior, 0 of 1 against PyMC 2 (2011)"
     assert real_differences_text(frame[frame["reference"] == "reml"]) == "no comparable statistic"
     assert real_differences_text(frame.iloc[:0]) == "no comparable statistic"
+
+
+def test_the_flagged_rows_a_page_shows_are_narrow_and_print_an_interval_reference_as_one():
+    from partclust.evaluation import COMPARISON_COLUMNS, REAL, FlagSummary
+
+    rows = pd.DataFrame([dict.fromkeys(COMPARISON_COLUMNS, np.nan) for _ in range(2)])
+    rows[["reference", "param", "statistic", "verdict"]] = [["pymc2_2011", "u[3]", "mean", REAL],
+                                                             ["exact", "s2u", "sd", REAL]]
+    rows[["reference_value", "reference_lo", "reference_hi", "fit_value", "se", "z", "z_crit"]] = [
+        [0.3, 0.3, 0.31, 0.26771, 0.010412, -3.10493, 2.91384], [0.28141, np.nan, np.nan, 0.3, 0.001, 18.59, 3.1]]
+    view = FlagSummary("exact", 70, 3.5, 0.05, rows).flagged_view()
+    assert list(view.columns) == ["reference", "param", "statistic", "reference_value", "fit_value", "se", "z",
+                                  "z_crit"]
+    assert view["reference_value"].tolist() == ["[0.3000, 0.3100)", "0.2814"]
+    assert view.loc[0, ["fit_value", "se", "z", "z_crit"]].tolist() == [0.2677, 0.0104, -3.1049, 2.9138]
+    assert FlagSummary("exact", 70, 3.5, 0.05, rows.iloc[:0]).flagged_view().empty

@@ -359,6 +359,26 @@ class FlagSummary:
     familywise_alpha: float
     flagged: pd.DataFrame
 
+    def flagged_view(self) -> pd.DataFrame:
+        """Return the flagged rows as a page shows them: the columns a reader needs, rounded to 4 decimals.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns reference, param, statistic, reference_value (``[lo, hi)`` as text for an interval
+            reference such as a truncated print), fit_value, se (of the difference), z and z_crit (the
+            Bonferroni threshold); the CSV keeps every column (:data:`COMPARISON_COLUMNS`).
+        """
+        f = self.flagged
+        if not len(f):
+            return pd.DataFrame(columns=["reference", "param", "statistic", "reference_value", "fit_value", "se", "z",
+                                         "z_crit"])
+        interval = f["reference_lo"].notna() & f["reference_hi"].notna()
+        shown = f["reference_value"].map(lambda v: f"{v:.4f}").where(~interval, "[" + f["reference_lo"].map(
+            lambda v: f"{v:.4f}") + ", " + f["reference_hi"].map(lambda v: f"{v:.4f}") + ")")
+        view = f[["reference", "param", "statistic"]].assign(reference_value=shown)
+        return view.join(f[["fit_value", "se", "z", "z_crit"]].round(4))
+
     def markdown(self) -> str:
         """State the false-alarm arithmetic as one sentence (numbers from the fields)."""
         return (f"{self.compared} statistics (means, SDs, quantiles) are compared with the {self.reference} "
