@@ -171,6 +171,24 @@ def test_figures_have_a_panel_per_model_with_labels(answered):
     plt.close("all")
 
 
+def test_the_calibration_legend_covers_no_parameters_interval(answered):
+    """The grey band's legend sits in a row of its own, under the last parameter (it hid u[10]'s bar)."""
+    _, answer = answered
+    fig = summary.calibration_figure(answer)
+    fig.canvas.draw()
+    for ax, a in zip([ax for ax in fig.axes if ax.get_title()], answer.models.values()):
+        box = ax.get_legend().get_window_extent()
+        mc = a.mc
+        for k, (lo, hi) in enumerate(zip(mc["ratio_lo"], mc["ratio_hi"])):
+            y = len(mc) - 1 - k
+            (x0, y0), (x1, _) = ax.transData.transform([(lo, y), (hi, y)])
+            crosses = box.x0 <= x1 and x0 <= box.x1 and box.y0 - 3 <= y0 <= box.y1 + 3
+            assert not crosses, f"{a.model}: the legend covers {mc['param'].iloc[k]}'s interval"
+    import matplotlib.pyplot as plt
+
+    plt.close("all")
+
+
 def test_the_list_of_analyses_follows_the_registry(answered, tmp_path):
     results, _ = answered
     text = analyses.analyses_markdown(results)

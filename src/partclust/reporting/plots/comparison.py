@@ -51,6 +51,7 @@ def calibration_plot(mc: pd.DataFrame, band: tuple[float, float], title: str, ax
     ax.axvline(1.0, color="k", lw=1)
     if np.all(np.isfinite(band)):
         ax.axvspan(*band, color="grey", alpha=0.15, label="95 % range if the MCSE is right")
+        ax.set_ylim(-1.4, len(mc) - 0.5)  # an empty row under the last parameter holds the legend, off the data
         ax.legend(fontsize=8, loc="lower right")
     ax.set_yticks(y, mc["param"])
     ax.set_xlabel("calibration ratio: SD across seeds / RMS reported MCSE")
