@@ -91,7 +91,8 @@ def test_sentences_quote_the_numbers(answered):
     assert "weak check" not in verdict + calibration  # 30 seeds here
     assert f"exact mean {n['exact_mean']:.4f} (median {n['exact_median']:.4f}, mode {n['exact_mode']:.4f})" in verdict
     assert "is the spread actually seen across seeds" in calibration
-    assert f"{n['n_ratio_consistent']} of {n['n_params']}" in calibration
+    assert f"{n['n_ratio_consistent']} of {n['n_params']} (by chance alone about {0.05 * n['n_params']:.1f} would " \
+        "not)" in calibration
     assert "**skewness**" in why and "0.405, 0.334 and 0.233" in why
     assert "**mixing**" in why and "110 effects" in why and "30.0×" in why  # SD 0.15 against 0.005
     assert "**prior traps**: 1 of 2" in why and "gamma on the SD 0.541" in why
@@ -127,7 +128,8 @@ def test_a_real_difference_and_a_miscalibrated_mcse_are_said(answered, tmp_path,
     mc.to_csv(other / "study" / "single" / "mc_error.csv", index=False)
     verdict, calibration, why = summary.study_answer(other, run1_design).sentences()
     assert verdict.startswith("**Yes, for the single residual model: PyMC's σ²_u differs")
-    assert "is not the spread seen across seeds" in calibration and "2.50 (95 % interval 1.60–4.10)" in calibration
+    assert "is not the spread seen across seeds:" in calibration and "2.50 (95 % interval 1.60–4.10)" in calibration
+    assert "every model" not in calibration  # one model in this study: nothing to single out
     assert "notebook 05, not available here" in why and "skew.csv" in why
     record = other / "study" / "study.json"  # a study run with --no-why: the page says so, and what runs 05
     study = json.loads(record.read_text())
