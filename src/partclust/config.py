@@ -10,7 +10,7 @@ import functools
 import platform
 
 __all__ = ["RESIDUALS", "PARAMETERIZATIONS", "SAMPLERS", "VERSIONED_PACKAGES", "NOTEBOOK_FILES", "MAX_SEEDS",
-           "MAX_WORKERS", "package_versions"]
+           "MAX_WORKERS", "NO_WHY_ROLES", "package_versions"]
 
 RESIDUALS: tuple[str, ...] = ("single", "per_condition")
 """The two residual structures of STUDY.md: one σ²_e, or one per condition."""
@@ -39,6 +39,8 @@ NOTEBOOK_FILES: dict[str, str] = {
 }
 """Each notebook in ``notebooks/`` by its role. The study runs them and the landing page (the executed
 ``summary``) links every other entry, each with what it found; a notebook added here is listed there."""
+NO_WHY_ROLES: tuple[str, ...] = ("why", "efficiency", "model_choice", "sensitivity")
+"""The notebooks (by role) a study leaves out with ``--no-why``: 05, 08, 09 and 10 fit models of their own."""
 VERSIONED_PACKAGES: tuple[str, ...] = (
     "partclust", "pymc", "pytensor", "nutpie", "numba", "arviz", "arviz-stats", "numpy", "scipy",
     "pandas", "xarray", "papermill",

@@ -215,6 +215,24 @@ def test_the_list_of_analyses_follows_the_registry(answered, tmp_path):
     assert "[single seed-1](runs/single/seed-1/02_fit.html) — single seed 1: σ²_u 0.41" in text
 
 
+def test_notebooks_left_out_by_no_why_are_listed_as_such(tmp_path, run1_design):
+    results = make_results(tmp_path, models=("single",), data_sha256=run1_design.sha256)
+    record = results / "study" / "study.json"
+    study = json.loads(record.read_text())
+    study["settings"]["why_notebook"] = False
+    record.write_text(json.dumps(study))
+    (results / "study" / NOTEBOOK_FILES["why"]).unlink()  # as a --no-why study leaves it: never run
+    lines = {line.split("**")[1]: line for line in analyses.analyses_markdown(results).splitlines()
+             if line.startswith("- **")}
+    why = next(line for title, line in lines.items() if title.startswith("05"))
+    assert "left out: this study ran with `--no-why`" in why and f"`partclust why --out {results}` runs it" in why
+    for number in ("08", "09", "10"):
+        line = next(line for title, line in lines.items() if title.startswith(number))
+        assert "left out: this study ran with `--no-why`" in line and "a study without `--no-why` runs it" in line
+    others = [line for title, line in lines.items() if title[:2] in ("11", "12")]
+    assert others and all("not run by this study" in line for line in others)  # not a --no-why notebook
+
+
 def test_many_runs_are_listed_by_their_first_copy(tmp_path, monkeypatch):
     results = make_results(tmp_path, models=("single",))
     monkeypatch.setattr(analyses, "MAX_LISTED", 2)

@@ -13,15 +13,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, Sequence
 
-from partclust.config import NOTEBOOK_FILES
+from partclust.config import NO_WHY_ROLES, NOTEBOOK_FILES
 from partclust.errors import ReportError
-from partclust.layout import NOTEBOOKS
+from partclust.layout import NOTEBOOKS, ResultsLayout
 from partclust.reporting.findings import notebook_findings
 from partclust.reporting.render import (executed_notebooks, natural_key, notebook_title, read_notebook_json,
                                         report_path)
 from partclust.reporting.tables import href
 
-__all__ = ["MAX_LISTED", "ExecutedCopy", "Analysis", "analyses", "analyses_markdown"]
+__all__ = ["MAX_LISTED", "ExecutedCopy", "Analysis", "analyses", "analyses_markdown", "ran_without_why"]
 
 MAX_LISTED = 6
 """Executed copies of one notebook listed one by one; beyond that, the first of each folder."""
@@ -105,13 +105,30 @@ def _copy_line(results: Path, c: ExecutedCopy, name: str) -> str:
     return f"{link} — {said}"
 
 
+def ran_without_why(results: str | Path) -> bool:
+    """Whether the study record (``study/study.json``) says the study ran with ``--no-why``."""
+    import json
+
+    try:
+        return json.loads(ResultsLayout(Path(results)).study_record.read_text())["settings"]["why_notebook"] is False
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+
+
 def analyses_markdown(results: str | Path, registry: Mapping[str, str] | None = None) -> str:
     """Write the landing page's list of analyses: a link per executed copy with what it found (Markdown)."""
     results = Path(results)
     lines = []
+    left_out = {NOTEBOOK_FILES[r] for r in NO_WHY_ROLES} if ran_without_why(results) else set()
     for a in analyses(results, registry):
         title = _text(a.title)
         if not a.copies:
+            if a.file in left_out:
+                run = (f"`partclust why --out {results}` runs it on these results" if a.file == NOTEBOOK_FILES["why"]
+                       else "a study without `--no-why` runs it")
+                lines.append(f"- **{title}** — left out: this study ran with `--no-why` (the notebook fits models "
+                             f"of its own, minutes); {run}.")
+                continue
             lines.append(f"- **{title}** — not run by this study; open `notebooks/{a.file}` in JupyterLab "
                          f"(`make lab`).")
             continue

@@ -150,11 +150,9 @@ def _why_answer(layout: ResultsLayout, design: Any) -> WhyAnswer:
     folder = layout.why
     missing = [f"{name}.csv" for name in WHY_TABLES if not (folder / f"{name}.csv").is_file()]
     if missing:
-        try:
-            skipped = json.loads(layout.study_record.read_text())["settings"]["why_notebook"] is False
-        except (OSError, ValueError, KeyError, TypeError):
-            skipped = False
-        if skipped:
+        from partclust.reporting.analyses import ran_without_why
+
+        if ran_without_why(layout.root):
             return WhyAnswer(missing="this study ran with --no-why, which leaves notebook 05 out; `partclust why "
                                      f"--out {layout.root}` runs it on these results")
         return WhyAnswer(missing=f"notebook 05 has not written {', '.join(missing)} under {folder}")
