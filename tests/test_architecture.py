@@ -229,6 +229,8 @@ LIGHT_COMMANDS: dict[str, tuple[list[str], tuple[str, ...], int]] = {
     "reml": (["reml"], HEAVY, 0),
     "fit --draws 0": (["fit", "--model", "single", "--seed", "1", "--out", "{tmp}/run", "--draws", "0"],
                       HEAVY + ("numpy", "pandas", "scipy"), 2),  # a value out of range: refused before any import
+    "fit --out /proc/x": (["fit", "--model", "single", "--out", "/proc/x/run"], HEAVY + ("numpy", "pandas", "scipy"), 2),
+    "fit without a model": (["fit", "--seed", "1", "--out", "{tmp}/run"], HEAVY + ("numpy", "pandas", "scipy"), 2),
     "study --draws 0": (["study", "--draws", "0", "--out", "{tmp}/study"], HEAVY + ("numpy", "pandas", "scipy"), 2),
     "study --chains 1": (["study", "--chains", "1", "--out", "{tmp}/study"], HEAVY + ("numpy", "pandas", "scipy"), 2),
 }

@@ -12,7 +12,7 @@ from typing import Any, Iterable
 from partclust.config import PARAMETERIZATIONS, RESIDUALS, SAMPLERS
 from partclust.errors import PartclustError, SpecError
 
-__all__ = ["check_choice", "check_residual", "check_parameterization", "check_sampler", "check_positive",
+__all__ = ["check_model_choice", "check_choice", "check_residual", "check_parameterization", "check_sampler", "check_positive",
            "check_int", "check_output_dir", "check_output_file", "check_scheduler_address"]
 
 
@@ -152,3 +152,17 @@ def check_scheduler_address(address: Any, error: type[PartclustError] = SpecErro
         raise error(f"--scheduler {text!r} is not a Dask scheduler address{hint}; give tcp://HOST:PORT, "
                     "e.g. tcp://127.0.0.1:8786.")
     return text
+
+
+def check_model_choice(model: str | None, formula: str | None) -> None:
+    """Refuse a model request that names neither or both of a built-in model and a formula.
+
+    Raises
+    ------
+    SpecError
+        Saying which options to give.
+    """
+    if model and formula:
+        raise SpecError("give either --model (a built-in run1 model) or --formula, not both")
+    if not model and not formula:
+        raise SpecError("give --model single|per_condition (the built-in run1 models) or --formula \"y ~ …\"")

@@ -57,9 +57,12 @@ def spec_of(args: argparse.Namespace, default_model: str | None = None):
     SpecError
         When the formula, the residual column or a prior cannot be read.
     """
-    from partclust.translate import model_spec
+    from partclust.validate import check_model_choice
 
     model = args.model or (None if args.formula else default_model)
+    check_model_choice(model, args.formula)  # before the model layers' imports (≈ 1 s)
+    from partclust.translate import model_spec
+
     return model_spec(model, args.formula, args.residual_by, args.prior)
 
 

@@ -105,21 +105,23 @@ def cmd_fit(args: argparse.Namespace) -> int:
     # the options alone first: a value out of range is refused before the imports of the model's layers (≈ 1.5 s)
     FitSettings(parameterization=args.parameterization, seed=args.seed, draws=args.draws, tune=args.tune,
                 chains=args.chains, sampler=args.sampler, target_accept=args.target_accept)
-    from partclust.runner.args import model_data_of, notebook_spec_params, spec_of
-    from partclust.translate import spec_key
     from partclust.validate import check_output_dir
 
     if args.sas_program:
         from partclust.runner.programs import fit_program
 
         return fit_program(args)
+    out = check_output_dir("--out", args.out)  # an unusable --out is refused before the model layers' imports
+    from partclust.runner.args import model_data_of, notebook_spec_params, spec_of
+
     spec = spec_of(args)
+    from partclust.translate import spec_key
+
     settings = FitSettings(
         model=spec.name, parameterization=args.parameterization, seed=args.seed, draws=args.draws,
         tune=args.tune, chains=args.chains, sampler=args.sampler, target_accept=args.target_accept,
         spec=spec_key(spec),
     )
-    out = check_output_dir("--out", args.out)
     data = model_data_of(args, spec)  # validate before anything is built or a kernel starts: bad data fails fast
     print(f"fitting {spec.text()} ({settings.parameterization}, {settings.sampler}, seed {settings.seed}) → {out}",
           flush=True)

@@ -12,6 +12,7 @@ from typing import Any, Sequence
 
 from partclust.config import RESIDUALS
 from partclust.errors import SpecError
+from partclust.validate import check_model_choice
 from partclust.models.priors import Prior
 from partclust.models.model_data import ModelData, builtin_data
 from partclust.models.spec import ModelSpec, builtin_spec
@@ -71,16 +72,13 @@ def model_spec(model: str | None = None, formula: str | None = None, residual_by
         When neither or both of ``model`` and ``formula`` are given, ``residual_by`` comes with a built-in
         model, or anything in the formula or priors is malformed.
     """
+    check_model_choice(model, formula)
     parsed = parse_priors(as_prior_list(priors))
-    if model and formula:
-        raise SpecError("give either --model (a built-in run1 model) or --formula, not both")
     if formula:
         nm = name or "formula"
         if not nm.replace("_", "").replace("-", "").isalnum():
             raise SpecError(f"the model name {nm!r} must be letters, digits, - and _ (it names a results folder)")
         return parse_formula(formula, residual_by or None, parsed, nm)
-    if not model:
-        raise SpecError("give --model single|per_condition (the built-in run1 models) or --formula \"y ~ …\"")
     if model not in RESIDUALS:
         raise SpecError(f"model must be one of {', '.join(RESIDUALS)} (or give --formula); got {model!r}")
     if residual_by:
