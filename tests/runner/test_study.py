@@ -88,9 +88,12 @@ def test_failed_seed_is_recorded_and_a_rerun_redoes_only_it(unbalanced_csv, tmp_
     status = {(r["model"], r["seed"]): r["status"] for r in record["runs"]}
     assert status == {("single", 1): "skipped", ("single", 2): "done", ("single", 3): "skipped"}
     assert (record["runs_fitted"], record["runs_reused"]) == (1, 2)
+    assert record["complete"] is True and record["local_workers"] == 2
+    index = (out / "reports" / "index.html").read_text()  # built from the record written before the study ended
+    assert "before the study ended" in index and "local_workers" in index
     [(date, line)] = record["earlier_invocations"].items()  # the first invocation is not forgotten
     assert line.startswith("wall ") and line.endswith("s; 2 run(s) fitted, 0 reused") and date != record["date"]
-    assert "2 run(s) fitted, 0 reused" in (out / "reports" / "index.html").read_text()
+    assert "2 run(s) fitted, 0 reused" in index
     assert json.loads((out / "study" / "failed.json").read_text()) == []
     # a new run changes what 03 and 04 read, not what 01 reads; the landing page is always rebuilt
     assert notebooks() == {"01_data.ipynb": "reused", "03_compare_single.ipynb": "executed",

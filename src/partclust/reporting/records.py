@@ -71,6 +71,10 @@ def _study_section(results: Path) -> tuple[str, dict]:
             for k, v in _flatten(content)
         )
         parts.append(f'<table class="kv"><caption>{_e(title)}</caption><tbody>{rows}</tbody></table>')
+    if study.get("complete") is False:  # written for this page, before the study ended
+        parts.append("<p>Written when this page was built, before the study ended: its wall time and notebooks stop "
+                     f"there, and the landing page is not among them; {_link(results, path)} now holds the final "
+                     "record.</p>")
     parts.append(f"<p>Record: {_link(results, path)}</p>")
     return '<div class="kvs">' + "\n".join(parts) + "</div>", study
 

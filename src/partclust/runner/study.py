@@ -115,7 +115,7 @@ def prebuild_models(study: StudySettings, design, cache: str) -> dict[str, dict]
 
 def write_study_record(study: StudySettings, design, outcomes: Sequence[RunOutcome], wall_s: float,
                        stages: dict[str, float], notebooks: Sequence[NotebookOutcome] = (),
-                       prebuilt: dict[str, dict] | None = None, started: str = "") -> Path:
+                       prebuilt: dict[str, dict] | None = None, started: str = "", final: bool = True) -> Path:
     """Write ``study/study.json``.
 
     Settings, data checksum, versions, timings, every run's and every analysis notebook's outcome, and what the
@@ -123,7 +123,9 @@ def write_study_record(study: StudySettings, design, outcomes: Sequence[RunOutco
     ``runs_reused`` say how many runs it fitted and how many it found on disk, and ``earlier_invocations``
     keeps one line (date → wall, runs fitted and reused) for each earlier invocation into the same folder,
     so that a re-run, which reuses everything, does not hide what the first one cost. ``started`` (when the
-    invocation began) tells an earlier invocation from this one's own earlier write.
+    invocation began) tells an earlier invocation from this one's own earlier write. ``final`` False marks the
+    record written for the landing page, before the study ends (``complete``: False): its wall and notebooks stop
+    there.
     """
     earlier: dict[str, str] = {}
     try:
@@ -143,7 +145,9 @@ def write_study_record(study: StudySettings, design, outcomes: Sequence[RunOutco
         "versions": package_versions(),
         "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
         "started": started,
+        "complete": final,
         "wall_s": round(wall_s, 2),
+        **({} if study.scheduler else {"local_workers": study.n_workers}),  # settings.workers 0: one per core
         "runs_fitted": sum(o.status == "done" for o in outcomes),
         "runs_reused": sum(o.status == "skipped" for o in outcomes),
         "earlier_invocations": earlier,
@@ -280,7 +284,8 @@ def _main_study(study: StudySettings, design, starting=None) -> int:
     n = len(study.models) * len(study.seeds)
     n_notebooks = len(analysis_jobs(study, design.source)) + 1
     print(f"study: {len(study.models)} model(s) × {len(study.seeds)} seeds, {study.chains} chains × "
-          f"{study.draws} draws ({study.tune} tune), then {n_notebooks} analysis notebooks → {study.out}", flush=True)
+          f"{study.draws} draws ({study.tune} tune), then {n_notebooks - 1} analysis notebook(s) and the landing page "
+          f"→ {study.out}", flush=True)
     notebooks: list[NotebookOutcome] = []
     from concurrent.futures import ThreadPoolExecutor
 
@@ -309,7 +314,7 @@ def _main_study(study: StudySettings, design, starting=None) -> int:
             try:
                 # the landing page reports this invocation: write the record first, then the summary
                 write_study_record(study, design, outcomes, time.perf_counter() - t0, stages, notebooks, prebuilt,
-                                   started)
+                                   started, final=False)
             except WriteError:
                 _print_failed(outcomes)  # what happened to the runs is said before the write error ends it
                 raise
