@@ -36,11 +36,12 @@ def unbalanced_frame(seed: int = 7, sizes=(3, 12, 5, 9, 2, 7, 4), n_control: int
 
 
 def write_exact_run(out, design, model: str = "single", seed: int = 1, shift_s2u: float = 0.0, settings=None,
-                    n: int = 1000, chains: int = 4):
+                    n: int = 1000, chains: int = 4, log_likelihood: bool = False):
     """A run folder written by :func:`partclust.inference.write_run` from i.i.d. exact-posterior draws.
 
     Plays a perfect sampler without compiling anything (a second or so); ``shift_s2u`` moves σ²_u's
-    draws to make a run that really differs. Returns the run record.
+    draws to make a run that really differs; ``log_likelihood`` adds a placeholder group of that name
+    (zeros, dims chain, draw, obs). Returns the run record.
     """
     import xarray as xr
 
@@ -51,6 +52,11 @@ def write_exact_run(out, design, model: str = "single", seed: int = 1, shift_s2u
     settings = settings or FitSettings(model=model, seed=seed, draws=n, tune=100, chains=chains)
     post = exact_draws(design, settings.model, n=settings.draws, seed=seed, chains=settings.chains)
     post["s2u"] = post["s2u"] + shift_s2u
-    trace = xr.DataTree.from_dict({"posterior": post})
+    groups = {"posterior": post}
+    if log_likelihood:
+        import numpy as np
+
+        groups["log_likelihood"] = xr.Dataset({"y": (("chain", "draw", "obs"), np.zeros((chains, n, design.n)))})
+    trace = xr.DataTree.from_dict(groups)
     result = FitResult(settings=settings, trace=trace, timings={"sample_s": 0.0})
     return write_run(out, result, design)

@@ -81,3 +81,19 @@ def test_psis_loo_matches_exact_leave_one_out(residual):
     assert (np.asarray(loo.pareto_k) <= choice.PARETO_K_BAD).all()
     # pointwise too: each PSIS term is near its exact value (a wrong constant per row would shift every term)
     assert np.max(np.abs(np.asarray(loo.elpd_i) - exact)) < 0.1
+
+
+def test_the_given_seed_is_tried_first_then_any_seed_that_stored_the_log_likelihood(tmp_path, run1_design):
+    """A study stores the log-likelihood in its first seed's run only; another seed list still finds one."""
+    from helpers import write_exact_run
+
+    from partclust.layout import ResultsLayout
+
+    layout = ResultsLayout(tmp_path)
+    write_exact_run(layout.run_dir("single", 3), run1_design, seed=3, n=50)  # a later seed of an earlier study
+    assert choice.model_traces(layout, seed=3, models=("single",)) == {}  # none has it: the notebook fits
+    write_exact_run(layout.run_dir("single", 1), run1_design, seed=1, n=50, log_likelihood=True)
+    for seed in (3, 1, None):
+        found = choice.model_traces(layout, seed=seed, models=("single",))
+        assert found["single"][0] == layout.run_dir("single", 1), seed
+        assert found["single"][1]["log_likelihood"]["y"].shape == (4, 50, run1_design.n)

@@ -134,7 +134,8 @@ def write_study_record(study: StudySettings, design, outcomes: Sequence[RunOutco
         if not started or previous.get("started") != started:
             earlier[str(previous["date"])] = (
                 f"wall {float(previous['wall_s']):.1f} s; "
-                + _fitted_reused(previous.get("runs_fitted"), previous.get("runs_reused"), previous.get("runs", [])))
+                + _fitted_reused(previous.get("runs_fitted"), previous.get("runs_reused"), previous.get("runs", []))
+                + ("; stopped before its end (no final record)" if previous.get("complete") is False else ""))
     except (OSError, ValueError, KeyError, TypeError, AttributeError):  # none yet, or unreadable: nothing to keep
         pass
     record = {

@@ -42,7 +42,8 @@ def model_traces(layout: ResultsLayout, seed: int | None = None, models: Sequenc
     ----------
     layout : ResultsLayout
     seed : int, optional
-        The seed's run (default: the first seed whose file has a ``log_likelihood`` group).
+        The seed's run, tried first (a study stores the log-likelihood in its first seed's run only); then,
+        as without it, the first seed whose file has a ``log_likelihood`` group.
     models : sequence of str
 
     Returns
@@ -54,7 +55,7 @@ def model_traces(layout: ResultsLayout, seed: int | None = None, models: Sequenc
 
     out: dict[str, tuple[Path, Any]] = {}
     for model in models:
-        dirs = [layout.run_dir(model, seed)] if seed is not None else layout.seed_runs(model)
+        dirs = ([layout.run_dir(model, seed)] if seed is not None else []) + layout.seed_runs(model)
         for d in dirs:
             try:
                 tree = read_trace(d)
