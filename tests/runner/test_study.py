@@ -200,6 +200,33 @@ def test_fits_keep_off_the_worker_reserved_for_notebook_05(tmp_path, run1_design
                                                            ("fit-single-2", ["tcp://a"], True)]
 
 
+def test_the_other_long_notebooks_wait_for_the_fits_then_go_one_per_worker(tmp_path, run1_design):
+    """05, 08 and 10 sent at once queued on one worker and ran one after another (12 minutes) while the other
+    worker, its fits done, sat idle: 05 starts with the fits; 08 and 10 go out when the fits are in, the
+    worker that ran the fits first."""
+    from partclust.runner.dask import _Driver
+
+    sent = []
+
+    class Client:
+        def scheduler_info(self):
+            return {"workers": {"tcp://a": {}, "tcp://b": {}}}
+
+        def submit(self, fn, *args, key, priority=0, **kwargs):
+            sent.append((key.rsplit("-", 1)[0], kwargs.get("workers")))
+            return key
+
+    study = StudySettings(models=("single",), seeds=(1, 2), draws=400, tune=300, chains=2, out=str(tmp_path))
+    driver = _Driver(study, run1_design.source, run1_design.content_sha256, Client(), None, post=True)
+    driver.submit()
+    long = ("notebook-why", "notebook-efficiency", "notebook-sensitivity")
+    assert [s for s in sent if s[0] in long] == [("notebook-why", ["tcp://b"])]
+    driver._model_done("single")  # the last model's fits are in
+    assert [s for s in sent if s[0] in long] == [("notebook-why", ["tcp://b"]), ("notebook-efficiency", ["tcp://a"]),
+                                                 ("notebook-sensitivity", ["tcp://b"])]
+    assert sent.index(("notebook-efficiency", ["tcp://a"])) > sent.index(("notebook-monte_carlo", None))
+
+
 def test_pages_left_to_render_are_waited_for_and_their_errors_named():
     from partclust.runner.dask import finish_renders
 

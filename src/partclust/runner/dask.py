@@ -394,6 +394,8 @@ class _Driver:
         self.jobs = analysis_jobs(study, data_path) if post else []
         self.jobs.sort(key=lambda j: j.early)  # a long job that waits for the fits is sent after the others
         self.early_sent: set[str] = set()
+        self.deferred: list[NotebookJob] = []  # long notebooks beyond the first: sent once the fits are done
+        self.reserved: list[str] = []
         self.models_done: set[str] = set()
         self.ac = None
         self.notebooks: list[NotebookOutcome] = []
@@ -421,7 +423,12 @@ class _Driver:
     # step 2: a long notebook that will execute gets a worker of its own; the fits go to whichever
     # worker is free
     def submit_early(self) -> list[str]:
-        """Submit the early jobs that will execute (not reused) to the last worker (with two or more); returns it."""
+        """Submit the first early job that will execute (not reused) to the last worker (with two or more); returns it.
+
+        The others wait for the fits (:meth:`submit_deferred`): sent now, they queued behind the first on that
+        worker and ran one after another while the other workers, their fits done, sat idle (05, 08 and 10 took
+        12 minutes of a 12-minute study there).
+        """
         from partclust.runner.cache import inputs_key, inputs_manifest, is_fresh
         from partclust.runner.notebooks import notebook_path
 
@@ -432,10 +439,23 @@ class _Driver:
         to_run = [j for j in early if j.output not in fresh]
         if len(workers) < 2 or not to_run:
             return []
-        for job in to_run:
-            self._submit_job(job, workers=[workers[-1]])
+        self._submit_job(to_run[0], workers=[workers[-1]])
+        self.deferred = to_run[1:]
         self.early_sent = {j.output for j in to_run}
-        return [workers[-1]]
+        self.reserved = [workers[-1]]
+        return self.reserved
+
+    def submit_deferred(self) -> None:
+        """Send the long notebooks held back by :meth:`submit_early`, one per worker, the free workers first.
+
+        Each is pinned to its worker: the scheduler, not knowing that they take minutes, would queue them all
+        on one worker.
+        """
+        workers = sorted(self.client.scheduler_info()["workers"])
+        order = [w for w in workers if w not in self.reserved] + [w for w in self.reserved if w in workers]
+        for k, job in enumerate(self.deferred):
+            self._submit_job(job, workers=[order[k % len(order)]] if order else None)
+        self.deferred = []
 
     def submit_fits(self, todo: list[tuple[str, int]], reserved: Sequence[str] = ()) -> None:
         # No worker is a model's home: a model is compiled once into the shared cache (by the driver ahead, or
@@ -490,6 +510,8 @@ class _Driver:
         for job in self.jobs:  # a job reading several models' runs: once the last of them is in
             if job.after and model in job.after and set(job.after) <= self.models_done:
                 self._submit_job(job, priority=1)
+        if self.deferred and set(self.study.models) <= self.models_done:  # every fit is in: workers come free
+            self.submit_deferred()
 
     def _record(self, outcome: RunOutcome) -> None:
         self.outcomes.append(outcome)
