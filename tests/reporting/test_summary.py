@@ -10,6 +10,7 @@ import nbformat
 import numpy as np
 import pandas as pd
 import pytest
+from scipy.stats import binom
 from helpers_report import NASTY, SEEDS, executed_notebook, make_results
 
 matplotlib.use("Agg")
@@ -91,8 +92,9 @@ def test_sentences_quote_the_numbers(answered):
     assert "weak check" not in verdict + calibration  # 30 seeds here
     assert f"exact mean {n['exact_mean']:.4f} (median {n['exact_median']:.4f}, mode {n['exact_mode']:.4f})" in verdict
     assert "is the spread actually seen across seeds" in calibration
-    assert f"{n['n_ratio_consistent']} of {n['n_params']} (by chance alone about {0.05 * n['n_params']:.1f} would " \
-        "not)" in calibration
+    assert (f"{n['n_ratio_consistent']} of {n['n_params']} parameters' intervals contain 1 for the single residual "
+            f"(if the MCSE is right, about {0.05 * n['n_params']:.1f} of {n['n_params']} miss 1 by chance, and up to "
+            f"{int(binom.ppf(0.95, n['n_params'], 0.05))} in 95 % of studies)") in calibration
     assert "**skewness**" in why and "0.405, 0.334 and 0.233" in why
     assert "**mixing**" in why and "110 effects" in why and "30.0×" in why  # SD 0.15 against 0.005
     assert "**prior traps**: 1 of 2" in why and "gamma on the SD 0.541" in why
@@ -125,11 +127,18 @@ def test_a_real_difference_and_a_miscalibrated_mcse_are_said(answered, tmp_path,
     cmp.to_csv(other / "comparison" / "single.csv", index=False)
     mc = pd.read_csv(other / "study" / "single" / "mc_error.csv")
     mc.loc[mc["param"] == "s2u", ["calibration_ratio", "ratio_lo", "ratio_hi"]] = [2.5, 1.6, 4.1]
+    mc.loc[mc["param"] == "s2e", ["calibration_ratio", "ratio_lo", "ratio_hi"]] = [1.1, 0.7, 1.8]
+    mc.to_csv(other / "study" / "single" / "mc_error.csv", index=False)
+    # σ²_u's interval alone misses 1: no more than chance gives (up to 1 of the 6 intervals in 95 % of studies)
+    calibration = summary.study_answer(other, run1_design).sentences()[1]
+    assert calibration.startswith("The Monte Carlo standard error each fit reports shows no clear sign of being wrong")
+    assert "σ²_u's interval misses 1, but no more intervals miss it than chance explains." in calibration
+    mc[["calibration_ratio", "ratio_lo", "ratio_hi"]] = [2.5, 1.6, 4.1]  # every interval misses 1: not chance
     mc.to_csv(other / "study" / "single" / "mc_error.csv", index=False)
     verdict, calibration, why = summary.study_answer(other, run1_design).sentences()
     assert verdict.startswith("**Yes, for the single residual model: PyMC's σ²_u differs")
     assert "is not the spread seen across seeds:" in calibration and "2.50 (95 % interval 1.60–4.10)" in calibration
-    assert "every model" not in calibration  # one model in this study: nothing to single out
+    assert "every model" not in calibration and "chance explains" not in calibration  # one model: nothing singled out
     assert "notebook 05, not available here" in why and "skew.csv" in why
     record = other / "study" / "study.json"  # a study run with --no-why: the page says so, and what runs 05
     study = json.loads(record.read_text())

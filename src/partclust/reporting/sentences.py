@@ -87,24 +87,39 @@ def calibration_sentence(models: Mapping[str, ModelAnswer]) -> str:
              and math.isfinite(a.numbers["ratio"])]
     if not rated:
         return ""
-    parts, counts, off = [], [], []
+    from scipy.stats import binom
+
+    parts, counts, off, by_chance = [], [], [], True
     for a in rated:
         n = a.numbers
+        m, k = int(n["n_params"]), int(n["n_ratio_consistent"])
+        # if the MCSE is right, each parameter's 95 % interval misses 1 with probability 0.05, independently enough
+        # for a binomial count: up to `most` misses happen in 95 % of studies
+        most = int(binom.ppf(0.95, m, 0.05))
         if not n["ratio_lo"] <= 1.0 <= n["ratio_hi"]:
             off.append(model_label(a.model))
+            by_chance = by_chance and m - k <= most
         parts.append(f"{n['ratio']:.2f} (95 % interval {n['ratio_lo']:.2f}–{n['ratio_hi']:.2f}) for the "
                      f"{model_label(a.model)}")
-        # each parameter's 95 % interval misses 1 with probability 0.05 when the MCSE is right
-        counts.append(f"{n['n_ratio_consistent']} of {n['n_params']} (by chance alone about "
-                      f"{0.05 * n['n_params']:.1f} would not)")
-    verb = ("is the spread actually seen across seeds" if not off else "is not the spread seen across seeds"
-            + (f" for the {' and the '.join(off)}" if len(rated) > 1 else ""))
+        counts.append(f"{k} of {m} parameters' intervals contain 1" + (f" for the {model_label(a.model)}"
+                                                                         if len(rated) > 1 else "")
+                      + f" (if the MCSE is right, about {0.05 * m:.1f} of {m} miss 1 by chance, and up to {most} "
+                      "in 95 % of studies)")
+    for_whom = f" for the {' and the '.join(off)}" if len(rated) > 1 and off else ""
+    if not off:
+        verb = "is the spread actually seen across seeds"
+    elif by_chance:
+        verb = "shows no clear sign of being wrong"
+    else:
+        verb = "is not the spread seen across seeds" + for_whom
+    chance = (f" σ²_u's interval misses 1{for_whom}, but no more intervals miss it than chance explains."
+              if off and by_chance else "")
     wide = [a for a in rated if _weak_calibration(a.numbers["n_seeds"])]
     caveat = (f" With {wide[0].numbers['n_seeds']} seeds these intervals are wide, so this is a weak check."
               if wide else "")
     return (f"The Monte Carlo standard error each fit reports {verb}: σ²_u's calibration ratio (SD of the seeds' "
             f"means / RMS MCSE, 1 when the MCSE is right) is " + " and ".join(parts)
-            + f"; {' and '.join(counts)} parameters have an interval containing 1." + caveat)
+            + f"; {'; '.join(counts)}." + chance + caveat)
 
 
 WIDE_RATIO = 3.0
