@@ -172,3 +172,14 @@ def test_validate_cli_prints_design(run1_path, capsys):
     assert main(["validate", "--data", str(run1_path)]) == 0
     out = capsys.readouterr().out
     assert "treated clusters: 10" in out and "100 treated, 100 control" in out
+
+
+def test_the_compile_phrase_says_where_the_model_came_from():
+    """A study's first run waited for the driver's build and loaded it: a page must not call that a compile."""
+    from partclust.inference import compile_phrase
+
+    assert compile_phrase({"compile_source": "disk", "compile_s": 25.93}) == \
+        "model loaded from the compile cache in 25.9 s"
+    assert compile_phrase({"compile_source": "compiled", "compile_s": 9.0}) == \
+        "model compiled (and cached for later fits) in 9.0 s"
+    assert compile_phrase({"compile_s": 1.25}) == "model compiled in 1.2 s"  # PyMC's own sampler records no source

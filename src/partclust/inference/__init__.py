@@ -19,7 +19,7 @@ _WHERE = {
     **dict.fromkeys(("SEED_MAX", "FitSettings"), "settings"),
     **dict.fromkeys(("GATE", "MCSE_COLUMN", "QUANTILES", "STATISTICS", "SUMMARY_COLUMNS", "convergence_gate",
                      "flat_params", "gate_description", "select_params", "summarize", "summarize_params"), "summary"),
-    **dict.fromkeys(("fit", "FitResult", "sample_model", "fit_translated"), "sample"),
+    **dict.fromkeys(("fit", "FitResult", "sample_model", "fit_translated", "compile_phrase"), "sample"),
 }
 
 __all__ = [
@@ -27,7 +27,7 @@ __all__ = [
     "file_record", "is_complete", "read_posterior", "read_run", "read_trace", "run_tree", "verify_run", "write_run",
     "SEED_MAX", "FitSettings", "GATE", "MCSE_COLUMN", "QUANTILES", "STATISTICS", "SUMMARY_COLUMNS",
     "convergence_gate", "flat_params", "gate_description", "select_params", "summarize", "summarize_params", "fit",
-    "FitResult", "sample_model", "fit_translated",
+    "FitResult", "sample_model", "fit_translated", "compile_phrase",
 ]
 
 

@@ -24,7 +24,22 @@ from partclust.models.priors import SAS_PRIORS, Priors
 from partclust.models.pymc import build_model
 from partclust.models.model_data import ModelData, builtin_data, model_data_of
 
-__all__ = ["FitResult", "fit", "fit_outcome", "fit_translated", "sample_model"]
+__all__ = ["FitResult", "fit", "fit_outcome", "fit_translated", "sample_model", "COMPILE_SOURCES", "compile_phrase"]
+
+COMPILE_SOURCES = {"disk": "loaded from the compile cache", "memory": "already loaded", "process": "already loaded",
+                   "compiled": "compiled (and cached for later fits)", "compiled-here": "compiled (and cached)",
+                   "compiled-unpublished": "compiled (not cached)", "uncached": "compiled by nutpie (not cached)"}
+"""How a printout or page names :func:`~partclust.inference.compiled.compile_model`'s ``source``."""
+
+
+def compile_phrase(timings: dict) -> str:
+    """Say where a fit's compiled model came from and how long that took.
+
+    E.g. "model loaded from the compile cache in 0.8 s"; a study's first run of a kernel waits for the driver's
+    build of the entry, and that wait is in the seconds.
+    """
+    source = str(timings.get("compile_source") or "")
+    return f"model {COMPILE_SOURCES.get(source, source or 'compiled')} in {float(timings.get('compile_s', 0)):.1f} s"
 
 
 @dataclass

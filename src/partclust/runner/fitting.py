@@ -19,11 +19,6 @@ from typing import Any
 
 __all__ = ["cmd_fit", "fit_here", "print_fit"]
 
-COMPILE_SOURCES = {"disk": "loaded from the compile cache", "memory": "already loaded", "process": "already loaded",
-                   "compiled": "compiled (and cached for later fits)", "compiled-here": "compiled (and cached)",
-                   "compiled-unpublished": "compiled (not cached)", "uncached": "compiled by nutpie (not cached)"}
-"""How the printout names :func:`~partclust.inference.compiled.compile_model`'s ``source``."""
-
 POSTERIOR_COLUMNS = ["param", "mean", "mcse_mean", "sd", "q2.5", "median", "q97.5", "r_hat", "ess_bulk", "ess_tail"]
 """The columns of ``summary.csv`` the command prints (scalar parameters only)."""
 
@@ -82,8 +77,9 @@ def print_fit(out: Path, record: dict, executed: Path | None = None) -> None:
         print(shown.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
     t = record.get("timings", {})
     if t:
-        source = COMPILE_SOURCES.get(str(t.get("compile_source") or ""), str(t.get("compile_source") or "compiled"))
-        print(f"model {source} in {t.get('compile_s', 0):.1f} s; sampling {t.get('sample_s', 0):.1f} s; "
+        from partclust.inference.sample import compile_phrase
+
+        print(f"{compile_phrase(t)}; sampling {t.get('sample_s', 0):.1f} s; "
               f"divergences {record.get('convergence', {}).get('worst', {}).get('divergences', 0)}")
     gate = record["convergence"]
     print(f"convergence gate: {'passed' if gate['passed'] else gate['reason']}")
