@@ -28,7 +28,7 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def _engine_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--workers", type=int, default=0, help="local worker processes (default: one per core)")
+    p.add_argument("--workers", type=int, default=0, help="local worker processes (default 0: one per core)")
     p.add_argument("--scheduler", metavar="ADDRESS", default="", help="an existing Dask scheduler, e.g. tcp://host:8786")
     p.add_argument("--out", default=str(RESULTS), metavar="DIR")
     p.add_argument("--no-notebook", action="store_true", help="write the tables and figures only")

@@ -332,7 +332,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--draws", type=int, default=2000, help="draws kept per chain in every run (default 2000)")
     p.add_argument("--tune", type=int, default=1000, help="tuning steps per chain (default 1000)")
     p.add_argument("--chains", type=int, default=4, help="chains per run (default 4)")
-    p.add_argument("--workers", type=int, default=0, help="local worker processes (default: one per core)")
+    p.add_argument("--workers", type=int, default=0, help="local worker processes (default 0: one per core)")
     p.add_argument("--scheduler", metavar="ADDRESS", help="an existing Dask scheduler, e.g. tcp://host:8786")
     p.add_argument("--timeout", type=float, default=900.0, help="seconds a notebook cell may run (default 900)")
     p.add_argument("--why", action=argparse.BooleanOptionalAction, default=True,
