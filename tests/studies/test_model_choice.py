@@ -97,3 +97,7 @@ def test_the_given_seed_is_tried_first_then_any_seed_that_stored_the_log_likelih
         found = choice.model_traces(layout, seed=seed, models=("single",))
         assert found["single"][0] == layout.run_dir("single", 1), seed
         assert found["single"][1]["log_likelihood"]["y"].shape == (4, 50, run1_design.n)
+    # a run left in the folder by a study of other data is never taken for the given seed's
+    other = validate(unbalanced_frame(), source="generated")
+    write_exact_run(layout.run_dir("single", 1), other, seed=1, n=50, log_likelihood=True)
+    assert choice.model_traces(layout, seed=3, models=("single",)) == {}

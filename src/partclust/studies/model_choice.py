@@ -42,8 +42,9 @@ def model_traces(layout: ResultsLayout, seed: int | None = None, models: Sequenc
     ----------
     layout : ResultsLayout
     seed : int, optional
-        The seed's run, tried first (a study stores the log-likelihood in its first seed's run only); then,
-        as without it, the first seed whose file has a ``log_likelihood`` group.
+        The seed's run, tried first (a study stores the log-likelihood in its first seed's run only); then
+        another seed's run fitted to the same data and specification as it (its ``run.json``). Without
+        ``seed``: the first seed whose file has a ``log_likelihood`` group.
     models : sequence of str
 
     Returns
@@ -56,7 +57,10 @@ def model_traces(layout: ResultsLayout, seed: int | None = None, models: Sequenc
     out: dict[str, tuple[Path, Any]] = {}
     for model in models:
         dirs = ([layout.run_dir(model, seed)] if seed is not None else []) + layout.seed_runs(model)
+        same = _fitted_to(layout.run_dir(model, seed)) if seed is not None else None
         for d in dirs:
+            if same is not None and _fitted_to(d) != same:  # a run left by a study of other data or priors
+                continue
             try:
                 tree = read_trace(d)
             except FitError:
@@ -65,6 +69,18 @@ def model_traces(layout: ResultsLayout, seed: int | None = None, models: Sequenc
                 out[model] = (d, tree)
                 break
     return out
+
+
+def _fitted_to(run_dir: Path) -> tuple[str, str] | None:
+    """Return the (data content SHA-256, model specification) a run's ``run.json`` records; None if unreadable."""
+    import json
+
+    try:
+        record = json.loads((Path(run_dir) / "run.json").read_text())
+        return (str(record["data"].get("content_sha256") or record["data"]["sha256"]),
+                json.dumps(record.get("model_spec"), sort_keys=True))
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
 
 
 def loo_comparison(traces: Mapping[str, Any]) -> tuple[pd.DataFrame, dict[str, Any]]:
