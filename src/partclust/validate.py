@@ -12,8 +12,9 @@ from typing import Any, Iterable
 from partclust.config import PARAMETERIZATIONS, RESIDUALS, SAMPLERS
 from partclust.errors import PartclustError, SpecError
 
-__all__ = ["check_model_choice", "check_choice", "check_residual", "check_parameterization", "check_sampler", "check_positive",
-           "check_int", "check_output_dir", "check_output_file", "check_scheduler_address"]
+__all__ = ["check_model_choice", "check_study_chains", "check_choice", "check_residual", "check_parameterization",
+           "check_sampler", "check_positive", "check_int", "check_output_dir", "check_output_file",
+           "check_scheduler_address"]
 
 
 def check_choice(what: str, value: Any, allowed: Iterable[str],
@@ -166,3 +167,18 @@ def check_model_choice(model: str | None, formula: str | None) -> None:
         raise SpecError("give either --model (a built-in run1 model) or --formula, not both")
     if not model and not formula:
         raise SpecError("give --model single|per_condition (the built-in run1 models) or --formula \"y ~ …\"")
+
+
+def check_study_chains(chains: Any, error: type[PartclustError]) -> None:
+    """Refuse fewer than 2 chains per run of a study: the convergence gate's R-hat compares chains.
+
+    A value that is not an integer is left to :func:`check_int`'s message.
+
+    Raises
+    ------
+    PartclustError
+        Of type ``error``.
+    """
+    if isinstance(chains, int) and not isinstance(chains, bool) and chains < 2:
+        raise error(f"a study needs at least 2 chains per run (the convergence gate's R-hat compares chains); "
+                    f"got {chains}")

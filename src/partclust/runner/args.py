@@ -124,7 +124,7 @@ def check_study_sizes(args: argparse.Namespace) -> None:
     from partclust.config import MAX_SEEDS, MAX_WORKERS
     from partclust.errors import PartclustError, StudyError
     from partclust.inference.settings import FitSettings
-    from partclust.validate import check_int
+    from partclust.validate import check_int, check_study_chains
 
     if not args.seed_list:
         check_int("--seeds", args.seeds, 1, MAX_SEEDS, StudyError)  # before range(): 2**40 seeds is refused here
@@ -133,6 +133,4 @@ def check_study_sizes(args: argparse.Namespace) -> None:
     except PartclustError as exc:
         raise StudyError(str(exc)) from None
     check_int("--workers", args.workers, 0, MAX_WORKERS, StudyError)
-    if args.chains < 2:
-        raise StudyError(f"a study needs at least 2 chains per run (the convergence gate's R-hat compares chains); "
-                         f"got {args.chains}")
+    check_study_chains(args.chains, StudyError)
