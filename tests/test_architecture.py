@@ -257,3 +257,30 @@ def test_light_commands_do_not_import_pymc(command, run1_path, tmp_path):
     assert result["code"] == expected, done.stdout + done.stderr
     loaded = sorted(set(forbidden) & set(result["modules"]))
     assert not loaded, f"partclust {command} imports {', '.join(loaded)}; import them where they are used"
+
+
+def test_notebook_tools_load_without_the_iri_syntax_checker():
+    """papermill and nbconvert come up without ``rfc3987_syntax`` (3.7 s of lark parsers); validation still works."""
+    import importlib.util
+
+    if importlib.util.find_spec("rfc3987_syntax") is None:
+        pytest.skip("rfc3987-syntax is not installed here, so there is nothing for import_nbformat to skip")
+    code = (
+        "import sys\n"
+        "from partclust.reporting.render import _new_exporter\n"
+        "from partclust.runner.notebooks import execute\n"
+        "_new_exporter()\n"
+        "import papermill, nbformat\n"
+        "print('rfc3987_syntax' in sys.modules)\n"
+        "try:\n"
+        "    nbformat.v4.new_notebook(cells=[{'id': 'a', 'cell_type': 'code', 'source': ''}])  # no metadata\n"
+        "    print('accepted')\n"
+        "except nbformat.validator.NotebookValidationError:\n"
+        "    print('refused')\n"
+        "import rfc3987_syntax\n"  # hidden only while jsonschema loaded its formats
+        "print(rfc3987_syntax.__name__)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(PACKAGE.parent)}
+    done = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=300, env=env)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["False", "refused", "rfc3987_syntax"]

