@@ -233,6 +233,10 @@ LIGHT_COMMANDS: dict[str, tuple[list[str], tuple[str, ...], int]] = {
     "fit without a model": (["fit", "--seed", "1", "--out", "{tmp}/run"], HEAVY + ("numpy", "pandas", "scipy"), 2),
     "study --draws 0": (["study", "--draws", "0", "--out", "{tmp}/study"], HEAVY + ("numpy", "pandas", "scipy"), 2),
     "study --chains 1": (["study", "--chains", "1", "--out", "{tmp}/study"], HEAVY + ("numpy", "pandas", "scipy"), 2),
+    "exact --data missing": (["exact", "--model", "single", "--data", "{tmp}/absent.csv", "--out", "{tmp}/exact.csv"],
+                             HEAVY + ("numpy", "pandas", "scipy"), 2),
+    "study --data folder": (["study", "--data", "{tmp}", "--out", "{tmp}/study"], HEAVY + ("numpy", "pandas", "scipy"),
+                            2),
 }
 _RUN_COMMAND = """
 import json, sys

@@ -156,6 +156,13 @@ def test_resolution_order(tmp_path, monkeypatch, run1_path):
     assert resolve_data_path(None) == other  # then data/run1.csv
 
 
+def test_unreadable_file_is_refused_before_reading(tmp_path, monkeypatch, run1_path):
+    """A file the process may not read is named as such (root reads everything, so access is refused by hand)."""
+    monkeypatch.setattr(data_source.os, "access", lambda path, mode: False)
+    with pytest.raises(DataError, match="cannot read .*permission denied"):
+        resolve_data_path(run1_path)
+
+
 def test_download_checks_sha256(tmp_path, monkeypatch, run1_path):
     """The download path, served from a local file URL: good bytes land, bad bytes are deleted."""
     monkeypatch.delenv("RUN1_CSV", raising=False)

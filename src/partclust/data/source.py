@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import urllib.request
 from pathlib import Path
 
 from partclust.errors import DataError
@@ -42,6 +41,8 @@ def download(dest: Path | None = None, url: str | None = None, sha256: str | Non
     DataError
         When the download fails or its SHA-256 differs (the file is then deleted).
     """
+    import urllib.request
+
     dest = DEFAULT_DATA_PATH if dest is None else dest
     url = DATA_URL if url is None else url
     sha256 = DATA_SHA256 if sha256 is None else sha256
@@ -77,6 +78,8 @@ def _existing_file(p: Path, todo: str) -> Path:
         raise DataError(f"data file {p} does not exist. {todo}")
     if not p.is_file():
         raise DataError(f"{p} is not a regular file. Give the path of the CSV file itself.")
+    if not os.access(p, os.R_OK):
+        raise DataError(f"cannot read {p}: permission denied. Make it readable or give another copy with --data.")
     return p.resolve()
 
 

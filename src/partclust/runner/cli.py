@@ -381,6 +381,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.model = None
     with guarded_stdout():  # `partclust exact | head`: no BrokenPipeError traceback
         try:
+            if getattr(args, "data", None):  # a missing file is refused before pandas loads (a second or more)
+                from partclust.data.source import resolve_data_path
+
+                resolve_data_path(args.data)
             return int(args.func(args) or 0)
         except PartclustError as exc:
             kind = "error" if exc.exit_code == EXIT_BAD_INPUT else "failed"
