@@ -206,12 +206,15 @@ def make_results(root: Path, *, models=("single", "per_condition"), study_json: 
         write_why_tables(results, data_sha256)
     if study_json:
         (results / "study" / "study.json").write_text(json.dumps({
-            "settings": {"models": list(models), "seeds": [1, 2, 3], "draws": 2000, "tune": 1000, "chains": 4, "workers": 0},
+            "settings": {"models": list(models), "seeds": [1, 2, 3], "draws": 2000, "tune": 1000, "chains": 4, "workers": 0,
+                         "sas_program": "", "step": 0, "priors": []},
             "versions": {"python": "3.12.1", "pymc": "5.99"},
             "data": {"path": "/data/run1.csv", "sha256": data_sha256},
             "date": "2025-01-02T03:04:05+0000",
             "wall_s": 3725.5,
             "stages_s": {"fits_s": 3000.25, "render_s": 12.5},
+            "earlier_invocations": {"2025-01-01 10:00:00 UTC": "wall 88.0 s; 6 run(s) fitted, 0 reused"},
+            "prebuilt": {},
             "runs": [{"model": m, "seed": k, "status": "done"} for m in models for k in SEEDS[m]],
             "note": NASTY,
         }))

@@ -233,9 +233,16 @@ def test_folded_tables_say_what_was_run_and_list_failed_runs_escaped(built):
     index, text = _fragment(results, summary.folded_tables(results))
     page = Page(text)
     assert text.count("<details") == 5 and " open" not in text  # every part folded
-    kv = {c[0]["text"]: c[1]["text"] for c in (r["cells"] for r in page.table("settings")) if len(c) == 2}
-    assert kv["models"] == "single, per_condition" and kv["draws"] == "2000" and kv["chains"] == "4"
-    assert kv["workers"] == "0 (one per core)"  # 0 is the default, not "no workers"
+    kv = {c[0]["text"]: c[1]["text"] for c in (r["cells"] for r in page.table("Settings")) if len(c) == 2}
+    assert kv["models (--models)"] == "single, per_condition" and kv["draws kept per chain (--draws)"] == "2000"
+    assert kv["chains (--chains)"] == "4"
+    assert kv["workers (--workers)"] == "0 (one per core)"  # 0 is the default, not "no workers"
+    assert kv["program step (--step)"] == "—" and kv["priors (--prior)"] == "—"  # not given: no "0", no blank
+    assert 'title="settings.draws"' in text  # the record's own key, for a reader going to study.json
+    assert [c["text"] for c in page.table("Models compiled ahead")[0]["cells"]] == [
+        "nothing: every model's runs were already complete, so no model was compiled ahead"]
+    earlier = {c[0]["text"]: c[1]["text"] for c in (r["cells"] for r in page.table("Earlier invocations"))}
+    assert earlier == {"earlier invocation, ended 2025-01-01 10:00:00 UTC": "wall 88.0 s; 6 run(s) fitted, 0 reused"}
     assert "ab" * 32 in text and "2025-01-02T03:04:05+0000" in text and "pymc" in text
     assert "1 h 2 min 6 s" in text  # wall time, also in a form a reader takes in at a glance
     assert "5 record(s), listed in the file" in text  # the per-run records have their own table

@@ -28,7 +28,49 @@ def _flatten(value: Any, prefix: str = "") -> list[tuple[str, Any]]:
     return [(prefix, value)]
 
 
-def _show_value(key: str, value: Any) -> str:
+LABELS: dict[str, str] = {
+    "settings.models": "models (--models)", "settings.seeds": "seeds (--seeds, --seed-list)",
+    "settings.draws": "draws kept per chain (--draws)", "settings.tune": "tuning steps per chain (--tune)",
+    "settings.chains": "chains (--chains)", "settings.data_path": "data (--data)", "settings.out": "results (--out)",
+    "settings.workers": "workers (--workers)", "settings.scheduler": "Dask scheduler (--scheduler)",
+    "settings.timeout_s": "seconds a cell may run (--timeout)", "settings.why_notebook": "notebooks 05, 08–10 (--why / --no-why)",
+    "settings.why_parameters": "notebook 05's parameters", "settings.plots": "trace and rank plots (--plots)",
+    "settings.fit_notebook": "fit notebook", "settings.formula": "formula (--formula)",
+    "settings.residual_by": "residual variance by (--residual-by)", "settings.priors": "priors (--prior)",
+    "settings.sas_program": "PROC MCMC program (--sas-program)", "settings.step": "program step (--step)",
+    "data.path": "file", "data.sha256": "SHA-256 of the file's bytes",
+    "data.content_sha256": "SHA-256 of the validated table", "data.encoding": "encoding",
+    "date": "record written", "started": "this invocation started", "complete": "final record (study ended)",
+    "wall_s": "wall time of this invocation", "local_workers": "local worker processes",
+    "runs_fitted": "runs fitted", "runs_reused": "runs reused (already complete)",
+    "stages_s.workers_wait_s": "waiting for the workers to start (s)", "stages_s.fits_s": "every fit in (s)",
+    "stages_s.fits_and_post_s": "fits and analysis notebooks done (s)", "stages_s.summary_s": "landing page (s)",
+    "stages_s.render_remaining_s": "last run pages (s)",
+}
+"""A readable label for each key of ``study.json`` the settings table shows (the key itself is the row's title);
+a key not listed is shown as it is."""
+EMPTY_GROUPS: dict[str, str] = {
+    "prebuilt": "nothing: every model's runs were already complete, so no model was compiled ahead",
+    "earlier_invocations": "none: this is the first study into this folder",
+    "stages_s": "none recorded",
+}
+"""What an empty group of ``study.json`` means, said in its table instead of an empty caption."""
+CAPTIONS: dict[str, str] = {
+    "Run": "This invocation", "settings": "Settings", "data": "Data", "versions": "Versions",
+    "earlier_invocations": "Earlier invocations into this folder",
+    "stages_s": "Where the time went (seconds after the driver started)", "prebuilt": "Models compiled ahead",
+}
+
+
+def _label(key: str) -> str:
+    if key.startswith("earlier_invocations."):
+        return f"earlier invocation, ended {key.split('.', 1)[1]}"
+    return LABELS.get(key, key)
+
+
+def _show_value(key: str, value: Any, record: dict | None = None) -> str:
+    if value in ("", []) or (key == "settings.step" and not (record or {}).get("settings", {}).get("sas_program")):
+        return "—"  # an option not given (a program's step without a program)
     if isinstance(value, list) and all(not isinstance(v, (dict, list)) for v in value):
         return ", ".join(str(v) for v in value)
     if isinstance(value, list) and all(isinstance(v, dict) for v in value):
@@ -66,11 +108,14 @@ def _study_section(results: Path) -> tuple[str, dict]:
     parts = []
     sections = ([("Run", scalars)] if scalars else []) + [(k, groups[k]) for k in order]
     for title, content in sections:
+        prefix = "" if title == "Run" else f"{title}."
         rows = "".join(
-            f'<tr><th scope="row">{_e(k)}</th><td>{_e(_show_value(k, v))}</td></tr>'
+            f'<tr><th scope="row" title="{_e(prefix + k)}">{_e(_label(prefix + k))}</th>'
+            f'<td>{_e(_show_value(prefix + k, v, study))}</td></tr>'
             for k, v in _flatten(content)
-        )
-        parts.append(f'<table class="kv"><caption>{_e(title)}</caption><tbody>{rows}</tbody></table>')
+        ) or f'<tr><td colspan="2">{_e(EMPTY_GROUPS.get(title, "empty"))}</td></tr>'
+        parts.append(f'<table class="kv"><caption>{_e(CAPTIONS.get(title, title))}</caption><tbody>{rows}</tbody>'
+                     '</table>')
     if study.get("complete") is False:  # written for this page, before the study ended
         parts.append("<p>Written when this page was built, before the study ended: its wall time and notebooks stop "
                      f"there, and the landing page is not among them; {_link(results, path)} now holds the final "
