@@ -166,7 +166,8 @@ def check_model_choice(model: str | None, formula: str | None) -> None:
     if model and formula:
         raise SpecError("give either --model (a built-in run1 model) or --formula, not both")
     if not model and not formula:
-        raise SpecError("give --model single|per_condition (the built-in run1 models) or --formula \"y ~ …\"")
+        raise SpecError("give --model single|per_condition (the built-in run1 models), --formula \"y ~ …\" or "
+                        "--sas-program FILE.sas")
 
 
 def check_study_chains(chains: Any, error: type[PartclustError]) -> None:
@@ -180,5 +181,5 @@ def check_study_chains(chains: Any, error: type[PartclustError]) -> None:
         Of type ``error``.
     """
     if isinstance(chains, int) and not isinstance(chains, bool) and chains < 2:
-        raise error(f"a study needs at least 2 chains per run (the convergence gate's R-hat compares chains); "
+        raise error(f"a study needs at least 2 chains per run, --chains (the convergence gate's R-hat compares chains); "
                     f"got {chains}")

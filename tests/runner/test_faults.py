@@ -33,19 +33,19 @@ def _one_line_error(capsys) -> str:
 
 # ---- options: exit 2, one line, before any data are read -------------------------------------------
 @pytest.mark.parametrize("args, fragment", [
-    (["study", "--seeds", str(2**40)], "--seeds must be between 1 and 10000"),
-    (["study", "--seeds", "0"], "--seeds must be between 1 and 10000"),
-    (["study", "--workers", "-1"], "workers must be between 0 and 1024"),
+    (["study", "--seeds", str(2**40)], "seeds (--seeds) must be between 1 and 10000"),
+    (["study", "--seeds", "0"], "seeds (--seeds) must be between 1 and 10000"),
+    (["study", "--workers", "-1"], "workers (--workers) must be between 0 and 1024"),
     (["study", "--scheduler", "nonsense"], "is not a Dask scheduler address"),
     (["study", "--scheduler", "http://127.0.0.1:8787/status"], "speaks tcp://, not HTTP"),
     (["study", "--scheduler", "tcp://host:99999"], "is not a Dask scheduler address"),
     (["study", "--seed-list", "1", str(2**32)], "seed <= 4294967295"),
-    (["study", "--timeout", "-5"], "timeout must be a positive number"),
+    (["study", "--timeout", "-5"], "timeout (--timeout) must be a positive number"),
     (["study", "--chains", "1"], "at least 2 chains"),
     (["fit", "--model", "single", "--seed", str(2**64), "--out", "OUT"], "seed <= 4294967295"),
-    (["fit", "--model", "single", "--seed", "-1", "--out", "OUT"], "seed out of range: need 0 <= seed <= 4294967295"),
-    (["fit", "--model", "single", "--seed", "1", "--draws", "0", "--out", "OUT"], "draws out of range: need draws >= 10"),
-    (["fit", "--model", "single", "--seed", "1", "--chains", "1", "--out", "OUT"], "--chains must be at least 2"),
+    (["fit", "--model", "single", "--seed", "-1", "--out", "OUT"], "seed (--seed) out of range: need 0 <= seed <= 4294967295"),
+    (["fit", "--model", "single", "--seed", "1", "--draws", "0", "--out", "OUT"], "draws (--draws) out of range: need draws >= 10"),
+    (["fit", "--model", "single", "--seed", "1", "--chains", "1", "--out", "OUT"], "chains (--chains) must be at least 2"),
 ])
 def test_bad_options_exit_2_before_the_data_are_read(args, fragment, capsys, monkeypatch, tmp_path):
     def no_data(*a, **k):

@@ -332,7 +332,7 @@ def test_sigterm_then_rerun_keeps_finished_seeds(unbalanced_csv, tmp_path):
 def test_study_settings_are_checked():
     from partclust.errors import StudyError
 
-    with pytest.raises(StudyError, match="plots must be"):
+    with pytest.raises(StudyError, match=r"plots \(--plots\) must be"):
         StudySettings(plots="some")
     with pytest.raises(StudyError, match="unknown model"):
         StudySettings(models=("double",))

@@ -65,9 +65,9 @@ class FitSettings:
     def __post_init__(self) -> None:
         """Refuse settings a sampler would reject, naming the first one out of range."""
         if self.sas_program:
-            check_int("step", self.step, error=FitError)
+            check_int("step (--step)", self.step, error=FitError)
             if self.step < 0:
-                raise FitError(f"step must be 0 (the only step) or a step number; got {self.step}")
+                raise FitError(f"step (--step) must be 0 (the only step) or a step number; got {self.step}")
         if not self.spec and not self.sas_program:
             check_choice("model", self.model, RESIDUALS, FitError)
         elif not (isinstance(self.model, str) and self.model.replace("_", "").replace("-", "").isalnum()):
@@ -75,11 +75,11 @@ class FitSettings:
         check_parameterization(self.parameterization, FitError)
         check_sampler(self.sampler, FitError)
         for name in ("draws", "tune", "chains", "seed"):
-            check_int(name, getattr(self, name), error=FitError)
+            check_int(f"{name} (--{name})", getattr(self, name), error=FitError)
         if not 0.5 <= float(self.target_accept) < 1.0:
-            raise FitError(f"target_accept must be in [0.5, 1); got {self.target_accept!r}")
+            raise FitError(f"target_accept (--target-accept) must be in [0.5, 1); got {self.target_accept!r}")
         for name, ok, rule in (("draws", self.draws >= 10, "draws >= 10"), ("chains", self.chains >= 1, "chains >= 1"),
                                ("tune", self.tune >= 0, "tune >= 0"),
                                ("seed", 0 <= self.seed <= SEED_MAX, f"0 <= seed <= {SEED_MAX}")):
             if not ok:  # one setting named at a time, so the reader knows which to change
-                raise FitError(f"{name} out of range: need {rule}; got {name}={getattr(self, name)}")
+                raise FitError(f"{name} (--{name}) out of range: need {rule}; got {name}={getattr(self, name)}")

@@ -180,7 +180,7 @@ def run_simulation(grid: Grid, replicates: int, seed: int = 2016, sampler: str =
     from partclust.errors import StudyError
 
     if not isinstance(replicates, int) or replicates < 1:
-        raise StudyError(f"replicates must be a whole number ≥ 1; got {replicates!r}")
+        raise StudyError(f"replicates (--replicates) must be a whole number ≥ 1; got {replicates!r}")
     t0 = time.perf_counter()
     folder = ResultsLayout(out).simulation
     with folder_lock(folder, "a design simulation"):

@@ -113,14 +113,14 @@ class StudySettings:
             raise StudyError("no seeds to run")
         if len(self.seeds) > MAX_SEEDS:
             raise StudyError(f"{len(self.seeds):,} seeds asked for; a study runs at most {MAX_SEEDS:,} per model")
-        check_int("workers", self.workers, 0, MAX_WORKERS, StudyError)
+        check_int("workers (--workers)", self.workers, 0, MAX_WORKERS, StudyError)
         check_study_chains(self.chains, StudyError)
-        check_positive("timeout", self.timeout_s, StudyError)
+        check_positive("timeout (--timeout)", self.timeout_s, StudyError)
         if self.scheduler:
             check_scheduler_address(self.scheduler, StudyError)
         check_output_dir("the results folder", self.out, StudyError)
         if self.plots not in ("first", "all", "none"):
-            raise StudyError(f"plots must be first, all or none; got {self.plots!r}")
+            raise StudyError(f"plots (--plots) must be first, all or none; got {self.plots!r}")
         if len(set(self.seeds)) != len(self.seeds):
             raise StudyError("the seed list has repeats")
         for m in self.models:
