@@ -239,6 +239,8 @@ def test_folded_tables_say_what_was_run_and_list_failed_runs_escaped(built):
     assert kv["workers (--workers)"] == "0 (one per core)"  # 0 is the default, not "no workers"
     assert kv["program step (--step)"] == "—" and kv["priors (--prior)"] == "—"  # not given: no "0", no blank
     assert 'title="settings.draws"' in text  # the record's own key, for a reader going to study.json
+    versions = {c[0]["text"]: c[1]["text"] for c in (r["cells"] for r in page.table("Versions"))}
+    assert versions == {"python": "3.12.1", "pymc": "5.99"}  # an unlisted key as in the file, below its caption
     assert [c["text"] for c in page.table("Models compiled ahead")[0]["cells"]] == [
         "nothing: every model's runs were already complete, so no model was compiled ahead"]
     earlier = {c[0]["text"]: c[1]["text"] for c in (r["cells"] for r in page.table("Earlier invocations"))}

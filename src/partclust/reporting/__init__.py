@@ -9,8 +9,8 @@ one-line finding, recorded in its executed copy) · ``format`` (numbers as print
 """
 
 from partclust.reporting.findings import FINDING_KEY, notebook_findings, show_finding
-from partclust.reporting.format import SIGNIFICANT, fmt_number
+from partclust.reporting.format import SIGNIFICANT, fmt_number, shown
 from partclust.reporting.render import executed_notebooks, render_all, render_html, render_notebooks, report_path
 
 __all__ = ["FINDING_KEY", "SIGNIFICANT", "executed_notebooks", "fmt_number", "notebook_findings", "render_all",
-           "render_html", "render_notebooks", "report_path", "show_finding"]
+           "render_html", "render_notebooks", "report_path", "show_finding", "shown"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-__all__ = ["SIGNIFICANT", "fmt_number"]
+__all__ = ["SIGNIFICANT", "fmt_number", "shown"]
 
 SIGNIFICANT = 4
 """Significant digits of every number on the index page (the linked CSVs hold full precision)."""
@@ -24,3 +24,26 @@ def fmt_number(value: Any, digits: int = SIGNIFICANT) -> str:
     if x.is_integer() and abs(x) < 10**digits and not isinstance(value, float):
         return str(int(x))
     return f"{x:.{digits}g}"
+
+
+def shown(table: Any, decimals: int = 4) -> Any:
+    """A DataFrame as a notebook shows it: ``decimals`` places, missing values as an em dash, empty columns left out.
+
+    A column with no value at all (a reference that is not available, such as ``sas`` without OUTPOST files) is
+    left out; the notebook's text says why it is missing. Other missing cells (REML has no cluster effects) show
+    "—" rather than ``NaN``.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+    decimals : int
+        Places after the decimal point of the float columns.
+
+    Returns
+    -------
+    pandas.io.formats.style.Styler
+        Displays as an HTML table with pandas' ``dataframe`` class (so pages style it as any other table).
+    """
+    kept = table.loc[:, table.notna().any(axis=0)] if len(table) else table
+    return (kept.style.format(precision=decimals, na_rep="—")
+            .set_table_attributes('class="dataframe"'))

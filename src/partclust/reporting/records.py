@@ -62,15 +62,19 @@ CAPTIONS: dict[str, str] = {
 }
 
 
-def _label(key: str) -> str:
+def _label(key: str, group: str = "") -> str:
     if key.startswith("earlier_invocations."):
         return f"earlier invocation, ended {key.split('.', 1)[1]}"
-    return LABELS.get(key, key)
+    return LABELS.get(key, key.removeprefix(group))  # a key not listed: as in the file, below its group's caption
 
 
 def _show_value(key: str, value: Any, record: dict | None = None) -> str:
+    if value == [] and key == "failed":
+        return "none"
     if value in ("", []) or (key == "settings.step" and not (record or {}).get("settings", {}).get("sas_program")):
         return "—"  # an option not given (a program's step without a program)
+    if isinstance(value, bool):
+        return "yes" if value else "no"
     if isinstance(value, list) and all(not isinstance(v, (dict, list)) for v in value):
         return ", ".join(str(v) for v in value)
     if isinstance(value, list) and all(isinstance(v, dict) for v in value):
@@ -110,7 +114,7 @@ def _study_section(results: Path) -> tuple[str, dict]:
     for title, content in sections:
         prefix = "" if title == "Run" else f"{title}."
         rows = "".join(
-            f'<tr><th scope="row" title="{_e(prefix + k)}">{_e(_label(prefix + k))}</th>'
+            f'<tr><th scope="row" title="{_e(prefix + k)}">{_e(_label(prefix + k, prefix))}</th>'
             f'<td>{_e(_show_value(prefix + k, v, study))}</td></tr>'
             for k, v in _flatten(content)
         ) or f'<tr><td colspan="2">{_e(EMPTY_GROUPS.get(title, "empty"))}</td></tr>'

@@ -1,0 +1,25 @@
+"""Numbers as a reader sees them: notebook tables without NaN or empty columns."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from partclust.reporting import shown
+
+
+def test_shown_drops_empty_columns_and_prints_missing_cells_as_a_dash():
+    table = pd.DataFrame({"exact": [0.123456, -1.0], "reml": [0.25, np.nan], "sas": [np.nan, np.nan],
+                          "verdict": ["consistent", "real"]}, index=pd.Index(["s2u", "u[1]"], name="param"))
+    html = shown(table).to_html()
+    assert "sas" not in html  # no OUTPOST given: the column has nothing to show
+    assert "NaN" not in html and "nan" not in html
+    assert ">—</td>" in html  # REML has no cluster effect
+    assert ">0.1235</td>" in html and ">-1.0000</td>" in html and ">0.2500</td>" in html
+    assert 'class="dataframe"' in html  # styled as every other table on a page
+    assert list(table.columns) == ["exact", "reml", "sas", "verdict"]  # the caller's table is left as it was
+
+
+def test_shown_keeps_an_empty_table_as_it_is():
+    html = shown(pd.DataFrame(columns=["exact", "this fit"])).to_html()
+    assert "exact" in html and "this fit" in html
