@@ -76,7 +76,9 @@ def main() -> None:
 def _run_study(out: Path, extra: list[str]):
     cmd = [sys.executable, "-m", "partclust", "study", "--out", str(out), *extra]
     src = str(Path(__file__).resolve().parents[1] / "src")  # this checkout's package
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (src, os.environ.get("PYTHONPATH", "")) if p)}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (src, os.environ.get("PYTHONPATH", "")) if p),
+           # the study's own cache, also as the default: no entry is copied from results/cache/compiled (cold)
+           "PARTCLUST_CACHE_DIR": str(out / "cache" / "compiled")}
     peaks: dict[int, tuple[int, str, int | None]] = {}
     stop = threading.Event()
     t0 = time.perf_counter()

@@ -40,6 +40,7 @@ def test_ensure_entry_builds_a_missing_entry_once_and_records_a_failure(tmp_path
 
     design = validate(unbalanced_frame(), source="generated")
     model = model_for(design, FitSettings(model="single", seed=1, parameterization="centered"))[0]
+    monkeypatch.setenv(compiled.CACHE_ENV, str(tmp_path / "default"))  # nothing to copy from: every entry is built
     built = []
 
     def fake_child(model, root, key):  # what the child process publishes, without compiling
@@ -71,3 +72,36 @@ def test_prebuild_models_skips_finished_models_and_other_fit_notebooks(tmp_path,
     other = StudySettings(models=("per_condition",), seeds=(1,), out=str(tmp_path), fit_notebook="elsewhere.ipynb")
     assert prebuild_models(other, run1_design, str(tmp_path / "c")) == {}
     assert not (tmp_path / "c").exists()
+
+
+def test_a_study_cache_starts_from_the_default_cache_and_never_copies_a_corrupt_entry(tmp_path, monkeypatch):
+    """`partclust fit` fills the default cache; a study with a cache of its own copies that entry instead of
+    compiling, after checking its files; an entry failing its checksum is built afresh, never copied."""
+    from partclust.inference import compiled, fit
+    from partclust.inference.sample import model_for
+
+    design = validate(unbalanced_frame(), source="generated")
+    settings = FitSettings(model="single", seed=4, draws=200, tune=200, chains=2)
+    fit(design, settings, log_likelihood=False)  # the suite's common model: in the session's cache
+    model = model_for(design, settings)[0]
+    key = ensure_entry(model, compiled.cache_dir())["key"]
+    default = tmp_path / "default"
+    shutil.copytree(compiled.cache_dir() / key, default / key)
+    monkeypatch.setenv(compiled.CACHE_ENV, str(default))  # where `partclust fit` compiles
+    built = []
+
+    def fake_child(model, root, key):
+        built.append(key)
+        (root / key).mkdir(parents=True)
+        (root / key / compiled.MANIFEST).write_text("{}")
+        return ""
+
+    monkeypatch.setattr(compiled, "_build_in_child", fake_child)
+    copied = ensure_entry(model, tmp_path / "study" / "cache")
+    assert copied["source"] == "copied" and copied["copied_from"] == str(default) and built == []
+    manifest = compiled.check_entry(tmp_path / "study" / "cache" / key, key, compiled.cache_versions())
+    assert manifest["key"] == key  # a complete entry, every file passing its checksum
+    code = next(p for p in (default / key).iterdir() if p.suffix == ".nbc")
+    code.write_bytes(code.read_bytes()[:-1] + bytes([code.read_bytes()[-1] ^ 1]))  # one bit flipped
+    again = ensure_entry(model, tmp_path / "other-study" / "cache")
+    assert again["source"] == "built" and built == [key]

@@ -60,7 +60,8 @@ from partclust.inference.callbacks import SOURCE_DIGEST, NoCode, assemble, initi
 from partclust.inference.graphkey import graph_key, key_outputs
 from partclust.inference.imports import import_nutpie
 
-__all__ = ["CACHE_ENV", "CACHE_FORMAT", "cache_dir", "compile_model", "cache_versions", "clear_memory", "build_lock"]
+__all__ = ["CACHE_ENV", "CACHE_FORMAT", "cache_dir", "compile_model", "cache_versions", "clear_memory", "build_lock",
+           "check_entry"]
 
 CACHE_ENV = "PARTCLUST_CACHE_DIR"
 """Environment variable naming the compile cache folder (default: ``results/cache/compiled``)."""
@@ -137,6 +138,25 @@ def _digest(path: Path) -> str:
 
 def _load(entry: Path, key: str, versions: dict[str, Any]) -> _Callbacks:
     """Load a complete entry, or raise :class:`_Stale` saying why it cannot be used."""
+    manifest = check_entry(entry, key, versions)
+    try:
+        logp, expand = make_cfuncs(manifest, entry, None)
+    except NoCode as exc:
+        raise _Stale(str(exc)) from None
+    except Exception as exc:  # numba could not unpickle or link the code
+        raise _Stale(f"numba could not load the code ({type(exc).__name__}: {exc})") from None
+    return _Callbacks(manifest, logp, expand)
+
+
+def check_entry(entry: Path, key: str, versions: dict[str, Any]) -> dict[str, Any]:
+    """Return the manifest of a complete entry whose files pass their checksums, without loading its code.
+
+    Raises
+    ------
+    _Stale
+        Saying why the entry cannot be used: an unreadable manifest, another key or other versions, a code file
+        missing or failing its SHA-256.
+    """
     try:
         manifest = json.loads((entry / MANIFEST).read_text())
     except (OSError, ValueError) as exc:
@@ -152,13 +172,7 @@ def _load(entry: Path, key: str, versions: dict[str, Any]) -> _Callbacks:
         path = entry / name
         if not path.is_file() or _digest(path) != digest:
             raise _Stale(f"{name} is missing or fails its checksum")
-    try:
-        logp, expand = make_cfuncs(manifest, entry, None)
-    except NoCode as exc:
-        raise _Stale(str(exc)) from None
-    except Exception as exc:  # numba could not unpickle or link the code
-        raise _Stale(f"numba could not load the code ({type(exc).__name__}: {exc})") from None
-    return _Callbacks(manifest, logp, expand)
+    return manifest
 
 
 @contextlib.contextmanager

@@ -12,13 +12,15 @@ entry (``source`` ``disk``); the entry is built by a child either way, so the dr
 from __future__ import annotations
 
 import os
+import shutil
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
 from partclust.inference.settings import FitSettings
 
-__all__ = ["prebuild", "ensure_entry"]
+__all__ = ["prebuild", "ensure_entry", "copy_entry"]
 
 
 def ensure_entry(model: Any, folder: str | os.PathLike | None = None) -> dict[str, Any]:
@@ -34,7 +36,8 @@ def ensure_entry(model: Any, folder: str | os.PathLike | None = None) -> dict[st
     -------
     dict
         ``source``: ``present`` (an entry was there; whether it is usable is checked when a fit loads it),
-        ``built`` (a child process built it), ``failed`` (the child failed; ``error`` says why, and the fit will
+        ``copied`` (from the default cache folder, :func:`~partclust.inference.compiled.cache_dir`, named in
+        ``copied_from``; its checksums were checked first), ``built`` (a child process built it), ``failed`` (the child failed; ``error`` says why, and the fit will
         compile as usual) or ``unkeyed`` (the model has no key: nutpie compiles it in the fit); ``key``,
         ``waited_s`` (for another process's build of the same entry) and ``seconds``.
     """
@@ -43,8 +46,10 @@ def ensure_entry(model: Any, folder: str | os.PathLike | None = None) -> dict[st
 
     t0 = time.perf_counter()
     root = Path(cache_dir(folder))
+    default = Path(cache_dir())
     try:
-        key = graph_key(model, extra=cache_versions())
+        versions = cache_versions()
+        key = graph_key(model, extra=versions)
     except Exception:  # a model the key does not understand
         key = None
     record: dict[str, Any] = {"key": key, "source": "unkeyed", "error": "", "waited_s": 0.0}
@@ -54,8 +59,12 @@ def ensure_entry(model: Any, folder: str | os.PathLike | None = None) -> dict[st
             with build_lock(root, key) as waited:
                 record["waited_s"] = round(waited, 3)
                 if not (root / key / MANIFEST).is_file():
-                    record["error"] = _build_in_child(model, root, key)
-                    record["source"] = "failed" if record["error"] else "built"
+                    if default.resolve() != root.resolve() and copy_entry(default, root, key, versions):
+                        record["source"] = "copied"  # from the default cache (a `partclust fit` compiled it)
+                        record["copied_from"] = str(default)
+                    else:
+                        record["error"] = _build_in_child(model, root, key)
+                        record["source"] = "failed" if record["error"] else "built"
     record["seconds"] = round(time.perf_counter() - t0, 3)
     return record
 
@@ -87,3 +96,34 @@ def prebuild(data: Any, settings: FitSettings, folder: str | os.PathLike | None 
 
         model = model_for(data, settings)[0]
     return ensure_entry(model, folder)
+
+
+def copy_entry(source: Path, root: Path, key: str, versions: dict[str, Any]) -> bool:
+    """Copy the entry ``key`` from the cache folder ``source`` into ``root`` when it is there and passes its checks.
+
+    An entry holds no path of its own (it loads from any folder), so a study whose results folder has its own cache
+    can start from the entries ``partclust fit`` left in the default one. The copy is made under a temporary name
+    and renamed into place, as a build is.
+
+    Returns
+    -------
+    bool
+        True when ``root`` now holds the entry from ``source``.
+    """
+    from partclust.inference.compiled import MANIFEST, _Stale, check_entry
+
+    entry = source / key
+    try:
+        check_entry(entry, key, versions)
+    except _Stale:  # absent or unusable: the caller builds it
+        return False
+    tmp = root / f".tmp-{key[:12]}-{uuid.uuid4().hex[:8]}"
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        shutil.copytree(entry, tmp)
+        tmp.rename(root / key)
+        return True
+    except OSError:  # unreadable source, full disk, or another process published it first
+        return (root / key / MANIFEST).is_file()
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
