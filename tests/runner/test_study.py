@@ -384,3 +384,19 @@ def test_a_truncated_run_is_refused_by_compare_and_redone_by_the_study(unbalance
     assert {r["seed"]: r["status"] for r in record["runs"]} == {1: "skipped", 2: "done"}
     assert (runs / "seed-2" / "summary.csv").read_bytes() == intact  # same seed, same draws
     assert (out / "comparison" / "single.csv").read_text() == before
+
+
+def test_progress_bar_tallies_runs_and_notebooks_apart():
+    """The tally says which counts are runs and which notebooks (a trial read "reused=40" as notebooks)."""
+    from partclust.runner.dask import NotebookOutcome, RunOutcome
+    from partclust.runner.study import _progress_bar
+
+    bar, update, update_notebook = _progress_bar(3, 2)
+    try:
+        update(RunOutcome("single", 1, "done", "r1"), 1, 3)
+        update(RunOutcome("single", 2, "skipped", "r2"), 2, 3)
+        update(RunOutcome("single", 3, "failed", "", error="boom"), 3, 3)
+        update_notebook(NotebookOutcome("03_compare_single.ipynb", "o", "reused"))
+        assert bar.postfix == ("runs: 1 fitted, 1 reused, 1 failed · notebooks: 0 run, 1 reused, 0 failed")
+    finally:
+        bar.close()

@@ -23,6 +23,16 @@ STUDY_LOCK = "a partclust study"
 """What a study's lock on its results folder says it is (:func:`~partclust.files.folder_lock`)."""
 
 
+def _tally(counts: dict[str, int]) -> str:
+    """The progress bar's tally: runs and notebooks each with their own fitted/run, reused and failed counts.
+
+    ``counts`` keys: ``done``, ``skipped`` and ``failed`` (runs), ``executed``, ``reused`` and ``nb_failed``
+    (notebooks).
+    """
+    return (f"runs: {counts['done']} fitted, {counts['skipped']} reused, {counts['failed']} failed · notebooks: "
+            f"{counts['executed']} run, {counts['reused']} reused, {counts['nb_failed']} failed")
+
+
 def _progress_bar(n_runs: int, n_notebooks: int):
     """One bar over the fits and the analysis notebooks (the landing page's notebook included)."""
     from tqdm.auto import tqdm
@@ -31,9 +41,7 @@ def _progress_bar(n_runs: int, n_notebooks: int):
     counts = {"done": 0, "skipped": 0, "failed": 0, "executed": 0, "reused": 0, "nb_failed": 0}
 
     def refresh() -> None:
-        bar.set_postfix(fitted=counts["done"], reused=counts["skipped"], failed=counts["failed"],
-                        notebooks=f"{counts['executed']} run, {counts['reused']} reused, {counts['nb_failed']} failed",
-                        refresh=False)
+        bar.set_postfix_str(_tally(counts), refresh=False)
 
     def update(o: RunOutcome, k: int, n: int) -> None:
         counts[o.status] += 1
