@@ -59,8 +59,10 @@ def test_settings_are_checked():
         SBCSettings(models=("nope",))
     with pytest.raises(SpecError):
         SBCSettings(sampler="metropolis")
-    with pytest.raises(SpecError):
+    with pytest.raises(SpecError, match=r"--chains 1 × --draws 10\) = 10 draws cannot be thinned to --rank-draws 99"):
         SBCSettings(draws=10, chains=1, rank_draws=99)
+    with pytest.raises(SpecError, match=r"^bins \(--bins\) must be ≥ 2; got 1$"):  # the one setting out of range
+        SBCSettings(bins=1)
     assert "replicates" not in SBCSettings().record()  # more replicates keep the ones already run
 
 

@@ -107,12 +107,13 @@ class SBCSettings:
             for m in self.models:
                 check_choice("model", m, RESIDUALS)
         check_choice("sampler", self.sampler, SBC_SAMPLERS)
-        for name in ("replicates", "draws", "tune", "chains", "rank_draws", "bins", "seed"):
-            check_int(name, getattr(self, name))
-        if self.replicates < 1 or self.rank_draws < 1 or self.bins < 2 or self.chains < 1 or self.seed < 0:
-            raise SpecError(f"need replicates ≥ 1, rank_draws ≥ 1, bins ≥ 2, chains ≥ 1, seed ≥ 0; got {self}")
+        for name, lo in (("replicates", 1), ("draws", 0), ("tune", 0), ("chains", 1), ("rank_draws", 1), ("bins", 2),
+                         ("seed", 0)):  # one setting named at a time, with its option
+            check_int(f"{name} (--{name.replace('_', '-')})", getattr(self, name), lo=lo)
         if self.sampler == "nutpie" and self.draws * self.chains < self.rank_draws:
-            raise SpecError(f"{self.chains} × {self.draws} draws cannot be thinned to {self.rank_draws}")
+            raise SpecError(f"chains × draws (--chains {self.chains} × --draws {self.draws}) = "
+                            f"{self.chains * self.draws} draws cannot be thinned to --rank-draws {self.rank_draws}: "
+                            f"give at least {self.rank_draws} draws in all")
         if not 0 < self.alpha < 1:
             raise SpecError(f"alpha must be in (0, 1); got {self.alpha}")
 
