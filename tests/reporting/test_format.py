@@ -23,3 +23,11 @@ def test_shown_drops_empty_columns_and_prints_missing_cells_as_a_dash():
 def test_shown_keeps_an_empty_table_as_it_is():
     html = shown(pd.DataFrame(columns=["exact", "this fit"])).to_html()
     assert "exact" in html and "this fit" in html
+
+
+def test_shown_prints_whole_numbers_and_can_hide_row_numbers():
+    table = pd.DataFrame({"r_hat": [1.00123], "ess_bulk": [5761.4243], "text": ["random u ~ normal(0, var=s2u) " * 3]})
+    html = shown(table, whole=("ess_bulk", "absent"), index=False).to_html()
+    assert ">5761</td>" in html and ">1.0012</td>" in html
+    assert "random u ~ normal(0, var=s2u) " * 3 in html  # long text is not cut short
+    assert 'class="row_heading' not in html  # no 0, 1, 2 … column

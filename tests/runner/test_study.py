@@ -281,6 +281,10 @@ def test_dask_scheduler_on_localhost(unbalanced_csv, tmp_path):
             shown = "\n".join(str(o.get("data", {}).get("text/markdown", "")) + str(o.get("text", ""))
                               for c in nbformat.read(run_dir / "02_fit.ipynb", 4).cells for o in c.get("outputs", []))
             assert f"run.json` to `{run_dir}`" in shown and ".tmp-" not in shown
+            injected = next(c.source for c in nbformat.read(run_dir / "02_fit.ipynb", 4).cells
+                            if "injected-parameters" in c.metadata.get("tags", []))
+            assert f'output_dir = "{run_dir}"' in injected  # behind "Show code": the kept folder, said to be renamed
+            assert "renamed to" in injected
             # the pointwise log-likelihood (for PSIS-LOO) is stored for the first seed of the list only
             with netCDF4.Dataset(run_dir / "posterior.nc") as nc:
                 assert ("log_likelihood" in nc.groups) == (seed == 5), seed

@@ -26,7 +26,7 @@ def fmt_number(value: Any, digits: int = SIGNIFICANT) -> str:
     return f"{x:.{digits}g}"
 
 
-def shown(table: Any, decimals: int = 4) -> Any:
+def shown(table: Any, decimals: int = 4, whole: tuple[str, ...] = (), index: bool = True) -> Any:
     """Return a DataFrame as a notebook shows it: ``decimals`` places, missing values as an em dash, empty columns left out.
 
     A column with no value at all (a reference that is not available, such as ``sas`` without OUTPOST files) is
@@ -38,6 +38,10 @@ def shown(table: Any, decimals: int = 4) -> Any:
     table : pandas.DataFrame
     decimals : int
         Places after the decimal point of the float columns.
+    whole : tuple of str
+        Columns shown as whole numbers (an ESS, a count).
+    index : bool
+        Show the row labels (False for a table whose index is only row numbers).
 
     Returns
     -------
@@ -45,5 +49,7 @@ def shown(table: Any, decimals: int = 4) -> Any:
         Displays as an HTML table with pandas' ``dataframe`` class (so pages style it as any other table).
     """
     kept = table.loc[:, table.notna().any(axis=0)] if len(table) else table
-    return (kept.style.format(precision=decimals, na_rep="—")
-            .set_table_attributes('class="dataframe"'))
+    styled = (kept.style.format(precision=decimals, na_rep="—")
+              .format("{:.0f}", subset=[c for c in whole if c in kept.columns], na_rep="—")
+              .set_table_attributes('class="dataframe"'))
+    return styled if index else styled.hide(axis="index")

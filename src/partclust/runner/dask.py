@@ -149,7 +149,7 @@ def run_one(model: str, seed: int, study: StudySettings, data_path: str, data_sh
         ``skipped`` when a complete run with these settings and data exists, ``done`` with the run's
         timings, or ``failed`` with the error and the folder where the executed notebook was kept.
     """
-    from partclust.runner.notebooks import execute
+    from partclust.runner.notebooks import execute, moved_parameters
 
     t0 = time.perf_counter()
     layout = study.layout
@@ -174,6 +174,10 @@ def run_one(model: str, seed: int, study: StudySettings, data_path: str, data_sh
         if final.exists():
             shutil.rmtree(final)  # a stale run with other settings
         tmp.rename(final)
+        try:
+            moved_parameters(final / NOTEBOOK_FILES["fit"], str(tmp), str(final))
+        except Exception:  # the run is complete either way; its page then names the temporary folder
+            pass
         record = json.loads((final / RUN_JSON).read_text())
         return RunOutcome(model, seed, "done", str(final), time.perf_counter() - t0,
                           timings={**record.get("timings", {}), **record.get("timings_notebook", {})})

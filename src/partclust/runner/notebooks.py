@@ -18,7 +18,8 @@ from partclust.errors import NotebookError
 from partclust.files import WriteError, write_advice
 from partclust.layout import NOTEBOOKS
 
-__all__ = ["NOTEBOOK_FILES", "FIT_NOTEBOOK", "KERNEL_ARGUMENTS", "notebook_path", "execute", "start_kernel", "as_list"]
+__all__ = ["NOTEBOOK_FILES", "FIT_NOTEBOOK", "KERNEL_ARGUMENTS", "notebook_path", "execute", "start_kernel", "as_list",
+           "moved_parameters"]
 
 FIT_NOTEBOOK = NOTEBOOK_FILES["fit"]
 # the kernel's own log (e.g. its start-up note on local TCP) is not the reader's concern; errors
@@ -261,3 +262,31 @@ def as_list(value: Any, kind: type = int) -> list:
     if isinstance(value, (list, tuple)):
         return [kind(v) for v in value]
     return [kind(value)]
+
+
+def moved_parameters(notebook: str | os.PathLike, old: str, new: str) -> None:
+    """Say in an executed notebook's injected parameters that its folder ``old`` is now ``new``.
+
+    A study runs each fit in a temporary folder renamed into place once complete; the executed notebook, and so
+    its page behind "Show code", would otherwise name the temporary folder, which no longer exists. Only the
+    ``injected-parameters`` cell changes (the outputs keep what the run printed), with a comment saying so.
+
+    Raises
+    ------
+    partclust.files.WriteError
+        When the notebook cannot be rewritten.
+    """
+    import json
+
+    from partclust.files import write_text
+
+    path = Path(notebook)
+    nb = json.loads(path.read_text(encoding="utf-8"))
+    for cell in nb.get("cells", []):
+        if "injected-parameters" in cell.get("metadata", {}).get("tags", []):
+            source = "".join(cell.get("source", []))
+            if old in source:
+                lines = (source.replace(old, new).rstrip("\n")
+                         + f"\n# (ran in the temporary folder {old}, renamed to {new} when complete)\n")
+                cell["source"] = lines.splitlines(keepends=True)
+    write_text(path, json.dumps(nb, indent=1, ensure_ascii=False) + "\n")

@@ -56,7 +56,11 @@ def rank_plot(trace, var_names: list[str], max_points: int = 500) -> plt.Figure:
 
 def _figure_of(pc, title: str) -> plt.Figure:
     fig = pc.viz["figure"].item() if "figure" in pc.viz else plt.gcf()
-    fig.suptitle(title, y=1.06)  # above the panels' own titles and ArviZ's labels
+    # just above the highest panel with its own title and labels: ArviZ leaves the figure's top eighth empty, and a
+    # title placed by a fraction of the height sat an inch above the panels of a tall figure
+    renderer = fig.canvas.get_renderer()
+    top = max((ax.get_tightbbox(renderer).y1 for ax in fig.axes), default=fig.bbox.height) / fig.bbox.height
+    fig.suptitle(title, y=top + 0.1 / fig.get_figheight(), va="bottom")
     return fig
 
 
