@@ -24,7 +24,7 @@ STUDY_LOCK = "a partclust study"
 
 
 def _tally(counts: dict[str, int]) -> str:
-    """The progress bar's tally: runs and notebooks each with their own fitted/run, reused and failed counts.
+    """Return the progress bar's tally: runs and notebooks each with their fitted/run, reused and failed counts.
 
     ``counts`` keys: ``done``, ``skipped`` and ``failed`` (runs), ``executed``, ``reused`` and ``nb_failed``
     (notebooks).
