@@ -60,8 +60,8 @@ def main() -> None:
         target = f"  (target <= {targets[name]} s)" if name in targets else ""
         print(f"{name:40s} median {statistics.median(ts):.3f} s  min {min(ts):.3f}  max {max(ts):.3f}{target}")
     exact = statistics.median(times["partclust exact --model per_condition"])
-    print(f"exact / its libraries' import: {exact / statistics.median(times[FLOOR]):.2f} (the rest is ours: partclust's "
-          f"modules, reading and checking the data, the quadrature, the table)")
+    print(f"exact / its libraries' import: {exact / statistics.median(times[FLOOR]):.2f} (the rest is ours: "
+          "partclust's modules, reading and checking the data, the quadrature, the table)")
     print(f"load average at end: {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 

@@ -181,5 +181,5 @@ def check_study_chains(chains: Any, error: type[PartclustError]) -> None:
         Of type ``error``.
     """
     if isinstance(chains, int) and not isinstance(chains, bool) and chains < 2:
-        raise error(f"a study needs at least 2 chains per run, --chains (the convergence gate's R-hat compares chains); "
-                    f"got {chains}")
+        raise error(f"a study needs at least 2 chains per run, --chains (the convergence gate's R-hat compares "
+                    f"chains); got {chains}")

@@ -37,9 +37,10 @@ def ensure_entry(model: Any, folder: str | os.PathLike | None = None) -> dict[st
     dict
         ``source``: ``present`` (an entry was there; whether it is usable is checked when a fit loads it),
         ``copied`` (from the default cache folder, :func:`~partclust.inference.compiled.cache_dir`, named in
-        ``copied_from``; its checksums were checked first), ``built`` (a child process built it), ``failed`` (the child failed; ``error`` says why, and the fit will
-        compile as usual) or ``unkeyed`` (the model has no key: nutpie compiles it in the fit); ``key``,
-        ``waited_s`` (for another process's build of the same entry) and ``seconds``.
+        ``copied_from``; its checksums were checked first), ``built`` (a child process built it), ``failed``
+        (the child failed; ``error`` says why, and the fit will compile as usual) or ``unkeyed`` (the model has
+        no key: nutpie compiles it in the fit); ``key``, ``waited_s`` (for another process's build of the same
+        entry) and ``seconds``.
     """
     from partclust.inference.compiled import MANIFEST, _build_in_child, build_lock, cache_dir, cache_versions
     from partclust.inference.graphkey import graph_key

@@ -27,7 +27,7 @@ def fmt_number(value: Any, digits: int = SIGNIFICANT) -> str:
 
 
 def shown(table: Any, decimals: int = 4, whole: tuple[str, ...] = (), index: bool = True) -> Any:
-    """Return a DataFrame as a notebook shows it: ``decimals`` places, missing values as an em dash, empty columns left out.
+    """Return a DataFrame as a notebook shows it: rounded, missing values as an em dash, empty columns left out.
 
     A column with no value at all (a reference that is not available, such as ``sas`` without OUTPOST files) is
     left out; the notebook's text says why it is missing. Other missing cells (REML has no cluster effects) show

@@ -33,7 +33,8 @@ LABELS: dict[str, str] = {
     "settings.draws": "draws kept per chain (--draws)", "settings.tune": "tuning steps per chain (--tune)",
     "settings.chains": "chains (--chains)", "settings.data_path": "data (--data)", "settings.out": "results (--out)",
     "settings.workers": "workers (--workers)", "settings.scheduler": "Dask scheduler (--scheduler)",
-    "settings.timeout_s": "seconds a cell may run (--timeout)", "settings.why_notebook": "notebooks 05, 08–10 (--why / --no-why)",
+    "settings.timeout_s": "seconds a cell may run (--timeout)",
+    "settings.why_notebook": "notebooks 05, 08–10 (--why / --no-why)",
     "settings.why_parameters": "notebook 05's parameters", "settings.plots": "trace and rank plots (--plots)",
     "settings.fit_notebook": "fit notebook", "settings.formula": "formula (--formula)",
     "settings.residual_by": "residual variance by (--residual-by)", "settings.priors": "priors (--prior)",
@@ -43,9 +44,10 @@ LABELS: dict[str, str] = {
     "date": "record written", "started": "this invocation started", "complete": "final record (study ended)",
     "wall_s": "wall time of this invocation", "local_workers": "local worker processes",
     "runs_fitted": "runs fitted", "runs_reused": "runs reused (already complete)",
-    "stages_s.workers_wait_s": "waiting for the workers to start (s)", "stages_s.fits_s": "every fit in (s)",
-    "stages_s.fits_and_post_s": "fits and analysis notebooks done (s)", "stages_s.summary_s": "landing page (s)",
-    "stages_s.render_remaining_s": "last run pages (s)",
+    "stages_s.workers_wait_s": "waiting for the workers to start", "stages_s.fits_s": "every fit in, after",
+    "stages_s.fits_and_post_s": "fits and analysis notebooks done, after",
+    "stages_s.summary_s": "the landing page took",
+    "stages_s.render_remaining_s": "the last run pages took then",
 }
 """A readable label for each key of ``study.json`` the settings table shows (the key itself is the row's title);
 a key not listed is shown as it is."""
@@ -58,8 +60,9 @@ EMPTY_GROUPS: dict[str, str] = {
 CAPTIONS: dict[str, str] = {
     "Run": "This invocation", "settings": "Settings", "data": "Data", "versions": "Versions",
     "earlier_invocations": "Earlier invocations into this folder",
-    "stages_s": "Where the time went (seconds after the driver started)", "prebuilt": "Models compiled ahead",
+    "stages_s": "Where the time went (seconds; 'after': since the driver started)", "prebuilt": "Models compiled ahead",
 }
+"""The caption of each group of ``study.json`` in the settings table (a group not listed keeps its key)."""
 
 
 def _label(key: str, group: str = "") -> str:

@@ -127,7 +127,7 @@ def check_study_sizes(args: argparse.Namespace) -> None:
     from partclust.validate import check_int, check_study_chains
 
     if not args.seed_list:
-        check_int("seeds (--seeds)", args.seeds, 1, MAX_SEEDS, StudyError)  # before range(): 2**40 seeds is refused here
+        check_int("seeds (--seeds)", args.seeds, 1, MAX_SEEDS, StudyError)  # before range(): 2**40 seeds refused
     try:
         FitSettings(draws=args.draws, tune=args.tune, chains=args.chains)
     except PartclustError as exc:

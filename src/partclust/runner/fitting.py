@@ -97,7 +97,8 @@ def cmd_fit(args: argparse.Namespace) -> int:
     if args.chains < 2:
         from partclust.errors import FitError
 
-        raise FitError(f"chains (--chains) must be at least 2: R-hat and the convergence gate compare chains; got {args.chains}")
+        raise FitError(f"chains (--chains) must be at least 2: R-hat and the convergence gate compare chains; "
+                       f"got {args.chains}")
     # the options alone first: a value out of range is refused before the imports of the model's layers (≈ 1.5 s)
     FitSettings(parameterization=args.parameterization, seed=args.seed, draws=args.draws, tune=args.tune,
                 chains=args.chains, sampler=args.sampler, target_accept=args.target_accept)
