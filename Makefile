@@ -11,7 +11,7 @@ setup: $(STAMP)
 
 $(STAMP): pyproject.toml
 	@py=$$(sh scripts/find_python.sh) || exit 1; \
-	echo "creating $(VENV) with $$py ($$($$py --version))"; \
+	echo "creating $(VENV) with $$py ($$($$py --version)); installing partclust and its dependencies (about 2 minutes)"; \
 	"$$py" -m venv $(VENV) && \
 	{ $(BIN)/python -m pip install --quiet --upgrade pip && \
 	  $(BIN)/python -m pip install --quiet -e . ; } 2>&1 | grep -v "^WARNING: Location" ; \

@@ -338,5 +338,6 @@ def test_the_flagged_rows_a_page_shows_are_narrow_and_print_an_interval_referenc
     assert list(view.columns) == ["reference", "param", "statistic", "reference_value", "fit_value", "se", "z",
                                   "z_crit"]
     assert view["reference_value"].tolist() == ["[0.3000, 0.3100)", "0.2814"]
+    assert view["reference"].tolist() == ["PyMC 2 (2011)", "exact posterior"]  # not the CSV's keys
     assert view.loc[0, ["fit_value", "se", "z", "z_crit"]].tolist() == [0.2677, 0.0104, -3.1049, 2.9138]
     assert FlagSummary("exact", 70, 3.5, 0.05, rows.iloc[:0]).flagged_view().empty

@@ -31,3 +31,12 @@ def test_shown_prints_whole_numbers_and_can_hide_row_numbers():
     assert ">5761</td>" in html and ">1.0012</td>" in html
     assert "random u ~ normal(0, var=s2u) " * 3 in html  # long text is not cut short
     assert 'class="row_heading' not in html  # no 0, 1, 2 … column
+
+
+def test_shown_relabels_columns_says_yes_or_no_and_captions():
+    table = pd.DataFrame({"calibration_ratio": [0.95], "ratio_consistent_with_1": [False]})
+    html = shown(table, index=False, labels={"calibration_ratio": "calibration ratio (SD / RMS MCSE)"},
+                 caption="Statistics that differ").to_html()
+    assert ">calibration ratio (SD / RMS MCSE)</th>" in html and ">ratio_consistent_with_1</th>" in html
+    assert ">no</td>" in html and "False" not in html
+    assert "<caption>Statistics that differ</caption>" in html

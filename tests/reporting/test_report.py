@@ -3,6 +3,7 @@ page's folded tables (numbers equal to the CSVs), and the landing page itself, e
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from html.parser import HTMLParser
@@ -332,3 +333,23 @@ def test_landing_page_answers_first_then_figures_then_every_analysis(landing, ru
         targets.add(target)
     assert {p.resolve() for p in pages if p != index} <= targets
     assert "<script" not in text and "200 subjects &lt;script&gt;" in text  # a finding's HTML is shown as text
+
+
+def test_settings_table_says_in_words_how_each_model_was_compiled_and_when_the_study_started(tmp_path):
+    from partclust.reporting.records import study_record_html
+
+    (tmp_path / "study").mkdir()
+    (tmp_path / "study" / "study.json").write_text(json.dumps({
+        "started": "2026-11-30T22:40:04+0000 pid 20153", "complete": False,
+        "prebuilt": {"single": {"key": "ab" * 32, "source": "copied", "error": "", "waited_s": 0.0,
+                                "copied_from": "/x/results/cache/compiled", "seconds": 1.631},
+                     "per_condition": {"key": "cd" * 32, "source": "built", "error": "", "seconds": 34.2}},
+    }))
+    html = study_record_html(tmp_path)
+    page = Page(html)
+    rows = {c[0]["text"]: c[1]["text"] for c in (r["cells"] for r in page.table("Models compiled ahead"))}
+    assert rows == {"single": "copied from /x/results/cache/compiled in 1.6 s (not compiled again)",
+                    "per_condition": "compiled in 34.2 s"}  # no key, error or waited_s rows
+    run = {c[0]["text"]: c[1]["text"] for c in (r["cells"] for r in page.table("This invocation"))}
+    assert run == {"this invocation started": "2026-11-30 22:40:04+0000 (process 20153)"}  # "complete" said in words
+    assert "before the study ended" in html

@@ -115,7 +115,8 @@ def test_few_seeds_are_called_a_weak_check_and_twenty_are_not():
     assert "weak check" not in sentences.calibration_sentence({"single": answer(20)})
     caveat = sentences._few_seeds_caveat([answer(3)])
     assert ("With 3 seeds the SE is itself uncertain" in caveat and "Student t with 2 degrees of freedom" in caveat
-            and f"With 20 seeds the threshold would be ±{z_critical(14, df=19):.2f}." in caveat)
+            and f"With 20 seeds the threshold would be ±{z_critical(14, df=19):.2f}, " in caveat
+            and "whose SE is the spread of only 3, is not to be read against it." in caveat)  # no false comparison
     assert "With 3 seeds these intervals are wide" in sentences.calibration_sentence({"single": answer(3)})
 
 

@@ -54,7 +54,8 @@ from partclust.references.base import Reference
 __all__ = ["CONSISTENT", "REAL", "NOT_COMPARABLE", "FAMILY_ALPHA", "COMPARISON_COLUMNS", "MIN_SEEDS_FOR_SPREAD",
            "SE_FROM_MCSE", "SE_FROM_SPREAD", "fit_table", "z_critical",
            "effective_df", "expected_false_alarms", "compare", "compare_all", "per_seed_z", "verdict_counts",
-           "REFERENCE_WORDS", "real_differences_text", "flag_summary", "FlagSummary", "RunSet", "load_runs"]
+           "REFERENCE_WORDS", "REFERENCE_NAMES", "real_differences_text", "flag_summary", "FlagSummary", "RunSet",
+           "load_runs"]
 
 CONSISTENT = "consistent with Monte Carlo error"
 REAL = "real difference"
@@ -315,6 +316,8 @@ def verdict_counts(comparison: pd.DataFrame) -> pd.DataFrame:
 
 REFERENCE_WORDS: dict[str, str] = {"exact": "the exact posterior", "pymc2_2011": "PyMC 2 (2011)", "sas": "SAS"}
 """How a sentence names each judged reference (REML is a point estimate, never judged)."""
+REFERENCE_NAMES: dict[str, str] = {"exact": "exact posterior", "pymc2_2011": "PyMC 2 (2011)", "sas": "SAS"}
+"""How a table names each judged reference."""
 
 
 def real_differences_text(comparison: pd.DataFrame) -> str:
@@ -365,7 +368,8 @@ class FlagSummary:
         Returns
         -------
         pandas.DataFrame
-            Columns reference, param, statistic, reference_value (``[lo, hi)`` as text for an interval
+            Columns reference (as :data:`REFERENCE_NAMES` names it), param, statistic, reference_value
+            (``[lo, hi)`` as text for an interval
             reference such as a truncated print), fit_value, se (of the difference), z and z_crit (the
             Bonferroni threshold); the CSV keeps every column (:data:`COMPARISON_COLUMNS`).
         """
@@ -377,6 +381,7 @@ class FlagSummary:
         shown = f["reference_value"].map(lambda v: f"{v:.4f}").where(~interval, "[" + f["reference_lo"].map(
             lambda v: f"{v:.4f}") + ", " + f["reference_hi"].map(lambda v: f"{v:.4f}") + ")")
         view = f[["reference", "param", "statistic"]].assign(reference_value=shown)
+        view["reference"] = view["reference"].map(lambda r: REFERENCE_NAMES.get(str(r), str(r)))
         return view.join(f[["fit_value", "se", "z", "z_crit"]].round(4))
 
     def markdown(self) -> str:

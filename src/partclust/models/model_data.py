@@ -288,8 +288,10 @@ class ModelData:
                  f"rows: {self.n}; fixed effects: {', '.join(self.fixed_names)}"]
         if self.has_random:
             sizes = list(self.group_sizes.values())
-            lines.append(f"clusters ({spec.random.group}) with an effect: {self.n_groups}, sizes "
-                         f"{min(sizes)}–{max(sizes)}; rows without an effect: {int((self.group < 0).sum())}")
+            size = f"{min(sizes)}" if min(sizes) == max(sizes) else f"{min(sizes)}–{max(sizes)}"
+            lines.append(f"clusters ({spec.random.group}) with an effect: {self.n_groups}, "
+                         f"size{'s' if min(sizes) != max(sizes) else ''} {size}; rows without an effect: "
+                         f"{int((self.group < 0).sum())}")
         if spec.residual_by:
             counts = np.bincount(self.resid, minlength=len(self.resid_levels))
             lines.append("residual variances: " + ", ".join(

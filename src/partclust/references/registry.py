@@ -245,14 +245,14 @@ def _as_list(references: Iterable[Reference] | Mapping[str, Reference]) -> list[
 
 def side_by_side(references: Iterable[Reference] | Mapping[str, Reference], fit: pd.DataFrame,
                  statistic: str = "mean") -> pd.DataFrame:
-    """One column per source (exact | reml | pymc2_2011 | sas | this fit) for one statistic."""
+    """One column per source (exact | reml | pymc2_2011 | sas | this fit) for one statistic, and this fit's SE."""
     cols = {}
     for ref in _as_list(references):
         t = ref.table[ref.table["statistic"] == statistic].set_index("param")["value"]
         cols[ref.name] = t if ref.available else pd.Series(dtype=float)
     f = fit[fit["statistic"] == statistic].set_index("param")
     cols["this fit"] = f["fit_value"]
-    cols["this fit ± se"] = f["fit_se"]
+    cols["SE of this fit"] = f["fit_se"]
     out = pd.DataFrame(cols).reindex(f.index)
     return out
 

@@ -26,7 +26,8 @@ def fmt_number(value: Any, digits: int = SIGNIFICANT) -> str:
     return f"{x:.{digits}g}"
 
 
-def shown(table: Any, decimals: int = 4, whole: tuple[str, ...] = (), index: bool = True) -> Any:
+def shown(table: Any, decimals: int = 4, whole: tuple[str, ...] = (), index: bool = True,
+          labels: Any = None, caption: str = "") -> Any:
     """Return a DataFrame as a notebook shows it: rounded, missing values as an em dash, empty columns left out.
 
     A column with no value at all (a reference that is not available, such as ``sas`` without OUTPOST files) is
@@ -42,6 +43,11 @@ def shown(table: Any, decimals: int = 4, whole: tuple[str, ...] = (), index: boo
         Columns shown as whole numbers (an ESS, a count).
     index : bool
         Show the row labels (False for a table whose index is only row numbers).
+    labels : mapping of str to str, optional
+        Column headings to show instead of the column names (e.g.
+        :data:`partclust.reporting.tables.COLUMN_LABELS`); the CSV keeps the names.
+    caption : str
+        Said above the table.
 
     Returns
     -------
@@ -49,7 +55,13 @@ def shown(table: Any, decimals: int = 4, whole: tuple[str, ...] = (), index: boo
         Displays as an HTML table with pandas' ``dataframe`` class (so pages style it as any other table).
     """
     kept = table.loc[:, table.notna().any(axis=0)] if len(table) else table
+    yes_no = [c for c in kept.columns if kept[c].dtype == bool]
     styled = (kept.style.format(precision=decimals, na_rep="—")
               .format("{:.0f}", subset=[c for c in whole if c in kept.columns], na_rep="—")
+              .format(lambda v: "yes" if v else "no", subset=yes_no)
               .set_table_attributes('class="dataframe"'))
+    if labels:
+        styled = styled.relabel_index([labels.get(c, c) for c in kept.columns], axis="columns")
+    if caption:
+        styled = styled.set_caption(caption)
     return styled if index else styled.hide(axis="index")

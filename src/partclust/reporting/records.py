@@ -65,6 +65,19 @@ CAPTIONS: dict[str, str] = {
 """The caption of each group of ``study.json`` in the settings table (a group not listed keeps its key)."""
 
 
+def _prebuilt_text(record: Any) -> str:
+    """One model's compile ahead (:func:`partclust.inference.prebuild.ensure_entry`'s record) in words."""
+    if not isinstance(record, dict):
+        return str(record)
+    source, seconds = record.get("source", ""), record.get("seconds")
+    took = f" in {float(seconds):.1f} s" if isinstance(seconds, (int, float)) else ""
+    words = {"built": f"compiled{took}", "present": "already in the cache",
+             "copied": f"copied from {record.get('copied_from', 'the default cache')}{took} (not compiled again)",
+             "failed": f"could not be compiled ahead ({record.get('error', '')}); its fits compiled it",
+             "unkeyed": "not cached (nutpie compiled it in each fit)", "not-nutpie": "nothing to compile (not nutpie)"}
+    return words.get(source, str(source))
+
+
 def _label(key: str, group: str = "") -> str:
     if key.startswith("earlier_invocations."):
         return f"earlier invocation, ended {key.split('.', 1)[1]}"
@@ -78,6 +91,9 @@ def _show_value(key: str, value: Any, record: dict | None = None) -> str:
         return "—"  # an option not given (a program's step without a program)
     if isinstance(value, bool):
         return "yes" if value else "no"
+    if key == "started" and isinstance(value, str) and " pid " in value:  # "2026-11-30T22:40:04+0000 pid 20153"
+        when, pid = value.split(" pid ", 1)
+        return f"{when.replace('T', ' ')} (process {pid})"
     if isinstance(value, list) and all(not isinstance(v, (dict, list)) for v in value):
         return ", ".join(str(v) for v in value)
     if isinstance(value, list) and all(isinstance(v, dict) for v in value):
@@ -109,8 +125,10 @@ def _study_section(results: Path) -> tuple[str, dict]:
         raise ReportError(f"cannot read {path}: {exc}. Rerun the study to rewrite it.") from None
     if not isinstance(study, dict):
         raise ReportError(f"{path} is not a JSON object; rerun the study to rewrite it.")
-    scalars = {k: v for k, v in study.items() if not isinstance(v, dict)}
+    scalars = {k: v for k, v in study.items() if not isinstance(v, dict) and k != "complete"}  # said below the tables
     groups = {k: v for k, v in study.items() if isinstance(v, dict)}
+    if isinstance(groups.get("prebuilt"), dict):
+        groups["prebuilt"] = {m: _prebuilt_text(r) for m, r in groups["prebuilt"].items()}
     order = sorted(groups, key=lambda k: (k != "settings", k == "versions"))
     parts = []
     sections = ([("Run", scalars)] if scalars else []) + [(k, groups[k]) for k in order]

@@ -74,7 +74,8 @@ def _few_seeds_caveat(fitted: Sequence[ModelAnswer]) -> str:
     return (f" With {n['n_seeds']} seeds the SE is itself uncertain, so the threshold is wide (Bonferroni over "
             f"{n['m_exact']} statistics, Student t with {n['n_seeds'] - 1} degrees of freedom) and only a large "
             f"difference could show: this is a weak check. With {target} seeds the threshold would be "
-            f"±{z_critical(n['m_exact'], df=target - 1):.2f}.")
+            f"±{z_critical(n['m_exact'], df=target - 1):.2f}, for a z whose SE is the spread of {target} seeds; the z "
+            f"above, whose SE is the spread of only {n['n_seeds']}, is not to be read against it.")
 
 
 def calibration_sentence(models: Mapping[str, ModelAnswer]) -> str:

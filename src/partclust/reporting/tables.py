@@ -33,7 +33,7 @@ from partclust.reporting.format import SIGNIFICANT, fmt_number
 from partclust.reporting.render import REPORTS_DIR
 
 __all__ = ["HEADLINE_COLUMNS", "headline_table", "verdict_counts", "first_param_first", "read_study_record", "href",
-           "link", "escape", "fold", "headline_html"]
+           "link", "escape", "fold", "headline_html", "COLUMN_LABELS"]
 
 HEADLINE_FIRST = "s2u"  # the parameter the study is about leads every headline table
 EXACT_REFERENCE = "exact"
@@ -53,6 +53,9 @@ COLUMN_LABELS: dict[str, str] = {
     "exact_mean": "exact posterior mean",
     "z_exact": "z vs exact",
     "verdict_exact": "verdict vs exact",
+    "ratio_lo": "ratio CI, low", "ratio_hi": "ratio CI, high", "ratio_consistent_with_1": "CI contains 1",
+    "se_pooled": "pooled SE", "z_mean": "mean z", "z_sd": "SD of z", "reference_value": "reference value",
+    "fit_value": "this fit", "se": "SE of the difference", "z_crit": "threshold (±z)",
 }
 PARAM_LABELS: dict[str, str] = {
     "s2u": "σ²<sub>u</sub>",

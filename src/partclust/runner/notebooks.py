@@ -287,6 +287,6 @@ def moved_parameters(notebook: str | os.PathLike, old: str, new: str) -> None:
             source = "".join(cell.get("source", []))
             if old in source:
                 lines = (source.replace(old, new).rstrip("\n")
-                         + f"\n# (ran in the temporary folder {old}, renamed to {new} when complete)\n")
+                         + "\n# (the run was written in a temporary folder, renamed to run_dir once complete)\n")
                 cell["source"] = lines.splitlines(keepends=True)
     write_text(path, json.dumps(nb, indent=1, ensure_ascii=False) + "\n")

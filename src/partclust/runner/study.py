@@ -24,13 +24,15 @@ STUDY_LOCK = "a partclust study"
 
 
 def _tally(counts: dict[str, int]) -> str:
-    """Return the progress bar's tally: runs and notebooks each with their fitted/run, reused and failed counts.
+    """Return the progress bar's tally: runs and notebooks, each with its counts that are not zero (short for 80 columns).
 
     ``counts`` keys: ``done``, ``skipped`` and ``failed`` (runs), ``executed``, ``reused`` and ``nb_failed``
     (notebooks).
     """
-    return (f"runs: {counts['done']} fitted, {counts['skipped']} reused, {counts['failed']} failed · notebooks: "
-            f"{counts['executed']} run, {counts['reused']} reused, {counts['nb_failed']} failed")
+    runs = [f"{counts[k]} {w}" for k, w in (("done", "fitted"), ("skipped", "reused"), ("failed", "failed")) if counts[k]]
+    notebooks = [f"{counts[k]} {w}" for k, w in (("executed", "executed"), ("reused", "reused"), ("nb_failed", "failed"))
+                 if counts[k]]
+    return f"runs: {', '.join(runs) or '0'}" + (f" · notebooks: {', '.join(notebooks)}" if notebooks else "")
 
 
 def _progress_bar(n_runs: int, n_notebooks: int):

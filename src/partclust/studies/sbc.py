@@ -113,7 +113,7 @@ class SBCSettings:
         if self.sampler == "nutpie" and self.draws * self.chains < self.rank_draws:
             raise SpecError(f"chains × draws (--chains {self.chains} × --draws {self.draws}) = "
                             f"{self.chains * self.draws} draws cannot be thinned to --rank-draws {self.rank_draws}: "
-                            f"give at least {self.rank_draws} draws in all")
+                            f"give --draws ≥ {-(-self.rank_draws // self.chains)} with {self.chains} chains")
         if not 0 < self.alpha < 1:
             raise SpecError(f"alpha must be in (0, 1); got {self.alpha}")
 
