@@ -82,6 +82,7 @@ def test_failed_seed_is_recorded_and_a_rerun_redoes_only_it(unbalanced_csv, tmp_
     executed = {name: (out / f"{name}.ipynb").stat().st_mtime_ns for name in analyses}
     rc = main(args)  # the fault removed: only seed 2 runs
     assert rc == 0
+    assert "compiled models: single already in the cache" in capsys.readouterr().out  # seeds 1 and 3 compiled it
     assert _seed_dirs(out, "single") == ["seed-1", "seed-2", "seed-3"]
     assert {s: (out / "runs" / "single" / s / "run.json").stat().st_mtime for s in mtimes} == mtimes
     record = json.loads((out / "study" / "study.json").read_text())

@@ -16,7 +16,8 @@ from partclust.reporting.render import REPORTS_DIR, natural_key
 from partclust.reporting.tables import escape as _e
 from partclust.reporting.tables import link as _link
 
-__all__ = ["study_record_html", "failed_html", "runs_html", "files_html", "count_runs", "count_failed"]
+__all__ = ["study_record_html", "failed_html", "runs_html", "files_html", "count_runs", "count_failed",
+           "prebuilt_text"]
 
 
 def _flatten(value: Any, prefix: str = "") -> list[tuple[str, Any]]:
@@ -65,8 +66,11 @@ CAPTIONS: dict[str, str] = {
 """The caption of each group of ``study.json`` in the settings table (a group not listed keeps its key)."""
 
 
-def _prebuilt_text(record: Any) -> str:
-    """One model's compile ahead (:func:`partclust.inference.prebuild.ensure_entry`'s record) in words."""
+def prebuilt_text(record: Any) -> str:
+    """Say in words how one model was compiled ahead, from :func:`partclust.inference.prebuild.ensure_entry`'s record.
+
+    E.g. "compiled in 34.2 s", "copied from results/cache/compiled in 1.6 s (not compiled again)".
+    """
     if not isinstance(record, dict):
         return str(record)
     source, seconds = record.get("source", ""), record.get("seconds")
@@ -128,7 +132,7 @@ def _study_section(results: Path) -> tuple[str, dict]:
     scalars = {k: v for k, v in study.items() if not isinstance(v, dict) and k != "complete"}  # said below the tables
     groups = {k: v for k, v in study.items() if isinstance(v, dict)}
     if isinstance(groups.get("prebuilt"), dict):
-        groups["prebuilt"] = {m: _prebuilt_text(r) for m, r in groups["prebuilt"].items()}
+        groups["prebuilt"] = {m: prebuilt_text(r) for m, r in groups["prebuilt"].items()}
     order = sorted(groups, key=lambda k: (k != "settings", k == "versions"))
     parts = []
     sections = ([("Run", scalars)] if scalars else []) + [(k, groups[k]) for k in order]

@@ -354,6 +354,10 @@ def _main_study(study: StudySettings, design, starting=None) -> int:
     except WriteError:
         _print_failed(outcomes)
         raise
+    if prebuilt:
+        from partclust.reporting.records import prebuilt_text
+
+        print("compiled models: " + "; ".join(f"{m} {prebuilt_text(r)}" for m, r in prebuilt.items()))
     _print_gates(study, outcomes)
 
     for err in errors:
