@@ -12,7 +12,7 @@ from typing import Any, Iterable
 from partclust.config import PARAMETERIZATIONS, RESIDUALS, SAMPLERS
 from partclust.errors import PartclustError, SpecError
 
-__all__ = ["check_model_choice", "check_study_chains", "check_choice", "check_residual", "check_parameterization",
+__all__ = ["check_model_choice", "check_gate_chains", "check_choice", "check_residual", "check_parameterization",
            "check_sampler", "check_positive", "check_int", "check_output_dir", "check_output_file",
            "check_scheduler_address"]
 
@@ -170,8 +170,8 @@ def check_model_choice(model: str | None, formula: str | None) -> None:
                         "--sas-program FILE.sas")
 
 
-def check_study_chains(chains: Any, error: type[PartclustError]) -> None:
-    """Refuse fewer than 2 chains per run of a study: the convergence gate's R-hat compares chains.
+def check_gate_chains(chains: Any, error: type[PartclustError]) -> None:
+    """Refuse fewer than 2 chains per run, for ``fit`` and ``study`` alike: the convergence gate's R-hat compares chains.
 
     A value that is not an integer is left to :func:`check_int`'s message.
 
@@ -181,5 +181,5 @@ def check_study_chains(chains: Any, error: type[PartclustError]) -> None:
         Of type ``error``.
     """
     if isinstance(chains, int) and not isinstance(chains, bool) and chains < 2:
-        raise error(f"a study needs at least 2 chains per run, --chains (the convergence gate's R-hat compares "
-                    f"chains); got {chains}")
+        raise error(f"chains (--chains) must be at least 2: R-hat and the convergence gate need at least 2 chains "
+                    f"to compare; got {chains}")

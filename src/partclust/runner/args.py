@@ -124,7 +124,7 @@ def check_study_sizes(args: argparse.Namespace) -> None:
     from partclust.config import MAX_SEEDS, MAX_WORKERS
     from partclust.errors import PartclustError, StudyError
     from partclust.inference.settings import FitSettings
-    from partclust.validate import check_int, check_positive, check_study_chains
+    from partclust.validate import check_int, check_positive, check_gate_chains
 
     if not args.seed_list:
         check_int("seeds (--seeds)", args.seeds, 1, MAX_SEEDS, StudyError)  # before range(): 2**40 seeds refused
@@ -134,4 +134,4 @@ def check_study_sizes(args: argparse.Namespace) -> None:
         raise StudyError(str(exc)) from None
     check_int("workers (--workers)", args.workers, 0, MAX_WORKERS, StudyError)
     check_positive("timeout (--timeout)", args.timeout, StudyError)
-    check_study_chains(args.chains, StudyError)
+    check_gate_chains(args.chains, StudyError)

@@ -92,17 +92,14 @@ def print_fit(out: Path, record: dict, executed: Path | None = None) -> None:
 
 def cmd_fit(args: argparse.Namespace) -> int:
     """``partclust fit``: validate, fit and write one run (see the module's docstring)."""
+    from partclust.errors import FitError
     from partclust.inference.settings import FitSettings
+    from partclust.validate import check_gate_chains, check_output_dir
 
-    if args.chains < 2:
-        from partclust.errors import FitError
-
-        raise FitError(f"chains (--chains) must be at least 2: R-hat and the convergence gate compare chains; "
-                       f"got {args.chains}")
     # the options alone first: a value out of range is refused before the imports of the model's layers (≈ 1.5 s)
+    check_gate_chains(args.chains, FitError)
     FitSettings(parameterization=args.parameterization, seed=args.seed, draws=args.draws, tune=args.tune,
                 chains=args.chains, sampler=args.sampler, target_accept=args.target_accept)
-    from partclust.validate import check_output_dir
 
     if args.sas_program:
         from partclust.runner.programs import fit_program

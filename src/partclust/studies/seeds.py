@@ -20,7 +20,7 @@ from partclust.files import write_csv
 from partclust.studies.gates import gate_sentence, run_records
 from partclust.inference.settings import FitSettings
 from partclust.layout import RESULTS, ResultsLayout
-from partclust.validate import check_int, check_output_dir, check_study_chains, check_positive, check_scheduler_address
+from partclust.validate import check_int, check_output_dir, check_gate_chains, check_positive, check_scheduler_address
 
 __all__ = ["StudySettings", "ModelAggregate", "aggregate_model", "s2u_headline", "MAX_SEEDS", "MAX_WORKERS",
            "s2u_numbers"]
@@ -114,7 +114,7 @@ class StudySettings:
         if len(self.seeds) > MAX_SEEDS:
             raise StudyError(f"{len(self.seeds):,} seeds asked for; a study runs at most {MAX_SEEDS:,} per model")
         check_int("workers (--workers)", self.workers, 0, MAX_WORKERS, StudyError)
-        check_study_chains(self.chains, StudyError)
+        check_gate_chains(self.chains, StudyError)
         check_positive("timeout (--timeout)", self.timeout_s, StudyError)
         if self.scheduler:
             check_scheduler_address(self.scheduler, StudyError)
